@@ -1,0 +1,249 @@
+//! The command-line surface: argument definitions and dispatch. Each command lives in its own
+//! file and returns the process exit code.
+
+mod init;
+mod memory;
+mod roles;
+mod run;
+mod sessions;
+mod validate;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes of the contract.
+#[allow(dead_code)]
+pub mod exit {
+    /// All tasks done.
+    pub const OK: u8 = 0;
+    /// The swarm finished with failed tasks (or, for `memory get`, the key was not found).
+    pub const FAILED: u8 = 1;
+    /// Bad usage or invalid definition; nothing started.
+    pub const USAGE: u8 = 2;
+    /// Stopped by a budget; checkpoint and handoff report written.
+    pub const BUDGET: u8 = 3;
+    /// Interrupted by Ctrl-C / SIGTERM; checkpoint written.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "swarm",
+    version,
+    about = "Run teams of LLM agents that coordinate through shared memory, with durable sessions you can resume",
+    long_about = "Run teams of LLM agents that coordinate through shared memory, with durable sessions you can resume.\n\n\
+Describe a swarm in YAML (topology, roster of roles, optional task graph), then `swarm run` it. Every step is \
+journaled in the state dir (.swarm/ by default), so `swarm resume latest` continues an interrupted swarm \
+without repeating finished work.\n\n\
+Without an API key the `simulated` provider runs the swarm offline.",
+    after_help = "Examples:\n  swarm init my-swarm && swarm run my-swarm/swarm.yaml --goal \"add a health endpoint\"\n  swarm run swarms/development.yaml --goal \"user login API\"\n  swarm resume latest\n  swarm sessions report latest"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a swarm: launch its agents and work through its tasks
+    Run(RunArgs),
+    /// Continue an interrupted or budget-stopped session where it stopped
+    Resume(ResumeArgs),
+    /// Check swarm and role files; exit 0 only if all are valid
+    Validate(ValidateArgs),
+    /// List or show the roles agents can take
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Inspect sessions in the state dir
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Read and change a session's shared memory
+    Memory(MemoryArgs),
+    /// Scaffold a swarm file and a custom role to edit
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateDirArg {
+    /// The state dir holding sessions
+    #[arg(long, env = "SWARM_STATE_DIR", default_value = ".swarm", global = true)]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The swarm file (YAML)
+    pub swarm: PathBuf,
+    /// The objective: fills {goal} in task descriptions; a coordinator plans from it
+    #[arg(long)]
+    pub goal: Option<String>,
+    /// openai, anthropic or simulated (default: from the swarm file, else by which API key is set)
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// The model to call
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The API's base URL (e.g. http://localhost:11434/v1 for Ollama)
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// At most this many agents at once (overrides the swarm file)
+    #[arg(long)]
+    pub max_agents: Option<u32>,
+    /// The only folder file tools may touch (overrides the swarm file)
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+    /// Look for role files here first
+    #[arg(long)]
+    pub roles_dir: Option<PathBuf>,
+    /// Print one JSON event per line on stdout instead of progress and a summary
+    #[arg(long)]
+    pub json: bool,
+    /// Do not journal events (faster, not resumable); for measuring what durability costs
+    #[arg(long, hide = true)]
+    pub no_journal: bool,
+    #[command(flatten)]
+    pub state: StateDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// A session id, or `latest`
+    pub session: String,
+    /// Renew the budget: count it again from what has been spent so far
+    #[arg(long)]
+    pub extend_budget: bool,
+    /// Print one JSON event per line on stdout instead of progress and a summary
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub state: StateDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Swarm files (.yaml, .yml) or role files (.md)
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Look for role files here first
+    #[arg(long)]
+    pub roles_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// One role a line: name and description
+    List {
+        /// Look for role files here first
+        #[arg(long)]
+        roles_dir: Option<PathBuf>,
+    },
+    /// A role's settings and system prompt
+    Show {
+        name: String,
+        /// Look for role files here first
+        #[arg(long)]
+        roles_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Sessions in the state dir, newest first
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+    /// Status, budget health, per-agent metrics and tasks of a session
+    Show {
+        /// A session id, or `latest`
+        session: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+    /// The handoff report (Markdown): completed and in-progress work, blockers, decisions, metrics
+    Report {
+        /// A session id, or `latest`
+        session: String,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    #[command(subcommand)]
+    pub command: MemoryCommand,
+    /// A session id, or `latest`
+    #[arg(long, global = true, default_value = "latest")]
+    pub session: String,
+    /// The namespace (default: the swarm's for set/get/delete, every namespace for list/search)
+    #[arg(long, global = true)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// Store a value (JSON if it parses as JSON, else a string)
+    Set {
+        key: String,
+        value: String,
+        /// Time to live, e.g. 10m
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// Print a value; exit 1 if it is missing or expired
+    Get { key: String },
+    /// List keys
+    List,
+    /// Keys matching a glob: `*` within a segment, `**` across (e.g. `*/blockers`)
+    Search { glob: String },
+    /// Remove a key
+    Delete { key: String },
+    /// Write every entry as JSON (to FILE, or stdout)
+    Export { file: Option<PathBuf> },
+    /// Read entries written by export
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the files (default: the current directory)
+    pub dir: Option<PathBuf>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Resume(args) => run::resume(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Roles(cmd) => roles::run(cmd),
+        Command::Sessions(cmd) => sessions::run(cmd),
+        Command::Memory(args) => memory::run(args),
+        Command::Init(args) => init::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

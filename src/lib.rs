@@ -1,0 +1,16 @@
+//! swarm-runtime: run teams of LLM agents that coordinate through shared memory and messages,
+//! with every step journaled so an interrupted swarm resumes without repeating finished work.
+//!
+//! The crate is organised by purpose:
+//! - [`spec`]: swarm and role definitions, parsed and validated into a [`spec::SwarmPlan`];
+//! - [`llm`]: the providers (OpenAI-compatible, Anthropic, simulated) and the layers around them;
+//! - [`memory`]: the namespaced in-process store the agents share;
+//! - [`session`]: the event journal, snapshots, resume, budgets and reports;
+//! - [`runtime`]: the scheduler, the agent step machine, topologies and tools.
+
+pub mod clock;
+pub mod llm;
+pub mod memory;
+pub mod runtime;
+pub mod session;
+pub mod spec;

@@ -1,0 +1,153 @@
+//! Provider-neutral request and response types. Each provider maps these to and from its own
+//! wire format.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One tool call the model asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The parsed JSON arguments (an object). Arguments that are not valid JSON arrive as
+    /// `{"_raw": "<text>"}` so the tool can report the problem to the model.
+    pub arguments: serde_json::Value,
+}
+
+/// A message of the conversation after the system prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Message {
+    User {
+        content: String,
+    },
+    Assistant {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<ToolCall>,
+    },
+    Tool {
+        call_id: String,
+        name: String,
+        content: String,
+        #[serde(default)]
+        is_error: bool,
+    },
+}
+
+/// A tool offered to the model: its name, what it does, and a JSON schema of its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSchema {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// One request to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSchema>,
+    pub max_tokens: u32,
+}
+
+/// Tokens counted by the API's usage field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    ToolCalls,
+    Length,
+    Other(String),
+}
+
+/// One assistant turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub text: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    pub finish: FinishReason,
+}
+
+/// A response and what it took to get it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutcome {
+    pub response: ChatResponse,
+    /// Attempts after the first that were needed.
+    pub retries: u32,
+    pub latency_ms: u64,
+}
+
+/// An API key. It is never shown by `Debug` or `Display`, and never serialized.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the request header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// What went wrong with a call to the model.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LlmError {
+    /// The API answered with an error status; `message` is the API's own.
+    #[error("the API answered {status}: {message}")]
+    Api {
+        status: u16,
+        message: String,
+        /// From a `Retry-After` header, when the API sent one.
+        retry_after_ms: Option<u64>,
+    },
+    #[error("no answer within {timeout_ms} ms")]
+    Timeout { timeout_ms: u64 },
+    #[error("connection failed: {0}")]
+    Connection(String),
+    #[error("the API's answer could not be understood: {0}")]
+    InvalidResponse(String),
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted { attempts: u32, last: Box<LlmError> },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl LlmError {
+    /// Whether trying again may help: 429, 5xx, timeouts, broken connections, garbled bodies.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LlmError::Api { status, .. } => *status == 429 || *status >= 500,
+            LlmError::Timeout { .. } | LlmError::Connection(_) | LlmError::InvalidResponse(_) => {
+                true
+            }
+            LlmError::RetriesExhausted { .. } | LlmError::Config(_) => false,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! The runtime: the scheduler over the task graph, the agent step machine, topology rules and the
+//! tools agents call.

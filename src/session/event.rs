@@ -1,0 +1,216 @@
+//! The events of a session. Each is applied to [`super::SessionState`] and appended to the journal.
+
+use crate::llm::{FinishReason, ToolCall, Usage};
+use crate::memory::MemoryChange;
+use crate::spec::TaskSpec;
+use serde::{Deserialize, Serialize};
+
+/// How a session ended, or that it is still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Running,
+    Completed,
+    Failed,
+    Interrupted,
+    BudgetStopped,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Running => "running",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Interrupted => "interrupted",
+            SessionStatus::BudgetStopped => "budget_stopped",
+        }
+    }
+}
+
+/// The budget resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetResource {
+    Tokens,
+    LlmCalls,
+    Time,
+    Usd,
+}
+
+impl BudgetResource {
+    pub const ALL: [BudgetResource; 4] = [
+        BudgetResource::Tokens,
+        BudgetResource::LlmCalls,
+        BudgetResource::Time,
+        BudgetResource::Usd,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetResource::Tokens => "tokens",
+            BudgetResource::LlmCalls => "llm_calls",
+            BudgetResource::Time => "time",
+            BudgetResource::Usd => "usd",
+        }
+    }
+}
+
+/// Spend at the moment a budget was renewed; later ratios count from here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpendBase {
+    pub tokens: u64,
+    pub llm_calls: u64,
+    pub elapsed_ms: u64,
+    pub usd: f64,
+}
+
+/// One change of a session's state. `at_ms` is wall-clock milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The first event of a session.
+    SessionStarted {
+        session: String,
+        swarm: String,
+        goal: Option<String>,
+        provider: String,
+        model: String,
+        at_ms: u64,
+    },
+    /// A runner took the session up again.
+    SessionResumed {
+        provider: String,
+        model: String,
+        at_ms: u64,
+    },
+    /// A task joined the graph: predefined at start, or created by a coordinator.
+    TaskCreated {
+        task: TaskSpec,
+        created_by: Option<String>,
+        at_ms: u64,
+    },
+    /// An agent took a task; `prompt` is the first user message of its transcript.
+    TaskStarted {
+        task: String,
+        agent: String,
+        prompt: String,
+        at_ms: u64,
+    },
+    /// An LLM turn completed. Durable before any of its tool calls run.
+    TurnCompleted {
+        task: String,
+        agent: String,
+        /// 0-based turn number within the task.
+        turn: u32,
+        text: Option<String>,
+        tool_calls: Vec<ToolCall>,
+        finish: FinishReason,
+        usage: Usage,
+        usd: f64,
+        latency_ms: u64,
+        retries: u32,
+        at_ms: u64,
+    },
+    /// A call to the LLM failed for good (after its retries).
+    LlmCallFailed {
+        task: String,
+        agent: String,
+        error: String,
+        retries: u32,
+        at_ms: u64,
+    },
+    /// A tool call finished. Durable before the next turn.
+    ToolCompleted {
+        task: String,
+        agent: String,
+        call_id: String,
+        name: String,
+        content: String,
+        is_error: bool,
+        at_ms: u64,
+    },
+    TaskCompleted {
+        task: String,
+        agent: String,
+        result: String,
+        at_ms: u64,
+    },
+    /// A task failed; `agent` is `None` when it never ran (a dependency failed).
+    TaskFailed {
+        task: String,
+        agent: Option<String>,
+        error: String,
+        at_ms: u64,
+    },
+    MemoryChanged {
+        change: MemoryChange,
+    },
+    MessageSent {
+        id: u64,
+        from: String,
+        to: String,
+        body: String,
+        at_ms: u64,
+    },
+    /// An agent read its inbox up to and including message `up_to`.
+    MessagesRead {
+        agent: String,
+        up_to: u64,
+    },
+    BudgetWarning {
+        resource: BudgetResource,
+        used: f64,
+        limit: f64,
+        at_ms: u64,
+    },
+    BudgetExceeded {
+        resource: BudgetResource,
+        used: f64,
+        limit: f64,
+        at_ms: u64,
+    },
+    /// `resume --extend-budget`: the budget counts again from this spend.
+    BudgetExtended {
+        base: SpendBase,
+        at_ms: u64,
+    },
+    HookFailed {
+        hook: String,
+        error: String,
+        at_ms: u64,
+    },
+    Checkpoint {
+        at_ms: u64,
+    },
+    SessionEnded {
+        status: SessionStatus,
+        reason: String,
+        at_ms: u64,
+    },
+}
+
+impl Event {
+    /// The wall-clock time of the event, where it has one.
+    pub fn at_ms(&self) -> Option<u64> {
+        match self {
+            Event::SessionStarted { at_ms, .. }
+            | Event::SessionResumed { at_ms, .. }
+            | Event::TaskCreated { at_ms, .. }
+            | Event::TaskStarted { at_ms, .. }
+            | Event::TurnCompleted { at_ms, .. }
+            | Event::LlmCallFailed { at_ms, .. }
+            | Event::ToolCompleted { at_ms, .. }
+            | Event::TaskCompleted { at_ms, .. }
+            | Event::TaskFailed { at_ms, .. }
+            | Event::MessageSent { at_ms, .. }
+            | Event::BudgetWarning { at_ms, .. }
+            | Event::BudgetExceeded { at_ms, .. }
+            | Event::BudgetExtended { at_ms, .. }
+            | Event::HookFailed { at_ms, .. }
+            | Event::Checkpoint { at_ms }
+            | Event::SessionEnded { at_ms, .. } => Some(*at_ms),
+            Event::MemoryChanged { .. } | Event::MessagesRead { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The live state of a session: the events applied in order. Memory is not here: it lives in the
+//! [`crate::memory::MemoryStore`], which applies the `MemoryChanged` events itself.
+
+use super::event::{BudgetResource, Event, SessionStatus, SpendBase};
+use crate::llm::{Message, Usage};
+use crate::spec::TaskSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Where a task is. A task whose dependency failed is `Failed` with an error that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Running => "running",
+            TaskStatus::Done => "done",
+            TaskStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A task and everything done on it so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    pub spec: TaskSpec,
+    pub status: TaskStatus,
+    pub created_by: Option<String>,
+    /// The agent working on it, or that did.
+    pub agent: Option<String>,
+    /// The conversation after the system prompt: the first user message, then turns and tool results.
+    pub transcript: Vec<Message>,
+    /// Completed LLM turns.
+    pub turns: u32,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub usage: Usage,
+    pub usd: f64,
+    pub started_at_ms: Option<u64>,
+    pub finished_at_ms: Option<u64>,
+}
+
+/// Counters of one agent, or of the whole swarm. Every number comes from the API's usage field or
+/// a clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub llm_calls: u64,
+    pub failed_calls: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub usd: f64,
+    pub retries: u64,
+    pub tool_calls: u64,
+    /// Milliseconds spent waiting for the LLM.
+    pub llm_ms: u64,
+    pub tasks_done: u64,
+    pub tasks_failed: u64,
+}
+
+impl Counters {
+    pub fn tokens(&self) -> u64 {
+        self.tokens_in + self.tokens_out
+    }
+}
+
+/// A message between agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentMessage {
+    pub id: u64,
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    pub at_ms: u64,
+}
+
+/// The live state of a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SessionState {
+    pub session: String,
+    pub swarm: String,
+    pub goal: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub status: Option<SessionStatus>,
+    pub end_reason: Option<String>,
+    /// Tasks by id.
+    pub tasks: BTreeMap<String, TaskState>,
+    /// Task ids in the order they were created.
+    pub task_order: Vec<String>,
+    pub messages: Vec<AgentMessage>,
+    /// Per agent: the id of the last message it has read.
+    pub read_up_to: BTreeMap<String, u64>,
+    pub totals: Counters,
+    pub per_agent: BTreeMap<String, Counters>,
+    pub started_at_ms: u64,
+    /// Active time of earlier runs of this session.
+    pub prior_elapsed_ms: u64,
+    /// When the current run began, and the last event seen in it.
+    pub run_started_at_ms: u64,
+    pub last_event_at_ms: u64,
+    /// Resources whose warning has been given since the budget was last renewed.
+    pub budget_warned: BTreeSet<BudgetResource>,
+    pub budget_base: SpendBase,
+    pub runs: u32,
+}
+
+impl SessionState {
+    /// Active time across every run of the session.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.prior_elapsed_ms + self.last_event_at_ms.saturating_sub(self.run_started_at_ms)
+    }
+
+    /// Spend so far, on the same scale as [`SpendBase`].
+    pub fn spend(&self) -> SpendBase {
+        SpendBase {
+            tokens: self.totals.tokens(),
+            llm_calls: self.totals.llm_calls,
+            elapsed_ms: self.elapsed_ms(),
+            usd: self.totals.usd,
+        }
+    }
+
+    pub fn task(&self, id: &str) -> Option<&TaskState> {
+        self.tasks.get(id)
+    }
+
+    /// Tasks in creation order.
+    pub fn tasks_in_order(&self) -> impl Iterator<Item = &TaskState> {
+        self.task_order.iter().filter_map(|id| self.tasks.get(id))
+    }
+
+    pub fn count(&self, status: TaskStatus) -> usize {
+        self.tasks.values().filter(|t| t.status == status).count()
+    }
+
+    /// Applies one event. Memory events are ignored here (the memory store applies them).
+    pub fn apply(&mut self, event: &Event) {
+        if let Some(at) = event.at_ms() {
+            self.last_event_at_ms = self.last_event_at_ms.max(at);
+        }
+        match event {
+            Event::SessionStarted {
+                session,
+                swarm,
+                goal,
+                provider,
+                model,
+                at_ms,
+            } => {
+                self.session = session.clone();
+                self.swarm = swarm.clone();
+                self.goal = goal.clone();
+                self.provider = provider.clone();
+                self.model = model.clone();
+                self.status = Some(SessionStatus::Running);
+                self.started_at_ms = *at_ms;
+                self.run_started_at_ms = *at_ms;
+                self.last_event_at_ms = *at_ms;
+                self.runs = 1;
+            }
+            Event::SessionResumed {
+                provider,
+                model,
+                at_ms,
+            } => {
+                // The previous run ended at its last event (a killed process writes no end event).
+                self.prior_elapsed_ms += self
+                    .last_event_at_ms
+                    .min(*at_ms)
+                    .saturating_sub(self.run_started_at_ms);
+                self.run_started_at_ms = *at_ms;
+                self.last_event_at_ms = *at_ms;
+                self.provider = provider.clone();
+                self.model = model.clone();
+                self.status = Some(SessionStatus::Running);
+                self.end_reason = None;
+                self.runs += 1;
+                // Work that was in flight goes back to the queue; its transcript is kept.
+                for task in self.tasks.values_mut() {
+                    if task.status == TaskStatus::Running {
+                        task.status = TaskStatus::Pending;
+                    }
+                }
+            }
+            Event::TaskCreated {
+                task,
+                created_by,
+                at_ms: _,
+            } => {
+                if !self.tasks.contains_key(&task.id) {
+                    self.task_order.push(task.id.clone());
+                    self.tasks.insert(
+                        task.id.clone(),
+                        TaskState {
+                            spec: task.clone(),
+                            status: TaskStatus::Pending,
+                            created_by: created_by.clone(),
+                            agent: None,
+                            transcript: Vec::new(),
+                            turns: 0,
+                            result: None,
+                            error: None,
+                            usage: Usage::default(),
+                            usd: 0.0,
+                            started_at_ms: None,
+                            finished_at_ms: None,
+                        },
+                    );
+                }
+            }
+            Event::TaskStarted {
+                task,
+                agent,
+                prompt,
+                at_ms,
+            } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.status = TaskStatus::Running;
+                    t.agent = Some(agent.clone());
+                    if t.transcript.is_empty() {
+                        t.transcript.push(Message::User {
+                            content: prompt.clone(),
+                        });
+                        t.started_at_ms = Some(*at_ms);
+                    }
+                }
+            }
+            Event::TurnCompleted {
+                task,
+                agent,
+                text,
+                tool_calls,
+                usage,
+                usd,
+                latency_ms,
+                retries,
+                ..
+            } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.transcript.push(Message::Assistant {
+                        text: text.clone(),
+                        tool_calls: tool_calls.clone(),
+                    });
+                    t.turns += 1;
+                    t.usage.input_tokens += usage.input_tokens;
+                    t.usage.output_tokens += usage.output_tokens;
+                    t.usd += usd;
+                }
+                for c in [
+                    &mut self.totals,
+                    self.per_agent.entry(agent.clone()).or_default(),
+                ] {
+                    c.llm_calls += 1;
+                    c.tokens_in += usage.input_tokens;
+                    c.tokens_out += usage.output_tokens;
+                    c.usd += usd;
+                    c.retries += u64::from(*retries);
+                    c.llm_ms += latency_ms;
+                }
+            }
+            Event::LlmCallFailed { agent, retries, .. } => {
+                for c in [
+                    &mut self.totals,
+                    self.per_agent.entry(agent.clone()).or_default(),
+                ] {
+                    c.failed_calls += 1;
+                    c.retries += u64::from(*retries);
+                }
+            }
+            Event::ToolCompleted {
+                task,
+                agent,
+                call_id,
+                name,
+                content,
+                is_error,
+                ..
+            } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.transcript.push(Message::Tool {
+                        call_id: call_id.clone(),
+                        name: name.clone(),
+                        content: content.clone(),
+                        is_error: *is_error,
+                    });
+                }
+                for c in [
+                    &mut self.totals,
+                    self.per_agent.entry(agent.clone()).or_default(),
+                ] {
+                    c.tool_calls += 1;
+                }
+            }
+            Event::TaskCompleted {
+                task,
+                agent,
+                result,
+                at_ms,
+            } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.status = TaskStatus::Done;
+                    t.result = Some(result.clone());
+                    t.finished_at_ms = Some(*at_ms);
+                }
+                for c in [
+                    &mut self.totals,
+                    self.per_agent.entry(agent.clone()).or_default(),
+                ] {
+                    c.tasks_done += 1;
+                }
+            }
+            Event::TaskFailed {
+                task,
+                agent,
+                error,
+                at_ms,
+            } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.status = TaskStatus::Failed;
+                    t.error = Some(error.clone());
+                    t.finished_at_ms = Some(*at_ms);
+                }
+                self.totals.tasks_failed += 1;
+                if let Some(agent) = agent {
+                    self.per_agent
+                        .entry(agent.clone())
+                        .or_default()
+                        .tasks_failed += 1;
+                }
+            }
+            Event::MemoryChanged { .. } => {}
+            Event::MessageSent {
+                id,
+                from,
+                to,
+                body,
+                at_ms,
+            } => self.messages.push(AgentMessage {
+                id: *id,
+                from: from.clone(),
+                to: to.clone(),
+                body: body.clone(),
+                at_ms: *at_ms,
+            }),
+            Event::MessagesRead { agent, up_to } => {
+                let cursor = self.read_up_to.entry(agent.clone()).or_default();
+                *cursor = (*cursor).max(*up_to);
+            }
+            Event::BudgetWarning { resource, .. } => {
+                self.budget_warned.insert(*resource);
+            }
+            Event::BudgetExceeded { .. } => {}
+            Event::BudgetExtended { base, .. } => {
+                self.budget_base = *base;
+                self.budget_warned.clear();
+            }
+            Event::HookFailed { .. } | Event::Checkpoint { .. } => {}
+            Event::SessionEnded { status, reason, .. } => {
+                self.status = Some(*status);
+                self.end_reason = Some(reason.clone());
+            }
+        }
+    }
+
+    /// Messages addressed to `agent` that it has not read yet.
+    pub fn unread_for<'a>(&'a self, agent: &'a str) -> impl Iterator<Item = &'a AgentMessage> {
+        let cursor = self.read_up_to.get(agent).copied().unwrap_or(0);
+        self.messages
+            .iter()
+            .filter(move |m| m.to == agent && m.id > cursor)
+    }
+
+    /// The id the next message will get.
+    pub fn next_message_id(&self) -> u64 {
+        self.messages.last().map_or(1, |m| m.id + 1)
+    }
+}
