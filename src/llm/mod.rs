@@ -5,6 +5,7 @@
 //! Anthropic Messages API, and an offline simulated model. [`LlmClient`] stacks the layers
 //! timeout -> retry -> rate limit -> provider and is shared by every agent of a swarm.
 
+pub mod simulated;
 mod types;
 
 pub use types::*;
