@@ -129,7 +129,10 @@ impl<'a> Turn<'a> {
         }
         let result = self.result(phase);
         if self.offered.contains(&"complete_task") {
-            (None, vec![self.call(0, "complete_task", json!({ "result": result }))])
+            (
+                None,
+                vec![self.call(0, "complete_task", json!({ "result": result }))],
+            )
         } else {
             (Some(result), Vec::new())
         }
@@ -145,8 +148,7 @@ impl<'a> Turn<'a> {
             .split(", ")
             .filter(|r| !r.is_empty())
             .collect();
-        let is_checker =
-            |role: &str| ["test", "review", "qa"].iter().any(|w| role.contains(w));
+        let is_checker = |role: &str| ["test", "review", "qa"].iter().any(|w| role.contains(w));
         let builders: Vec<String> = roles
             .iter()
             .filter(|r| !is_checker(r))

@@ -81,9 +81,17 @@ impl Step {
             .get(&agent.role)
             .ok_or_else(|| format!("role `{}` is not in the plan", agent.role))?;
         let tools = AgentTools::new(ctx, &agent.id, &agent.role)?;
-        fire(ctx, HookEvent::PreTask, task_env(ctx, task_id, &agent.id, &agent.role, "running")).await;
+        fire(
+            ctx,
+            HookEvent::PreTask,
+            task_env(ctx, task_id, &agent.id, &agent.role, "running"),
+        )
+        .await;
 
-        let prompt = match ctx.recorder.read(|s| s.task(task_id).map(|t| t.transcript.is_empty())) {
+        let prompt = match ctx
+            .recorder
+            .read(|s| s.task(task_id).map(|t| t.transcript.is_empty()))
+        {
             Some(true) => build_first_message(ctx, task_id, agent),
             Some(false) => String::new(),
             None => return Err(format!("task `{task_id}` does not exist")),
@@ -249,12 +257,9 @@ impl Step {
             }
         };
         let response = outcome.response;
-        let usd = self
-            .ctx
-            .plan
-            .llm
-            .prices
-            .map_or(0.0, |p| p.cost(response.usage.input_tokens, response.usage.output_tokens));
+        let usd = self.ctx.plan.llm.prices.map_or(0.0, |p| {
+            p.cost(response.usage.input_tokens, response.usage.output_tokens)
+        });
         self.transcript.push(Message::Assistant {
             text: response.text.clone(),
             tool_calls: response.tool_calls.clone(),
@@ -300,7 +305,10 @@ impl Step {
             serde_json::Value::String(result.clone()),
             ctx.plan.memory.ttl,
         ) {
-            tracing::warn!("could not store the result of task {} in memory: {e}", self.task);
+            tracing::warn!(
+                "could not store the result of task {} in memory: {e}",
+                self.task
+            );
         }
         let ack = ctx.recorder.emit(Event::TaskCompleted {
             task: self.task.clone(),
@@ -310,7 +318,15 @@ impl Step {
         });
         match ack.await {
             Ok(()) => TaskEnd::Done,
-            Err(e) => fail(ctx, &self.task, &self.agent.id, format!("the journal failed: {e}")).await,
+            Err(e) => {
+                fail(
+                    ctx,
+                    &self.task,
+                    &self.agent.id,
+                    format!("the journal failed: {e}"),
+                )
+                .await
+            }
         }
     }
 }
@@ -383,8 +399,9 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
                         d.agent.clone().unwrap_or_default(),
                         d.result.clone().unwrap_or_default(),
                     )),
-                    TaskStatus::Failed => dependency_failures
-                        .push((dep.clone(), d.error.clone().unwrap_or_default())),
+                    TaskStatus::Failed => {
+                        dependency_failures.push((dep.clone(), d.error.clone().unwrap_or_default()))
+                    }
                     _ => {}
                 }
             }
@@ -409,7 +426,11 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
             namespace,
             coordinator: ctx.roster.coordinator(),
             contacts: contacts.clone(),
-            assignable_roles: if phase == Phase::Plan { roles.clone() } else { Vec::new() },
+            assignable_roles: if phase == Phase::Plan {
+                roles.clone()
+            } else {
+                Vec::new()
+            },
             dependency_results,
             dependency_failures,
             memory_notes: memory_notes.clone(),

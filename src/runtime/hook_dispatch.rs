@@ -16,7 +16,10 @@ fn base_env(ctx: &SwarmContext) -> HookEnv {
         ("SWARM_SESSION", ctx.session_id.clone()),
         ("SWARM_SWARM", ctx.plan.name.clone()),
         ("SWARM_NAMESPACE", ctx.plan.memory.namespace.clone()),
-        ("SWARM_WORKSPACE", ctx.workspace.root().display().to_string()),
+        (
+            "SWARM_WORKSPACE",
+            ctx.workspace.root().display().to_string(),
+        ),
     ]
 }
 

@@ -75,10 +75,17 @@ fn pick_ready(
     let mut picked = Vec::new();
     let ready: Vec<(String, String, Option<String>, bool)> = ctx.recorder.read(|s| {
         s.tasks_in_order()
-            .filter(|t| t.status == TaskStatus::Pending && deps_allow_start(s, &t.spec, is_synthesis(t)))
+            .filter(|t| {
+                t.status == TaskStatus::Pending && deps_allow_start(s, &t.spec, is_synthesis(t))
+            })
             .map(|t| {
                 let coordinator_task = t.created_by.as_deref() == Some(RUNTIME_AUTHOR);
-                (t.spec.id.clone(), t.spec.role.clone(), t.agent.clone(), coordinator_task)
+                (
+                    t.spec.id.clone(),
+                    t.spec.role.clone(),
+                    t.agent.clone(),
+                    coordinator_task,
+                )
             })
             .collect()
     });
@@ -114,11 +121,13 @@ fn is_synthesis(task: &crate::session::TaskState) -> bool {
 
 /// Whether a task's dependencies let it start: all done, or, for the synthesis, all finished.
 fn deps_allow_start(state: &SessionState, spec: &TaskSpec, finished_is_enough: bool) -> bool {
-    spec.depends_on.iter().all(|d| match state.task(d).map(|t| t.status) {
-        Some(TaskStatus::Done) => true,
-        Some(TaskStatus::Failed) => finished_is_enough,
-        _ => false,
-    })
+    spec.depends_on
+        .iter()
+        .all(|d| match state.task(d).map(|t| t.status) {
+            Some(TaskStatus::Done) => true,
+            Some(TaskStatus::Failed) => finished_is_enough,
+            _ => false,
+        })
 }
 
 /// Fails pending tasks that depend on a failed task, transitively.
@@ -159,7 +168,10 @@ fn ensure_synthesis(ctx: &SwarmContext) {
     let Some(role) = ctx.plan.coordinator.clone() else {
         return;
     };
-    let goal = ctx.goal.clone().unwrap_or_else(|| ctx.plan.description.clone());
+    let goal = ctx
+        .goal
+        .clone()
+        .unwrap_or_else(|| ctx.plan.description.clone());
     let at_ms = ctx.now_ms();
     let added = ctx.recorder.emit_if(|s| {
         let plan_done = s.task(PLAN_TASK).map(|t| t.status) == Some(TaskStatus::Done);
@@ -228,7 +240,11 @@ fn outcome(ctx: &SwarmContext) -> RunEnd {
         },
         None => {
             let (done, failed, total) = ctx.recorder.read(|s| {
-                (s.count(TaskStatus::Done), s.count(TaskStatus::Failed), s.tasks.len())
+                (
+                    s.count(TaskStatus::Done),
+                    s.count(TaskStatus::Failed),
+                    s.tasks.len(),
+                )
             });
             if failed == 0 {
                 RunEnd {

@@ -30,6 +30,8 @@ pub enum RunError {
     Workspace { path: PathBuf, reason: String },
     #[error("the session {session} has nothing left to do: it {status}")]
     NothingToResume { session: String, status: String },
+    #[error("{0}")]
+    Provider(String),
 }
 
 /// How often changes made with `swarm memory` on a running session are picked up.
@@ -102,16 +104,26 @@ impl PreparedRun {
         )
     }
 
-    /// Takes up an existing session where it stopped.
+    /// Takes up an existing session where it stopped. `provider` chooses the LLM provider from
+    /// the plan the session was started with.
     pub fn resume(
         session: &str,
         extend_budget: bool,
-        options: RunOptions,
+        state_dir_path: PathBuf,
+        journal: bool,
+        hooks_dir: PathBuf,
+        provider: impl FnOnce(&SwarmPlan) -> Result<ProviderConfig, String>,
     ) -> Result<Self, RunError> {
-        let state_dir = StateDir::open_existing(&options.state_dir)?;
+        let state_dir = StateDir::open_existing(&state_dir_path)?;
         let session = state_dir.resolve(session)?;
         let lock = state_dir.lock(&session)?;
         let restored = state_dir.load(&session)?;
+        let options = RunOptions {
+            provider: provider(&restored.plan).map_err(RunError::Provider)?,
+            state_dir: state_dir_path,
+            journal,
+            hooks_dir,
+        };
         if let Some(status @ SessionStatus::Completed) = restored.state.status {
             return Err(RunError::NothingToResume {
                 session,
@@ -227,7 +239,8 @@ impl PreparedRun {
         if let Some(ack) = last_ack {
             ack.await?;
         }
-        self.state_dir.set_status(&ctx.session_id, SessionStatus::Running)?;
+        self.state_dir
+            .set_status(&ctx.session_id, SessionStatus::Running)?;
         let hook_task = hook_dispatch::spawn(Arc::clone(&ctx), hook_events);
         hook_dispatch::fire_session(&ctx, HookEvent::SessionStart, "running").await;
         let sweeper = ctx.memory.spawn_sweeper(MEMORY_SWEEP);

@@ -97,7 +97,10 @@ impl AgentTools {
                 };
                 (memory::tools::execute(&mctx, tool, args), Effect::None)
             }
-            ToolName::ReadFile | ToolName::WriteFile | ToolName::ListFiles | ToolName::RunCommand => (
+            ToolName::ReadFile
+            | ToolName::WriteFile
+            | ToolName::ListFiles
+            | ToolName::RunCommand => (
                 super::workspace::execute(&ctx.workspace, tool, args, ctx.commands.as_ref()).await,
                 Effect::None,
             ),
@@ -128,7 +131,9 @@ impl AgentTools {
             args.get("to").and_then(Value::as_str),
             args.get("body").and_then(Value::as_str),
         ) else {
-            return ToolOutput::error(r#"send_message needs {"to": "<agent id or role>", "body": "<text>"}"#);
+            return ToolOutput::error(
+                r#"send_message needs {"to": "<agent id or role>", "body": "<text>"}"#,
+            );
         };
         let Some(recipient) = ctx.roster.resolve_recipient(to) else {
             let contacts = ctx.roster.contacts(&self.agent).join(", ");
@@ -188,7 +193,11 @@ impl AgentTools {
         let depends_on: Vec<String> = match args.get("depends_on") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => {
-                match items.iter().map(|v| v.as_str().map(str::to_string)).collect() {
+                match items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect()
+                {
                     Some(ids) => ids,
                     None => return ToolOutput::error(usage),
                 }
@@ -258,7 +267,9 @@ impl AgentTools {
                     }));
                     ctx.wake_scheduler();
                 }
-                ToolOutput::ok(json!({ "created": id, "role": role, "depends_on": depends_on }).to_string())
+                ToolOutput::ok(
+                    json!({ "created": id, "role": role, "depends_on": depends_on }).to_string(),
+                )
             }
         }
     }
@@ -266,9 +277,7 @@ impl AgentTools {
 
 /// The schema of `tool` as `agent` sees it.
 fn schema(ctx: &SwarmContext, agent: &str, tool: ToolName) -> Option<ToolSchema> {
-    let object = |properties: Value, required: &[&str]| {
-        json!({ "type": "object", "properties": properties, "required": required })
-    };
+    let object = |properties: Value, required: &[&str]| json!({ "type": "object", "properties": properties, "required": required });
     match tool {
         ToolName::MemoryStore
         | ToolName::MemoryRetrieve
