@@ -133,7 +133,14 @@ impl Workspace {
         let mut resolved = self.root.clone();
         let mut walked = PathBuf::new();
         let mut names = names.into_iter();
+        // Set once a component turns out to be a file, which cannot have anything below it.
+        let mut file_so_far: Option<PathBuf> = None;
         for name in names.by_ref() {
+            if let Some(file) = file_so_far {
+                return Err(WorkspaceError::NotADirectory {
+                    path: file.display().to_string(),
+                });
+            }
             walked.push(name);
             let candidate = resolved.join(name);
             let meta = match fs::symlink_metadata(&candidate) {
@@ -145,6 +152,9 @@ impl Workspace {
                 Err(err) => return Err(WorkspaceError::io("inspect", rel)(err)),
             };
             if !meta.file_type().is_symlink() {
+                if !meta.is_dir() {
+                    file_so_far = Some(walked.clone());
+                }
                 resolved = candidate;
                 continue;
             }
@@ -159,6 +169,9 @@ impl Workspace {
                     path: rel.to_string(),
                     link,
                 });
+            }
+            if !target.is_dir() {
+                file_so_far = Some(walked.clone());
             }
             resolved = target;
         }
