@@ -3,14 +3,17 @@
 
 pub mod agent;
 pub mod budget;
+pub mod command;
 pub mod context;
 pub mod hook_dispatch;
+pub mod hooks;
 pub mod prompt;
 pub mod recorder;
 pub mod roster;
 pub mod scheduler;
 pub mod session_run;
 pub mod tools;
+pub mod workspace;
 
 pub use context::{StopReason, SwarmContext};
 pub use scheduler::RunEnd;
