@@ -33,6 +33,8 @@ pub fn suggestion(word: &str, candidates: &[&str]) -> String {
 pub struct Fields<'a> {
     pub at: &'a Node,
     entries: BTreeMap<&'a str, &'a Node>,
+    /// Known keys that an unknown key was reported as a likely misspelling of.
+    misspelled: Vec<&'static str>,
 }
 
 impl<'a> Fields<'a> {
@@ -96,7 +98,7 @@ impl Checker {
         &mut self,
         node: &'a Node,
         what: &str,
-        known: &[&str],
+        known: &[&'static str],
         lenient: bool,
     ) -> Option<Fields<'a>> {
         let Value::Map(pairs) = &node.value else {
@@ -114,6 +116,7 @@ impl Checker {
             return None;
         };
         let mut entries = BTreeMap::new();
+        let mut misspelled = Vec::new();
         for (key, value) in pairs {
             let Value::Str(name) = &key.value else {
                 self.error(
@@ -132,6 +135,7 @@ impl Checker {
                 continue;
             }
             if !known.contains(&name.as_str()) {
+                misspelled.extend(did_you_mean(name, known.iter().copied()));
                 let message = format!("unknown key `{name}` in {what}");
                 let help = suggestion(name, known);
                 if lenient {
@@ -143,11 +147,19 @@ impl Checker {
             }
             entries.insert(name.as_str(), value);
         }
-        Some(Fields { at: node, entries })
+        Some(Fields {
+            at: node,
+            entries,
+            misspelled,
+        })
     }
 
-    /// A required key that is missing, reported at the start of its mapping.
+    /// A required key that is missing, reported at the start of its mapping; not reported again
+    /// when a misspelling of it was.
     pub fn missing(&mut self, fields: &Fields<'_>, key: &str, what: &str, help: &str) {
+        if fields.misspelled.contains(&key) {
+            return;
+        }
         self.error(fields.at, format!("{what} has no `{key}`"), help);
     }
 

@@ -258,7 +258,7 @@ fn check_swarm(check: &mut Checker, root: &Node, catalog: &RoleCatalog) -> Optio
         &slots,
         coordinator.as_ref().map(|(c, _)| c.as_str()),
     );
-    if topology == Some(Topology::Mesh) {
+    if topology == Some(Topology::Mesh) && !tasks.is_empty() {
         for slot in &slots {
             if !tasks.iter().any(|t| t.spec.role == slot.role) {
                 check.warning(
@@ -329,9 +329,12 @@ fn check_roster<'a>(check: &mut Checker, node: &'a Node) -> Vec<Slot<'a>> {
             check
                 .fields(item, "an entry of `agents`", &["role", "count"], false)
                 .and_then(|f| {
+                    // A bad count is reported here; the role still counts as listed so that
+                    // tasks for it are not reported as well.
                     let count = f
                         .get("count")
-                        .map_or(Some(1), |n| check.integer_u32(n, "`count`", 1));
+                        .map_or(Some(1), |n| check.integer_u32(n, "`count`", 1))
+                        .unwrap_or(1);
                     let role_at = match f.get("role") {
                         Some(n) => n,
                         None => {
@@ -343,7 +346,7 @@ fn check_roster<'a>(check: &mut Checker, node: &'a Node) -> Vec<Slot<'a>> {
                     Some(Slot {
                         role,
                         at: role_at,
-                        count: count?,
+                        count,
                     })
                 })
         };
@@ -428,13 +431,14 @@ fn check_tasks<'a>(check: &mut Checker, node: &'a Node) -> Vec<RawTask<'a>> {
         else {
             continue;
         };
+        // A badly formed id is reported but the task stays in the graph, so that tasks
+        // depending on it are not reported as well.
         if !is_task_id(&id) {
             check.error(
                 id_at,
                 format!("task id `{id}` may only hold lowercase letters, digits, `-` and `_`"),
                 "rename the task, e.g. `id: write-tests`",
             );
-            continue;
         }
         if tasks.iter().any(|t| t.spec.id == id) {
             check.error(

@@ -260,6 +260,8 @@ pub(crate) fn parse(text: &str, file: &Path, first_line: usize) -> Result<Node, 
         },
         alias_limits: alias_limits(),
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+        // YAML 1.2: `y`, `yes`, `on` are text, so `description: y` stays a string.
+        strict_booleans: true,
         with_snippet: false,
     };
     match serde_saphyr::from_str_with_options::<Node>(text, options) {
@@ -277,12 +279,27 @@ pub(crate) fn parse(text: &str, file: &Path, first_line: usize) -> Result<Node, 
             let (line, column) = e
                 .location()
                 .map_or((1, 0), |l| (l.line() as usize, l.column() as usize));
-            Err(at(
-                line.max(1),
-                column,
-                format!("not valid YAML: {}", first_line_of(&e.to_string())),
-                "fix the YAML syntax at this position (indentation, quotes, a missing `:`)",
-            ))
+            let message = first_line_of(&e.to_string());
+            let (message, help) = if message.contains("Documents") {
+                (
+                    "the file holds more than one YAML document".to_owned(),
+                    "a definition is one document: remove the `---` separator lines",
+                )
+            } else if ["budget breached", "limit exceeded", "recursion limit"]
+                .iter()
+                .any(|m| message.contains(m))
+            {
+                (
+                    format!("the file exceeds the limits for definition files: {message}"),
+                    "definitions need no deep nesting or mass alias expansion: simplify the file (at most 64 levels)",
+                )
+            } else {
+                (
+                    format!("not valid YAML: {message}"),
+                    "fix the YAML syntax at this position (indentation, quotes, a missing `:`)",
+                )
+            };
+            Err(at(line.max(1), column, message, help))
         }
     }
 }
@@ -296,7 +313,7 @@ fn first_tab_indent(text: &str) -> Option<(usize, usize)> {
 
 fn alias_limits() -> serde_saphyr::options::AliasLimits {
     let mut limits = serde_saphyr::options::AliasLimits::default();
-    limits.max_total_replayed_events = 100_000;
+    limits.max_total_replayed_events = 20_000;
     limits.max_replay_stack_depth = 16;
     limits.max_alias_expansions_per_anchor = 100;
     limits
