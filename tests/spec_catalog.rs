@@ -451,3 +451,21 @@ hooks:
     assert_eq!(plan.hooks.commands.len(), 2);
     assert_eq!(plan.hooks.timeout, Duration::from_secs(5));
 }
+
+#[test]
+fn a_role_named_unlike_its_file_is_a_warning_at_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("reviewer.md"),
+        "---\nname: my-reviewer\ndescription: d\ntools: [complete_task]\n---\nReview.\n",
+    )
+    .unwrap();
+    let out = swarm(dir.path(), &["validate", "reviewer.md"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("reviewer.md:2:7: warning: the role is named `my-reviewer`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("as `reviewer`"), "{stderr}");
+}

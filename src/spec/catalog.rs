@@ -79,7 +79,14 @@ impl RoleCatalog {
         }
         builtin_roles()
             .find(|(f, _)| *f == file_name)
-            .map(|(f, text)| parse_role(text, &builtin_path(f), format!("builtin:{name}")))
+            .map(|(f, text)| {
+                parse_role(
+                    text,
+                    &builtin_path(f),
+                    format!("builtin:{name}"),
+                    Some(name),
+                )
+            })
     }
 
     /// Loads the role called `name`; an unknown name is an error suggesting the closest known one.

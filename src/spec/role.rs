@@ -60,15 +60,17 @@ pub fn load_role_file(path: &Path) -> Result<Loaded<Role>, SpecError> {
     let text = yaml::read_text(path).map_err(|d| SpecError {
         diagnostics: vec![d],
     })?;
-    parse_role(&text, path, path.display().to_string())
+    let stem = path.file_stem().and_then(|s| s.to_str());
+    parse_role(&text, path, path.display().to_string(), stem)
 }
 
 /// Validates the text of a role file. `file` is where diagnostics point; `source` is recorded in
-/// [`Role::source`].
+/// [`Role::source`]; `file_name` is the name swarm files find the role by, when it has one.
 pub(crate) fn parse_role(
     text: &str,
     file: &Path,
     source: String,
+    file_name: Option<&str>,
 ) -> Result<Loaded<Role>, SpecError> {
     let fail = |d: Diagnostic| SpecError {
         diagnostics: vec![d],
@@ -134,7 +136,7 @@ pub(crate) fn parse_role(
     // Positions in the parsed frontmatter count from its own first line, the file's second.
     let mut check =
         Checker::with_line_offset(file, if frontmatter.trim().is_empty() { 0 } else { 1 });
-    let role = check_role(&mut check, &root, prompt, source, closing_line);
+    let role = check_role(&mut check, &root, prompt, source, closing_line, file_name);
     if check.has_errors() {
         return Err(SpecError {
             diagnostics: check.diagnostics,
@@ -157,6 +159,7 @@ fn check_role(
     prompt: &str,
     source: String,
     closing_line: usize,
+    file_name: Option<&str>,
 ) -> Option<Role> {
     if prompt.is_empty() {
         check.diagnostics.push(Diagnostic {
@@ -184,6 +187,14 @@ fn check_role(
                         "role name `{name}` has characters other than letters, digits, `-` and `_`"
                     ),
                     "use a name such as `backend-dev`",
+                );
+            }
+            // Swarm files name roles by file name; a different `name` would be invisible there.
+            if let Some(stem) = file_name.filter(|stem| ok && stem != name) {
+                check.warning(
+                    node,
+                    format!("the role is named `{name}` but its file is {stem}.md: swarm files find it as `{stem}`"),
+                    format!("rename the file to {name}.md, or set `name: {stem}`"),
                 );
             }
             ok
@@ -313,7 +324,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Loaded<Role>, SpecError> {
-        parse_role(text, Path::new("r.md"), "test".into())
+        parse_role(text, Path::new("r.md"), "test".into(), None)
     }
 
     #[test]
