@@ -21,7 +21,7 @@ mod yaml;
 pub use catalog::{builtin_roles, builtin_swarms, RoleCatalog};
 pub use plan::*;
 pub use role::load_role_file;
-pub use swarm::load_swarm;
+pub use swarm::{load_swarm, source_hash};
 pub use yaml::MAX_FILE_BYTES;
 
 use std::fmt;

@@ -69,7 +69,7 @@ pub(crate) fn compile_swarm(
     let mut check = Checker::new(file);
     let plan = check_swarm(&mut check, &root, catalog).map(|mut plan| {
         plan.source_path = file.to_path_buf();
-        plan.source_hash = fnv1a_hex(text.as_bytes());
+        plan.source_hash = source_hash(text.as_bytes());
         plan
     });
     match plan {
@@ -84,7 +84,7 @@ pub(crate) fn compile_swarm(
 }
 
 /// A stable 64-bit FNV-1a hash: enough to notice that a swarm file changed since a session began.
-fn fnv1a_hex(bytes: &[u8]) -> String {
+pub fn source_hash(bytes: &[u8]) -> String {
     let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
