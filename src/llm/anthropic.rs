@@ -6,7 +6,7 @@
 //! calls travel together in one user message.
 
 use super::assemble::{self, PartialToolCalls};
-use super::http;
+use super::http::{self, Endpoint};
 use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
 use futures_util::StreamExt;
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -19,10 +19,7 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// A client of the Messages API at one base URL.
 #[derive(Debug, Clone)]
 pub struct AnthropicProvider {
-    http: reqwest::Client,
-    endpoint: String,
-    key: Option<ApiKey>,
-    stream: bool,
+    endpoint: Endpoint,
 }
 
 impl AnthropicProvider {
@@ -33,48 +30,44 @@ impl AnthropicProvider {
         stream: bool,
     ) -> Self {
         let base = base_url.trim_end_matches('/');
-        let endpoint = if base.ends_with("/v1") {
+        let url = if base.ends_with("/v1") {
             format!("{base}/messages")
         } else {
             format!("{base}/v1/messages")
         };
         Self {
-            http,
-            endpoint,
-            key,
-            stream,
+            endpoint: Endpoint {
+                http,
+                url,
+                key,
+                stream,
+            },
         }
     }
 
     /// One assistant turn for `request`.
     pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.call(request)
+        let endpoint = &self.endpoint;
+        let stream = endpoint.stream;
+        endpoint
+            .redacted(async {
+                let response = endpoint
+                    .post(&WireRequest { request, stream }, |builder, key| {
+                        let builder = builder.header("anthropic-version", ANTHROPIC_VERSION);
+                        match key {
+                            Some(key) => builder.header("x-api-key", key.expose()),
+                            None => builder,
+                        }
+                    })
+                    .await?;
+                if stream {
+                    read_stream(response).await
+                } else {
+                    let wire: WireResponse = http::read_json(response).await?;
+                    Ok(wire.into_response())
+                }
+            })
             .await
-            .map_err(|e| http::redact(e, self.key.as_ref()))
-    }
-
-    async fn call(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let body = serde_json::to_vec(&WireRequest {
-            request,
-            stream: self.stream,
-        })
-        .map_err(|e| LlmError::InvalidResponse(format!("cannot encode the request: {e}")))?;
-        let mut builder = self
-            .http
-            .post(&self.endpoint)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("anthropic-version", ANTHROPIC_VERSION)
-            .body(body);
-        if let Some(key) = &self.key {
-            builder = builder.header("x-api-key", key.expose());
-        }
-        let response = http::send(builder).await?;
-        if self.stream {
-            read_stream(response).await
-        } else {
-            let wire: WireResponse = http::read_json(response).await?;
-            Ok(wire.into_response())
-        }
     }
 }
 
@@ -548,7 +541,7 @@ mod tests {
         let http = reqwest::Client::new();
         let plain = AnthropicProvider::new(http.clone(), "http://h:1/", None, false);
         let v1 = AnthropicProvider::new(http, "http://h:1/v1", None, false);
-        assert_eq!(plain.endpoint, "http://h:1/v1/messages");
-        assert_eq!(v1.endpoint, "http://h:1/v1/messages");
+        assert_eq!(plain.endpoint.url, "http://h:1/v1/messages");
+        assert_eq!(v1.endpoint.url, "http://h:1/v1/messages");
     }
 }

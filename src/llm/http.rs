@@ -8,8 +8,9 @@ use futures_util::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, Response};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::error::Error as _;
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 /// The HTTP client of one [`super::LlmClient`]; its connection pool is shared by all clones.
@@ -18,6 +19,41 @@ pub(crate) fn http_client() -> Result<reqwest::Client, LlmError> {
         .tcp_nodelay(true)
         .build()
         .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))
+}
+
+/// Where one provider sends its requests, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) http: reqwest::Client,
+    pub(crate) url: String,
+    pub(crate) key: Option<ApiKey>,
+    pub(crate) stream: bool,
+}
+
+impl Endpoint {
+    /// Posts `body` as JSON; `authorize` adds the protocol's headers and key.
+    pub(crate) async fn post<B: Serialize>(
+        &self,
+        body: &B,
+        authorize: impl FnOnce(RequestBuilder, Option<&ApiKey>) -> RequestBuilder,
+    ) -> Result<Response, LlmError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| LlmError::InvalidResponse(format!("cannot encode the request: {e}")))?;
+        let builder = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        send(authorize(builder, self.key.as_ref())).await
+    }
+
+    /// The outcome of `call` with this endpoint's key taken out of any error.
+    pub(crate) async fn redacted<T>(
+        &self,
+        call: impl Future<Output = Result<T, LlmError>>,
+    ) -> Result<T, LlmError> {
+        call.await.map_err(|e| redact(e, self.key.as_ref()))
+    }
 }
 
 /// Sends `request` and returns the response if its status is a success; otherwise the API's

@@ -5,7 +5,7 @@
 //! is copied on the way to the socket.
 
 use super::assemble::{self, PartialToolCalls};
-use super::http;
+use super::http::{self, Endpoint};
 use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
 use futures_util::StreamExt;
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -15,10 +15,7 @@ use serde_json::Value;
 /// A client of one OpenAI-compatible endpoint.
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
-    http: reqwest::Client,
-    endpoint: String,
-    key: Option<ApiKey>,
-    stream: bool,
+    endpoint: Endpoint,
 }
 
 impl OpenAiProvider {
@@ -29,41 +26,35 @@ impl OpenAiProvider {
         stream: bool,
     ) -> Self {
         Self {
-            http,
-            endpoint: format!("{}/chat/completions", base_url.trim_end_matches('/')),
-            key,
-            stream,
+            endpoint: Endpoint {
+                http,
+                url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
+                key,
+                stream,
+            },
         }
     }
 
     /// One assistant turn for `request`.
     pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.call(request)
+        let endpoint = &self.endpoint;
+        let stream = endpoint.stream;
+        endpoint
+            .redacted(async {
+                let response = endpoint
+                    .post(&WireRequest { request, stream }, |builder, key| match key {
+                        Some(key) => builder.bearer_auth(key.expose()),
+                        None => builder,
+                    })
+                    .await?;
+                if stream {
+                    read_stream(response).await
+                } else {
+                    let wire: WireResponse = http::read_json(response).await?;
+                    wire.into_response()
+                }
+            })
             .await
-            .map_err(|e| http::redact(e, self.key.as_ref()))
-    }
-
-    async fn call(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let body = serde_json::to_vec(&WireRequest {
-            request,
-            stream: self.stream,
-        })
-        .map_err(|e| LlmError::InvalidResponse(format!("cannot encode the request: {e}")))?;
-        let mut builder = self
-            .http
-            .post(&self.endpoint)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        if let Some(key) = &self.key {
-            builder = builder.bearer_auth(key.expose());
-        }
-        let response = http::send(builder).await?;
-        if self.stream {
-            read_stream(response).await
-        } else {
-            let wire: WireResponse = http::read_json(response).await?;
-            wire.into_response()
-        }
     }
 }
 
