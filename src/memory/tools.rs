@@ -318,22 +318,32 @@ fn capped(field: &str, items: Vec<Value>, total: usize) -> Value {
 }
 
 fn ensure_readable(ctx: &ToolContext<'_>, namespace: &str) -> Result<(), String> {
-    if ctx.policy.can_read(namespace) {
-        return Ok(());
-    }
-    Err(format!(
-        "this role may not read namespace `{namespace}`; it may read: {}",
-        describe(ctx.policy.readable())
-    ))
+    let policy = ctx.policy;
+    ensure(
+        policy.can_read(namespace),
+        "read",
+        namespace,
+        policy.readable(),
+    )
 }
 
 fn ensure_writable(ctx: &ToolContext<'_>, namespace: &str) -> Result<(), String> {
-    if ctx.policy.can_write(namespace) {
+    let policy = ctx.policy;
+    ensure(
+        policy.can_write(namespace),
+        "write",
+        namespace,
+        policy.writable(),
+    )
+}
+
+fn ensure(allowed: bool, verb: &str, namespace: &str, rules: &[String]) -> Result<(), String> {
+    if allowed {
         return Ok(());
     }
     Err(format!(
-        "this role may not write namespace `{namespace}`; it may write: {}",
-        describe(ctx.policy.writable())
+        "this role may not {verb} namespace `{namespace}`; it may {verb}: {}",
+        describe(rules)
     ))
 }
 
