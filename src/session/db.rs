@@ -41,7 +41,6 @@ CREATE INDEX events_by_session ON events(session, seq);
 CREATE TABLE snapshots (
     session    TEXT PRIMARY KEY REFERENCES sessions(id),
     covers_seq INTEGER NOT NULL,
-    external_covers_seq INTEGER NOT NULL,
     state      BLOB NOT NULL,
     memory     BLOB NOT NULL,
     at_ms      INTEGER NOT NULL
@@ -100,7 +99,9 @@ pub fn check_file(path: &Path) -> Result<(), SessionError> {
             reason: "the file does not start with the SQLite header".to_string(),
         });
     }
-    let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
     let page_size = match u16::from_be_bytes([header[16], header[17]]) {
         1 => 65_536u64,
         n => u64::from(n),
@@ -115,7 +116,9 @@ pub fn check_file(path: &Path) -> Result<(), SessionError> {
     // version-valid-for number; a non-empty WAL may hold pages the main file does not have yet.
     let pages = u64::from(be32(28));
     let header_size_valid = pages != 0 && be32(24) == be32(92);
-    let wal_len = std::fs::metadata(wal_path(path)).map(|m| m.len()).unwrap_or(0);
+    let wal_len = std::fs::metadata(wal_path(path))
+        .map(|m| m.len())
+        .unwrap_or(0);
     if header_size_valid && wal_len == 0 && len < pages * page_size {
         return Err(SessionError::Corrupt {
             path: path.to_path_buf(),
@@ -162,7 +165,8 @@ pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> 
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     if access == Access::ReadWrite {
         // FULL: a committed transaction survives power loss; group commit amortises the fsync.
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
     }
     // The WAL may hold a newer page 1 than the one `check_file` read.
     let version: i64 = conn
@@ -180,8 +184,10 @@ pub fn create(path: &Path) -> Result<(), SessionError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;

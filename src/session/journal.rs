@@ -103,10 +103,7 @@ impl Inner {
         }
     }
 
-    async fn request<T>(
-        &self,
-        make: impl FnOnce(Reply<T>) -> Command,
-    ) -> Result<T, SessionError> {
+    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, SessionError> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(make(tx)).map_err(|_| self.closed())?;
         rx.await.unwrap_or_else(|_| Err(self.closed()))
@@ -114,7 +111,11 @@ impl Inner {
 }
 
 impl Journal {
-    pub(crate) fn open(path: &Path, session: &str, lock: &SessionLock) -> Result<Self, SessionError> {
+    pub(crate) fn open(
+        path: &Path,
+        session: &str,
+        lock: &SessionLock,
+    ) -> Result<Self, SessionError> {
         let conn = db::connect(path, Access::ReadWrite)?;
         let last_seq: i64 = conn
             .query_row(

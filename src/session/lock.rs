@@ -38,7 +38,10 @@ impl Drop for SessionLock {
         });
         if let Err(err) = released {
             // The next runner will find the lock stale once this process has exited.
-            tracing::warn!("could not release the lock of session {}: {err}", self.session);
+            tracing::warn!(
+                "could not release the lock of session {}: {err}",
+                self.session
+            );
         }
     }
 }

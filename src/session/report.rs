@@ -40,7 +40,12 @@ pub fn handoff_markdown(
 fn header(out: &mut String, plan: &SwarmPlan, state: &SessionState) {
     let status = state.status.unwrap_or(SessionStatus::Running);
     let _ = writeln!(out, "# Handoff report: session {}\n", state.session);
-    let _ = writeln!(out, "- **Swarm**: {} ({})", plan.name, one_line(&plan.description));
+    let _ = writeln!(
+        out,
+        "- **Swarm**: {} ({})",
+        plan.name,
+        one_line(&plan.description)
+    );
     if let Some(goal) = &state.goal {
         let _ = writeln!(out, "- **Goal**: {}", one_line(goal));
     }
@@ -50,7 +55,10 @@ fn header(out: &mut String, plan: &SwarmPlan, state: &SessionState) {
             let _ = writeln!(out, ": {}", one_line(reason));
         }
         None if status == SessionStatus::Running => {
-            let _ = writeln!(out, " (no end recorded: the run was interrupted or is still going)");
+            let _ = writeln!(
+                out,
+                " (no end recorded: the run was interrupted or is still going)"
+            );
         }
         None => out.push('\n'),
     }
@@ -71,7 +79,11 @@ fn header(out: &mut String, plan: &SwarmPlan, state: &SessionState) {
     );
     let health = budget::health(state, &plan.budget);
     if health.is_empty() {
-        let _ = writeln!(out, "- **Health**: {} no budget configured", Level::Green.emoji());
+        let _ = writeln!(
+            out,
+            "- **Health**: {} no budget configured",
+            Level::Green.emoji()
+        );
     } else {
         let worst = budget::overall(&health);
         let _ = writeln!(

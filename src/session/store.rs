@@ -285,7 +285,9 @@ impl StateDir {
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(self.err())?;
         let plan: Option<String> = tx
-            .query_row("SELECT plan FROM sessions WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT plan FROM sessions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(self.err())?;
         let Some(plan) = plan else {
@@ -397,9 +399,7 @@ impl StateDir {
         }
         let mut effect = RowEffect::default();
         {
-            let mut insert = tx
-                .prepare_cached(INSERT_EVENT)
-                .map_err(self.err())?;
+            let mut insert = tx.prepare_cached(INSERT_EVENT).map_err(self.err())?;
             for event in events {
                 let body = serde_json::to_vec(event).map_err(|e| SessionError::Encode {
                     session: id.to_string(),
