@@ -84,11 +84,8 @@ async fn snapshot_compacts_and_later_events_replay_on_top() {
 
 #[tokio::test]
 async fn mark_covers_exactly_what_was_appended_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let state_dir = StateDir::open(dir.path()).unwrap();
-    let id = state_dir.create_session(&plan(), None).unwrap();
-    let lock = state_dir.lock(&id).unwrap();
-    let journal = state_dir.open_journal(&id, &lock).unwrap();
+    let f = Fixture::new();
+    let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());
     let events = workload(&id, 10);
     // Not awaited: the mark must wait for these itself.
     let acks: Vec<_> = events[..20]
@@ -116,14 +113,11 @@ async fn mark_covers_exactly_what_was_appended_before_it() {
 
 #[tokio::test]
 async fn external_events_survive_a_snapshot_until_the_runner_has_seen_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let state_dir = StateDir::open(dir.path()).unwrap();
-    let id = state_dir.create_session(&plan(), None).unwrap();
-    let lock = state_dir.lock(&id).unwrap();
-    let journal = state_dir.open_journal(&id, &lock).unwrap();
+    let f = Fixture::new();
+    let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());
     append_all(&journal, &[started(&id)]).await;
     // The memory CLI writes while the runner is live.
-    let cli = StateDir::open_existing(dir.path()).unwrap();
+    let cli = StateDir::open_existing(f.dir.path()).unwrap();
     cli.append_external(
         &id,
         &[put("development", "notes/blockers", "db down".into(), 1)],
@@ -239,11 +233,8 @@ async fn a_disabled_journal_acks_at_once_and_writes_nothing() {
 
 #[tokio::test]
 async fn concurrent_appenders_all_land() {
-    let dir = tempfile::tempdir().unwrap();
-    let state_dir = StateDir::open(dir.path()).unwrap();
-    let id = state_dir.create_session(&plan(), None).unwrap();
-    let lock = state_dir.lock(&id).unwrap();
-    let journal = state_dir.open_journal(&id, &lock).unwrap();
+    let f = Fixture::new();
+    let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());
     append_all(&journal, &[started(&id)]).await;
     let mut handles = Vec::new();
     for w in 0..8 {

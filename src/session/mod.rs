@@ -24,4 +24,4 @@ pub use event::*;
 pub use journal::{Ack, Journal};
 pub use lock::SessionLock;
 pub use state::*;
-pub use store::{Restored, SessionSummary, StateDir};
+pub use store::{format_utc, Restored, SessionSummary, StateDir};

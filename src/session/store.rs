@@ -539,15 +539,23 @@ impl MemoryFold {
 /// A sortable, readable session id: UTC time of creation and a random suffix, e.g.
 /// `20261121-162530-ab12`.
 fn new_session_id(now_ms: u64) -> String {
-    let secs = now_ms / 1000;
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
+    let ((y, m, d), (h, min, sec)) = utc_parts(now_ms);
     let suffix: u16 = rand::random();
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{suffix:04x}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+    format!("{y:04}{m:02}{d:02}-{h:02}{min:02}{sec:02}-{suffix:04x}")
+}
+
+/// `2026-11-21 16:25:30` (UTC) for milliseconds since the Unix epoch.
+pub fn format_utc(ms: u64) -> String {
+    let ((y, m, d), (h, min, sec)) = utc_parts(ms);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{sec:02}")
+}
+
+fn utc_parts(ms: u64) -> ((i64, u32, u32), (u64, u64, u64)) {
+    let secs = ms / 1000;
+    let rem = secs % 86_400;
+    (
+        civil_from_days((secs / 86_400) as i64),
+        (rem / 3600, rem / 60 % 60, rem % 60),
     )
 }
 
@@ -575,6 +583,7 @@ mod tests {
         let id = new_session_id(1_795_278_330_000);
         assert!(id.starts_with("20261121-162530-"), "{id}");
         assert_eq!(id.len(), "20261121-162530-ab12".len());
+        assert_eq!(format_utc(1_795_278_330_000), "2026-11-21 16:25:30");
     }
 
     #[test]

@@ -150,3 +150,34 @@ pub fn workload(session: &str, n: usize) -> Vec<Event> {
     }
     events
 }
+
+/// A state dir in a temp dir with one session whose run lock is held.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub state_dir: swarm_runtime::session::StateDir,
+    pub id: String,
+    pub lock: swarm_runtime::session::SessionLock,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state_dir = swarm_runtime::session::StateDir::open(dir.path()).expect("state dir");
+        let id = state_dir
+            .create_session(&plan(), Some("user login API"))
+            .expect("session");
+        let lock = state_dir.lock(&id).expect("lock");
+        Self {
+            dir,
+            state_dir,
+            id,
+            lock,
+        }
+    }
+
+    pub fn journal(&self) -> swarm_runtime::session::Journal {
+        self.state_dir
+            .open_journal(&self.id, &self.lock)
+            .expect("journal")
+    }
+}
