@@ -88,6 +88,7 @@ fn sessions_list_show_and_report() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join(".swarm");
     let id = stopped_session(&root);
+    let before = snapshot_of(&root);
 
     let list = swarm(&root, &["sessions", "list"]).success();
     let out = stdout(&list);
@@ -157,6 +158,7 @@ fn sessions_list_show_and_report() {
     ] {
         assert!(md.contains(needle), "missing {needle:?} in\n{md}");
     }
+    assert_eq!(snapshot_of(&root), before, "reading changed the state dir");
 }
 
 #[test]
@@ -252,14 +254,18 @@ fn memory_commands_round_trip() {
     }
 }
 
-fn snapshot_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+/// Each file of `dir` with a hash of its bytes.
+fn snapshot_of(dir: &Path) -> Vec<(String, u64)> {
+    use std::hash::{Hash, Hasher};
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read(e.path()).unwrap().hash(&mut hasher);
             (
                 e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
+                hasher.finish(),
             )
         })
         .collect();

@@ -157,11 +157,25 @@ fn wal_path(path: &Path) -> PathBuf {
 /// Opens a connection to an existing, checked database file.
 pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> {
     let err = |e| SessionError::sqlite(path, e);
-    let flags = match access {
-        Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
-        Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
-    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    let conn = match access {
+        // No WAL file means no connection has the database open (the last one to close removes
+        // it): read the file as it is, so that reading creates no `-wal`/`-shm` files beside it.
+        Access::ReadOnly if !wal_path(path).exists() => Connection::open_with_flags(
+            immutable_uri(path),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        Access::ReadOnly => Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        Access::ReadWrite => Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+    }
+    .map_err(err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     if access == Access::ReadWrite {
         // FULL: a committed transaction survives power loss; group commit amortises the fsync.
@@ -174,6 +188,21 @@ pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> 
         .map_err(err)?;
     check_version(path, version)?;
     Ok(conn)
+}
+
+/// A `file:` URI opening `path` as immutable (see <https://sqlite.org/uri.html>).
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// Creates the database file with its schema. Fails rather than overwrite anything.
