@@ -12,23 +12,10 @@ use support::*;
 use swarm_runtime::llm::{ApiKey, ChatRequest, LlmClient, LlmError, Message, ProviderConfig};
 use swarm_runtime::spec::ProviderKind;
 
-const MODES: [(ProviderKind, bool); 4] = [
-    (ProviderKind::Openai, false),
-    (ProviderKind::Openai, true),
-    (ProviderKind::Anthropic, false),
-    (ProviderKind::Anthropic, true),
-];
-
 fn config(mock: &MockLlm, kind: ProviderKind, stream: bool) -> ProviderConfig {
-    let base_url = match kind {
-        ProviderKind::Anthropic => mock.base_url_anthropic(),
-        _ => mock.base_url_openai(),
-    };
-    let mut config = ProviderConfig::new(kind, "test-model", base_url);
+    let mut config = mock.config(kind);
     config.stream = stream;
     config.max_retries = 2;
-    config.retry_base_delay = Duration::from_millis(1);
-    config.retry_max_delay = Duration::from_millis(5);
     config.timeout = Duration::from_millis(300);
     config
 }
@@ -39,7 +26,7 @@ fn client(config: ProviderConfig) -> LlmClient {
 
 fn request() -> ChatRequest {
     ChatRequest {
-        model: "test-model".into(),
+        model: "mock-model".into(),
         system: "sys".into(),
         messages: vec![Message::User {
             content: "hello".into(),

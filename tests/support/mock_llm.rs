@@ -23,8 +23,17 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use swarm_runtime::llm::{Message, ToolCall, Usage};
+use swarm_runtime::llm::{Message, ProviderConfig, ToolCall, Usage};
+use swarm_runtime::spec::ProviderKind;
 use tokio::sync::watch;
+
+/// Every protocol in both transfer modes: (provider, stream).
+pub const MODES: [(ProviderKind, bool); 4] = [
+    (ProviderKind::Openai, false),
+    (ProviderKind::Openai, true),
+    (ProviderKind::Anthropic, false),
+    (ProviderKind::Anthropic, true),
+];
 
 /// Which API a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +373,20 @@ impl MockLlm {
     /// For Anthropic clients (which append `/v1/messages`): `http://127.0.0.1:PORT`.
     pub fn base_url_anthropic(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A client configuration for `kind` pointed at this server, with retry delays of a few
+    /// milliseconds so that tests with faults stay fast.
+    pub fn config(&self, kind: ProviderKind) -> ProviderConfig {
+        let base_url = match kind {
+            ProviderKind::Anthropic => self.base_url_anthropic(),
+            ProviderKind::Openai | ProviderKind::Simulated => self.base_url_openai(),
+        };
+        let mut config = ProviderConfig::new(kind, "mock-model", base_url);
+        config.retry_base_delay = Duration::from_millis(1);
+        config.retry_max_delay = Duration::from_millis(5);
+        config.timeout = Duration::from_secs(10);
+        config
     }
 
     /// A fixed delay before every answer (and every fault).
