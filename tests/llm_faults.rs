@@ -46,6 +46,7 @@ async fn every_fault_kind_is_retried_and_then_succeeds() {
         Fault::InvalidJson,
         Fault::DropConnection,
         Fault::Hang,
+        Fault::StallMidResponse,
     ];
     for (kind, stream) in MODES {
         let client = client(config(&mock, kind, stream));

@@ -16,9 +16,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
+use futures_util::{stream, StreamExt};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -197,6 +199,8 @@ pub enum Fault {
     DropConnection,
     /// Never answers; the request ends when the client gives up.
     Hang,
+    /// A 200 with half of the body, then nothing more until the client gives up.
+    StallMidResponse,
 }
 
 impl Fault {
@@ -605,12 +609,14 @@ async fn fault_response(protocol: Protocol, request: &MockRequest, fault: Fault)
                 .body(Body::from(body))
                 .expect("response")
         }
-        Fault::DropConnection => {
-            let reply = MockReply::text("this answer is cut off halfway through");
-            reply_response(request, &reply, ReplyEnd::Dropped)
-        }
+        Fault::DropConnection => reply_response(request, &cut_off(), ReplyEnd::Dropped),
+        Fault::StallMidResponse => reply_response(request, &cut_off(), ReplyEnd::Stalled),
         Fault::Hang => std::future::pending().await,
     }
+}
+
+fn cut_off() -> MockReply {
+    MockReply::text("this answer is cut off halfway through")
 }
 
 fn error_response(
@@ -651,6 +657,8 @@ enum ReplyEnd {
     Complete,
     /// Half the body, then the connection closes.
     Dropped,
+    /// Half the body, then silence.
+    Stalled,
 }
 
 fn reply_response(request: &MockRequest, reply: &MockReply, end: ReplyEnd) -> Response {
@@ -676,21 +684,24 @@ fn reply_response(request: &MockRequest, reply: &MockReply, end: ReplyEnd) -> Re
         let tail = chunk.split_off(cut);
         pieces.extend([chunk, tail].into_iter().filter(|p| !p.is_empty()));
     }
-    let items: Vec<Result<Bytes, std::io::Error>> = match end {
-        ReplyEnd::Complete => pieces.into_iter().map(Ok).collect(),
-        ReplyEnd::Dropped => {
-            let keep = pieces.len() / 2;
-            pieces
-                .into_iter()
-                .take(keep.max(1))
-                .map(Ok)
-                .chain([Err(std::io::Error::other("connection dropped by the mock"))])
-                .collect()
+    let half = (pieces.len() / 2).max(1);
+    let body = match end {
+        ReplyEnd::Complete => {
+            Body::from_stream(stream::iter(pieces.into_iter().map(Ok::<_, io::Error>)))
         }
+        ReplyEnd::Dropped => {
+            Body::from_stream(stream::iter(pieces.into_iter().take(half).map(Ok)).chain(
+                stream::once(async { Err(io::Error::other("connection dropped by the mock")) }),
+            ))
+        }
+        ReplyEnd::Stalled => Body::from_stream(
+            stream::iter(pieces.into_iter().take(half).map(Ok::<_, io::Error>))
+                .chain(stream::pending()),
+        ),
     };
     Response::builder()
         .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from_stream(futures_util::stream::iter(items)))
+        .body(body)
         .expect("response")
 }
 
