@@ -54,15 +54,11 @@ async fn requests_per_minute_are_shared_by_every_clone() {
     // A burst of 120, then one every 500 ms.
     config.requests_per_minute = Some(120);
     let client = LlmClient::new(config).expect("client");
+    // The budget belongs to the client, not to a handle: the calls alternate between clones.
+    let handles = [client.clone(), client.clone()];
     let started = Instant::now();
     for i in 0..120 {
-        // Alternate clones: the budget belongs to the client, not to a handle.
-        let handle = if i % 2 == 0 {
-            client.clone()
-        } else {
-            client.clone()
-        };
-        handle
+        handles[i % 2]
             .complete(&request(10))
             .await
             .expect("within the burst");
