@@ -87,6 +87,15 @@ fn open() -> Open {
     }
 }
 
+/// A durable journal and a disabled one, by name; the state dir lives as long as the tuple.
+fn journals() -> [(&'static str, Journal, Option<Open>); 2] {
+    let durable = open();
+    [
+        ("journal", durable.journal.clone(), Some(durable)),
+        ("disabled", Journal::disabled(), None),
+    ]
+}
+
 fn appends(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut group = c.benchmark_group("journal");
@@ -97,14 +106,7 @@ fn appends(c: &mut Criterion) {
     const APPENDERS: usize = 8;
     const PER_APPENDER: usize = 100;
     group.throughput(Throughput::Elements((APPENDERS * PER_APPENDER) as u64));
-    for durable in [true, false] {
-        let o = open();
-        let journal = if durable {
-            o.journal.clone()
-        } else {
-            Journal::disabled()
-        };
-        let name = if durable { "journal" } else { "disabled" };
+    for (name, journal, _open) in journals() {
         group.bench_function(BenchmarkId::new("8_appenders_awaiting_acks", name), |b| {
             b.to_async(&rt).iter(|| {
                 let journal = journal.clone();
@@ -130,14 +132,7 @@ fn appends(c: &mut Criterion) {
     const BURST: usize = 10_000;
     group.throughput(Throughput::Elements(BURST as u64));
     let events: Vec<Arc<Event>> = (0..BURST).map(|i| turn(i, 0)).collect();
-    for durable in [true, false] {
-        let o = open();
-        let journal = if durable {
-            o.journal.clone()
-        } else {
-            Journal::disabled()
-        };
-        let name = if durable { "journal" } else { "disabled" };
+    for (name, journal, _open) in journals() {
         group.bench_function(BenchmarkId::new("burst_10k", name), |b| {
             b.to_async(&rt).iter(|| async {
                 let acks: Vec<_> = events.iter().map(|e| journal.append(e.clone())).collect();
