@@ -5,9 +5,9 @@
 //! on, never a failure of the agent. Search and list results are capped so one call cannot flood
 //! a prompt; the result says how many matches were left out.
 
+use super::index::Scan;
 use super::key::clip;
 use super::pattern::KeyPattern;
-use super::store::Query;
 use super::{AccessPolicy, MemoryRecord, MemoryStore, Ttl};
 use crate::llm::{ToolOutput, ToolSchema};
 use crate::spec::{duration, ToolName};
@@ -243,13 +243,10 @@ fn search(ctx: &ToolContext<'_>, args: &Args<'_>) -> Result<Value, String> {
         ensure_readable(ctx, namespace)?;
     }
     let pattern = KeyPattern::new(pattern).map_err(|e| e.to_string())?;
-    let page = ctx.store.query(&Query {
-        namespace,
-        include_namespace: &|ns| ctx.policy.can_read(ns),
-        key_prefix: pattern.literal_prefix(),
-        include_key: &|key| pattern.matches(key),
-        limit: SEARCH_LIMIT,
-    });
+    let readable = |ns: &str| ctx.policy.can_read(ns);
+    let page = ctx
+        .store
+        .query(&pattern.scan(namespace, &readable), SEARCH_LIMIT);
     let mut budget = SEARCH_VALUE_BUDGET;
     let mut matches = Vec::new();
     for record in page.records {
@@ -273,13 +270,14 @@ fn list(ctx: &ToolContext<'_>, args: &Args<'_>) -> Result<Value, String> {
     if let Some(namespace) = namespace {
         ensure_readable(ctx, namespace)?;
     }
-    let page = ctx.store.query(&Query {
+    let scan = Scan {
         namespace,
         include_namespace: &|ns| ctx.policy.can_read(ns),
         key_prefix: prefix.unwrap_or(""),
-        include_key: &|_| true,
-        limit: LIST_LIMIT,
-    });
+        leaf: None,
+        pattern: None,
+    };
+    let page = ctx.store.query(&scan, LIST_LIMIT);
     let keys = page
         .records
         .into_iter()
