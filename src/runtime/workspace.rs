@@ -1,0 +1,519 @@
+//! The workspace: the one folder the file tools may touch, and the file tools themselves
+//! (`read_file`, `write_file`, `list_files`, plus the `run_command` glue).
+//!
+//! Every path an agent gives is relative to the workspace root and is checked before use:
+//! absolute paths, `..`, NUL bytes and symbolic links that lead outside the root are refused.
+//! Symlinks are checked component by component, so a link anywhere along the path counts, and
+//! a path that does not exist yet is judged by its nearest existing ancestor. The check and the
+//! use are not atomic: a process racing the agent inside the workspace could still swap a
+//! folder for a link in between. Agents only act through these tools, so that race needs a
+//! `run_command`, which a swarm has to allow explicitly.
+
+use super::command::{run_command, CommandPolicy};
+use crate::llm::{ToolOutput, ToolSchema};
+use crate::spec::ToolName;
+use serde::Deserialize;
+use serde_json::json;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes of a file `read_file` returns to the model; longer files are truncated with a note.
+pub const READ_FILE_MAX_BYTES: u64 = 64 * 1024;
+
+/// Entries `list_files` returns; beyond it the listing ends with a note.
+pub const LIST_FILES_MAX_ENTRIES: usize = 1000;
+
+/// Entries visited before a recursive listing gives up counting, so a huge tree cannot stall
+/// an agent.
+const LIST_FILES_MAX_VISITED: usize = 20 * LIST_FILES_MAX_ENTRIES;
+
+/// Why a workspace operation was refused or failed. Messages name the path as the agent wrote
+/// it and say what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("could not open the workspace folder {root}: {source}")]
+    Open { root: PathBuf, source: io::Error },
+    #[error("no path given: name a file relative to the workspace root, such as `notes/plan.md`")]
+    EmptyPath,
+    #[error("refused `{path}`: it is an absolute path; use a path relative to the workspace root, such as `src/main.rs`")]
+    Absolute { path: String },
+    #[error("refused `{path}`: `..` is not allowed; files can only be reached from the workspace root downwards")]
+    ParentDir { path: String },
+    #[error("refused the path: it contains a NUL byte")]
+    NulByte,
+    #[error("refused `{path}`: `{link}` is a symbolic link that leads outside the workspace")]
+    SymlinkEscape { path: String, link: String },
+    #[error("refused `{path}`: `{link}` is a symbolic link whose target does not exist")]
+    DanglingSymlink { path: String, link: String },
+    #[error("`{path}` does not exist; use list_files to see what is in the workspace")]
+    NotFound { path: String },
+    #[error("`{path}` is a folder, not a file; use list_files to see what is in it")]
+    IsADirectory { path: String },
+    #[error("`{path}` is a file, not a folder; use read_file to read it")]
+    NotADirectory { path: String },
+    #[error("`{path}` is not UTF-8 text (a binary file?); read_file only returns text")]
+    NotUtf8 { path: String },
+    #[error("could not {action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        source: io::Error,
+    },
+}
+
+impl WorkspaceError {
+    fn io<'a>(action: &'static str, path: &'a str) -> impl FnOnce(io::Error) -> Self + 'a {
+        move |source| match source.kind() {
+            io::ErrorKind::NotFound => WorkspaceError::NotFound {
+                path: path.to_string(),
+            },
+            _ => WorkspaceError::Io {
+                action,
+                path: path.to_string(),
+                source,
+            },
+        }
+    }
+}
+
+/// A folder that file tools are confined to. The root is canonical, so every resolved path
+/// can be compared with it by prefix.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+impl Workspace {
+    /// Opens the folder, creating it (and its parents) when missing.
+    pub fn open(root: &Path) -> Result<Self, WorkspaceError> {
+        let open_err = |source| WorkspaceError::Open {
+            root: root.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(root).map_err(open_err)?;
+        let root = fs::canonicalize(root).map_err(open_err)?;
+        if !root.is_dir() {
+            return Err(open_err(io::Error::other("not a folder")));
+        }
+        Ok(Self { root })
+    }
+
+    /// The canonical root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The real path `rel` names inside the workspace, or why it is refused. `""` and `.` name
+    /// the root. The path need not exist; its nearest existing ancestor must be inside.
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf, WorkspaceError> {
+        if rel.contains('\0') {
+            return Err(WorkspaceError::NulByte);
+        }
+        let path = Path::new(rel);
+        let mut names = Vec::new();
+        for component in path.components() {
+            match component {
+                Component::Normal(name) => names.push(name),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    return Err(WorkspaceError::ParentDir {
+                        path: rel.to_string(),
+                    })
+                }
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err(WorkspaceError::Absolute {
+                        path: rel.to_string(),
+                    })
+                }
+            }
+        }
+
+        let mut resolved = self.root.clone();
+        let mut walked = PathBuf::new();
+        let mut names = names.into_iter();
+        // Set once a component turns out to be a file, which cannot have anything below it.
+        let mut file_so_far: Option<PathBuf> = None;
+        for name in names.by_ref() {
+            if let Some(file) = file_so_far {
+                return Err(WorkspaceError::NotADirectory {
+                    path: file.display().to_string(),
+                });
+            }
+            walked.push(name);
+            let candidate = resolved.join(name);
+            let meta = match fs::symlink_metadata(&candidate) {
+                Ok(meta) => meta,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    resolved = candidate;
+                    break;
+                }
+                Err(err) => return Err(WorkspaceError::io("inspect", rel)(err)),
+            };
+            if !meta.file_type().is_symlink() {
+                if !meta.is_dir() {
+                    file_so_far = Some(walked.clone());
+                }
+                resolved = candidate;
+                continue;
+            }
+            let link = walked.display().to_string();
+            let target =
+                fs::canonicalize(&candidate).map_err(|_| WorkspaceError::DanglingSymlink {
+                    path: rel.to_string(),
+                    link: link.clone(),
+                })?;
+            if !target.starts_with(&self.root) {
+                return Err(WorkspaceError::SymlinkEscape {
+                    path: rel.to_string(),
+                    link,
+                });
+            }
+            if !target.is_dir() {
+                file_so_far = Some(walked.clone());
+            }
+            resolved = target;
+        }
+        // Everything after the first missing component is missing too, and holds only plain
+        // names, so it cannot leave the root.
+        resolved.extend(names);
+        Ok(resolved)
+    }
+
+    /// The text of a file. A file longer than `max_bytes` is truncated (at a character
+    /// boundary) and ends with a note saying how much was shown, so the model knows it did not
+    /// see everything. Files that are not UTF-8 are refused.
+    pub fn read_file(&self, rel: &str, max_bytes: u64) -> Result<String, WorkspaceError> {
+        let path = self.existing(rel)?;
+        let meta = fs::metadata(&path).map_err(WorkspaceError::io("read", rel))?;
+        if meta.is_dir() {
+            return Err(WorkspaceError::IsADirectory {
+                path: rel.to_string(),
+            });
+        }
+        let file = fs::File::open(&path).map_err(WorkspaceError::io("open", rel))?;
+        let mut bytes = Vec::new();
+        file.take(max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(WorkspaceError::io("read", rel))?;
+        let truncated = bytes.len() as u64 > max_bytes;
+        if truncated {
+            bytes.truncate(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+        }
+        let text_len = match std::str::from_utf8(&bytes) {
+            Ok(_) => bytes.len(),
+            // A character cut by the cap is dropped; anything else is not text.
+            Err(err) if truncated && err.error_len().is_none() => err.valid_up_to(),
+            Err(_) => {
+                return Err(WorkspaceError::NotUtf8 {
+                    path: rel.to_string(),
+                })
+            }
+        };
+        bytes.truncate(text_len);
+        let mut text = String::from_utf8(bytes).map_err(|_| WorkspaceError::NotUtf8 {
+            path: rel.to_string(),
+        })?;
+        if truncated {
+            let total = meta.len().max(max_bytes);
+            text.push_str(&format!(
+                "\n[truncated: showing the first {text_len} of {total} bytes of `{rel}`]"
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Writes `content` to a file, creating missing parent folders, and returns the bytes
+    /// written. The content goes to a temporary file beside the target that is then renamed
+    /// over it, so readers never see a half-written file.
+    pub fn write_file(&self, rel: &str, content: &str) -> Result<u64, WorkspaceError> {
+        let path = self.resolve(rel)?;
+        if path == self.root {
+            return Err(WorkspaceError::EmptyPath);
+        }
+        if path.is_dir() {
+            return Err(WorkspaceError::IsADirectory {
+                path: rel.to_string(),
+            });
+        }
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(WorkspaceError::EmptyPath);
+        };
+        fs::create_dir_all(parent).map_err(|source| match source.kind() {
+            // A file where a folder is needed: say which.
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
+                WorkspaceError::NotADirectory {
+                    path: self.relative(parent),
+                }
+            }
+            _ => WorkspaceError::io("create the folders of", rel)(source),
+        })?;
+
+        static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+        let temp = parent.join(format!(
+            ".{}.tmp-{}-{}",
+            name.to_string_lossy(),
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = (|| {
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)?;
+            file.write_all(content.as_bytes())?;
+            file.sync_all()?;
+            fs::rename(&temp, &path)
+        })();
+        if let Err(source) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(WorkspaceError::io("write", rel)(source));
+        }
+        Ok(content.len() as u64)
+    }
+
+    /// Paths relative to the workspace root, sorted, folders ending in `/`. `None` lists the
+    /// root. Symbolic links are never followed: links that lead outside are left out, links
+    /// inside are listed but not descended into. Beyond [`LIST_FILES_MAX_ENTRIES`] the list
+    /// ends with a note entry in square brackets.
+    pub fn list_files(
+        &self,
+        rel: Option<&str>,
+        recursive: bool,
+    ) -> Result<Vec<String>, WorkspaceError> {
+        let rel = rel.unwrap_or("");
+        let dir = self.existing(rel)?;
+        if !dir.is_dir() {
+            return Err(WorkspaceError::NotADirectory {
+                path: rel.to_string(),
+            });
+        }
+        let mut entries = Vec::new();
+        let mut pending = vec![dir];
+        let mut gave_up = false;
+        while let Some(dir) = pending.pop() {
+            let listing = fs::read_dir(&dir).map_err(WorkspaceError::io("list", rel))?;
+            for entry in listing {
+                if entries.len() >= LIST_FILES_MAX_VISITED {
+                    gave_up = true;
+                    break;
+                }
+                let entry = entry.map_err(WorkspaceError::io("list", rel))?;
+                let path = entry.path();
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let is_dir = if kind.is_symlink() {
+                    match fs::canonicalize(&path) {
+                        Ok(target) if target.starts_with(&self.root) => target.is_dir(),
+                        _ => continue,
+                    }
+                } else {
+                    kind.is_dir()
+                };
+                let mut shown = self.relative(&path);
+                if is_dir {
+                    shown.push('/');
+                    if recursive && !kind.is_symlink() {
+                        pending.push(path);
+                    }
+                }
+                entries.push(shown);
+            }
+            if gave_up {
+                break;
+            }
+        }
+        entries.sort();
+        if entries.len() > LIST_FILES_MAX_ENTRIES || gave_up {
+            let hidden = entries.len() - LIST_FILES_MAX_ENTRIES.min(entries.len());
+            entries.truncate(LIST_FILES_MAX_ENTRIES);
+            let more = if gave_up { "at least " } else { "" };
+            entries.push(format!(
+                "[{more}{hidden} more entries not shown; list a subfolder to see them]"
+            ));
+        }
+        Ok(entries)
+    }
+
+    /// Like [`Workspace::resolve`], for paths that must exist.
+    fn existing(&self, rel: &str) -> Result<PathBuf, WorkspaceError> {
+        let path = self.resolve(rel)?;
+        match fs::symlink_metadata(&path) {
+            Ok(_) => Ok(path),
+            Err(err) => Err(WorkspaceError::io("inspect", rel)(err)),
+        }
+    }
+
+    /// `path` (inside the root) as the agent would write it.
+    fn relative(&self, path: &Path) -> String {
+        let rel = path.strip_prefix(&self.root).unwrap_or(path);
+        rel.to_string_lossy().into_owned()
+    }
+}
+
+/// The schema offered to the model for a workspace tool; `None` for other tools.
+pub fn schema(tool: ToolName) -> Option<ToolSchema> {
+    let (description, parameters) = match tool {
+        ToolName::ReadFile => (
+            "Read a UTF-8 text file from the workspace. Long files are truncated with a note.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "File path relative to the workspace root"}
+                },
+                "required": ["path"]
+            }),
+        ),
+        ToolName::WriteFile => (
+            "Create or replace a file in the workspace with the given text; missing folders are created.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "File path relative to the workspace root"},
+                    "content": {"type": "string", "description": "The complete new content of the file"}
+                },
+                "required": ["path", "content"]
+            }),
+        ),
+        ToolName::ListFiles => (
+            "List files and folders in the workspace (folders end with /), as paths relative to the workspace root.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "Folder relative to the workspace root; omit for the root"},
+                    "recursive": {"type": "boolean", "description": "Include everything below the folder; default false"}
+                }
+            }),
+        ),
+        ToolName::RunCommand => (
+            "Run a shell command (sh -c) in the workspace root. Returns the exit code and the combined output; long output is cut in the middle, and the command is killed after a timeout.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string", "description": "The shell command line to run"}
+                },
+                "required": ["command"]
+            }),
+        ),
+        _ => return None,
+    };
+    Some(ToolSchema {
+        name: tool.as_str().to_string(),
+        description: description.to_string(),
+        parameters,
+    })
+}
+
+#[derive(Deserialize)]
+struct PathArgs {
+    path: String,
+}
+
+#[derive(Deserialize)]
+struct WriteArgs {
+    path: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct ListArgs {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    recursive: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct CommandArgs {
+    command: String,
+}
+
+/// Parses tool arguments, or says what shape was expected.
+fn parse_args<T: serde::de::DeserializeOwned>(
+    tool: ToolName,
+    args: &serde_json::Value,
+    shape: &str,
+) -> Result<T, ToolOutput> {
+    let problem = match args.get("_raw") {
+        Some(_) => "the arguments were not valid JSON".to_string(),
+        None => match serde_json::from_value(args.clone()) {
+            Ok(parsed) => return Ok(parsed),
+            Err(err) => err.to_string(),
+        },
+    };
+    Err(ToolOutput::error(format!(
+        "bad arguments for {tool}: {problem}; expected {shape}"
+    )))
+}
+
+/// Runs a workspace tool call. `commands` is the command policy when the swarm allows
+/// `run_command`, `None` when it does not.
+pub async fn execute(
+    ws: &Workspace,
+    tool: ToolName,
+    args: &serde_json::Value,
+    commands: Option<&CommandPolicy>,
+) -> ToolOutput {
+    let result = match tool {
+        ToolName::ReadFile => {
+            let args: PathArgs = match parse_args(tool, args, r#"{"path": string}"#) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            ws.read_file(&args.path, READ_FILE_MAX_BYTES)
+        }
+        ToolName::WriteFile => {
+            let shape = r#"{"path": string, "content": string}"#;
+            let args: WriteArgs = match parse_args(tool, args, shape) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            ws.write_file(&args.path, &args.content)
+                .map(|bytes| json!({"path": args.path, "bytes_written": bytes}).to_string())
+        }
+        ToolName::ListFiles => {
+            let shape = r#"{"path"?: string, "recursive"?: boolean}"#;
+            // Models often send `{}` or nothing at all for "list the root".
+            let args: ListArgs = if args.is_null() {
+                ListArgs {
+                    path: None,
+                    recursive: None,
+                }
+            } else {
+                match parse_args(tool, args, shape) {
+                    Ok(args) => args,
+                    Err(out) => return out,
+                }
+            };
+            ws.list_files(args.path.as_deref(), args.recursive.unwrap_or(false))
+                .map(|entries| {
+                    if entries.is_empty() {
+                        "(empty folder)".to_string()
+                    } else {
+                        entries.join("\n")
+                    }
+                })
+        }
+        ToolName::RunCommand => {
+            let Some(policy) = commands else {
+                return ToolOutput::error(
+                    "commands are not allowed in this swarm (allow_commands: false)",
+                );
+            };
+            let args: CommandArgs = match parse_args(tool, args, r#"{"command": string}"#) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            return run_command(ws, &args.command, policy).await;
+        }
+        other => {
+            return ToolOutput::error(format!("{other} is not a workspace tool"));
+        }
+    };
+    match result {
+        Ok(text) => ToolOutput::ok(text),
+        Err(err) => ToolOutput::error(err.to_string()),
+    }
+}
