@@ -47,7 +47,7 @@ fn run_mixed(store: &MemoryStore, keys: &[String], ops: u64, seed: u64) {
     }
 }
 
-/// What a mixed run's duration is.
+/// What a run's duration is.
 #[derive(Clone, Copy)]
 enum Clock {
     /// Wall time from the common start until the last thread is done: ops/s as observed.
@@ -169,8 +169,17 @@ fn search(c: &mut Criterion) {
             Ok(matches),
             "{glob}"
         );
-        group.bench_function(glob, |b| {
+        group.bench_function(BenchmarkId::new("wall", glob), |b| {
             b.iter(|| black_box(store.search(None, black_box(glob))));
+        });
+        group.bench_function(BenchmarkId::new("thread_cpu", glob), |b| {
+            b.iter_custom(|searches| {
+                let start = thread_cpu_time();
+                for _ in 0..searches {
+                    black_box(store.search(None, black_box(glob)).map(|r| r.len()).ok());
+                }
+                thread_cpu_time() - start
+            });
         });
     }
     group.finish();

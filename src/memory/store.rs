@@ -1,9 +1,9 @@
 //! The store itself: a sharded concurrent map from (namespace, key) to entry, plus a sorted index
-//! of the keys for listing and prefix-bounded glob search.
+//! of the keys (see `index`) for listing and glob search.
 //!
 //! Locking: a mutation holds the shard guard of its key while it updates the index and reports the
 //! change to the sink, so for one key the sink sees changes in the order they were applied. Locks
-//! are only ever taken in the order shard -> index -> sink; readers of the index release it before
+//! are never taken in the other order (index, then shard); readers of the index release it before
 //! they touch the map. No guard is ever held across an `.await`.
 
 use super::index::{KeyIndex, Scan};
