@@ -155,6 +155,15 @@ fn sigkill_late_then_resume_finishes_without_repeating_completed_turns() {
 
 #[test]
 fn sigterm_exits_130_and_resume_finishes() {
+    interrupt_exits_130_and_resume_finishes(libc::SIGTERM);
+}
+
+#[test]
+fn ctrl_c_exits_130_and_resume_finishes() {
+    interrupt_exits_130_and_resume_finishes(libc::SIGINT);
+}
+
+fn interrupt_exits_130_and_resume_finishes(signal: i32) {
     let mock = MockLlm::spawn(three_turn_script());
     mock.set_latency(Duration::from_millis(150));
     let fx = SwarmFixture::new();
@@ -162,7 +171,7 @@ fn sigterm_exits_130_and_resume_finishes() {
     let child = spawn_run(&fx);
     assert!(mock.wait_for_requests_blocking(3, Duration::from_secs(30)));
     // SAFETY: plain kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let rc = unsafe { libc::kill(child.id() as i32, signal) };
     assert_eq!(rc, 0);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
