@@ -195,7 +195,7 @@ async fn the_simulated_provider_answers_through_the_client() {
         messages: vec![Message::User {
             content: "hi".into(),
         }],
-        tools: vec![],
+        tools: Vec::new().into(),
         max_tokens: 0,
     };
     let outcome = client.complete(&request).await.expect("offline answer");

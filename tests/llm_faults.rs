@@ -31,7 +31,7 @@ fn request() -> ChatRequest {
         messages: vec![Message::User {
             content: "hello".into(),
         }],
-        tools: vec![],
+        tools: Vec::new().into(),
         max_tokens: 64,
     }
 }

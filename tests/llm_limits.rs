@@ -15,7 +15,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         messages: vec![Message::User {
             content: "hi".into(),
         }],
-        tools: vec![],
+        tools: Vec::new().into(),
         max_tokens,
     }
 }

@@ -172,7 +172,7 @@ async fn rejects_tool_results_that_answer_no_call() {
                 model: "m".into(),
                 system: String::new(),
                 messages,
-                tools: vec![],
+                tools: Vec::new().into(),
                 max_tokens: 10,
             };
             let err = client.complete(&request).await.expect_err("malformed");
@@ -196,7 +196,7 @@ async fn waiting_for_requests_needs_no_sleep() {
         messages: vec![Message::User {
             content: "hi".into(),
         }],
-        tools: vec![],
+        tools: Vec::new().into(),
         max_tokens: 10,
     };
     let call = tokio::spawn(async move { client.complete(&request).await });

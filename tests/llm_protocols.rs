@@ -26,7 +26,8 @@ fn request(messages: Vec<Message>) -> ChatRequest {
             name: "write_file".into(),
             description: "Writes a file in the workspace".into(),
             parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
-        }],
+        }]
+        .into(),
         max_tokens: 256,
     }
 }

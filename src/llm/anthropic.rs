@@ -222,7 +222,7 @@ impl Serialize for WireTools<'_> {
         }
         let tools = &self.0.tools;
         let mut seq = serializer.serialize_seq(Some(tools.len()))?;
-        for tool in tools {
+        for tool in tools.iter() {
             seq.serialize_element(&Tool {
                 name: &tool.name,
                 description: &tool.description,
@@ -505,7 +505,7 @@ mod tests {
                 tool("a", "one"),
                 tool("b", "two"),
             ],
-            tools: vec![],
+            tools: Vec::new().into(),
             max_tokens: 5,
         };
         let body = serde_json::to_value(WireRequest {

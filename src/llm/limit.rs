@@ -89,7 +89,7 @@ pub fn estimate_tokens(request: &ChatRequest) -> u32 {
             }
         };
     }
-    for tool in &request.tools {
+    for tool in request.tools.iter() {
         chars += tool.name.len() + tool.description.len();
     }
     u32::try_from(chars / 4)
@@ -110,7 +110,7 @@ mod tests {
             messages: vec![Message::User {
                 content: "y".repeat(40),
             }],
-            tools: vec![],
+            tools: Vec::new().into(),
             max_tokens: 100,
         };
         assert_eq!(estimate_tokens(&request), 120);

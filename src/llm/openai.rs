@@ -211,7 +211,7 @@ impl Serialize for WireTools<'_> {
         }
         let tools = &self.0.tools;
         let mut seq = serializer.serialize_seq(Some(tools.len()))?;
-        for tool in tools {
+        for tool in tools.iter() {
             seq.serialize_element(&Tool {
                 r#type: "function",
                 function: Function {
@@ -449,7 +449,8 @@ mod tests {
                 name: "read_file".into(),
                 description: "reads".into(),
                 parameters: json!({"type": "object"}),
-            }],
+            }]
+            .into(),
             max_tokens: 10,
         };
         let body = serde_json::to_value(WireRequest {

@@ -207,7 +207,12 @@ impl<'a> Turn<'a> {
         }
         if self.can("send_message") {
             let to = match self.ctx("coordinator") {
-                "" => self.ctx("contacts").split(", ").next().unwrap_or(""),
+                "" => self
+                    .ctx("contacts")
+                    .split([',', '.'])
+                    .next()
+                    .unwrap_or("")
+                    .trim(),
                 coordinator => coordinator,
             };
             if !to.is_empty() && to != agent {

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// One tool call the model asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +51,8 @@ pub struct ChatRequest {
     pub model: String,
     pub system: String,
     pub messages: Vec<Message>,
-    pub tools: Vec<ToolSchema>,
+    /// Shared: an agent offers the same tools on every turn.
+    pub tools: Arc<[ToolSchema]>,
     pub max_tokens: u32,
 }
 

@@ -21,6 +21,7 @@ mod transfer;
 mod types;
 
 pub use error::MemoryError;
+pub use pattern::KeyPattern;
 pub use policy::AccessPolicy;
 pub use store::{ChangeSink, MemoryLimits, MemoryStore, Ttl};
 pub use types::*;

@@ -11,7 +11,7 @@ use globset::{GlobBuilder, GlobMatcher};
 
 /// A compiled key glob.
 #[derive(Debug, Clone)]
-pub(crate) struct KeyPattern {
+pub struct KeyPattern {
     /// Every matching key starts with this.
     prefix: String,
     /// Every matching key ends with this. Checking it first spares the regex most non-matching
@@ -27,7 +27,7 @@ pub(crate) struct KeyPattern {
 const SPECIAL: [char; 5] = ['*', '?', '[', '{', '\\'];
 
 impl KeyPattern {
-    pub(crate) fn new(glob: &str) -> Result<Self, MemoryError> {
+    pub fn new(glob: &str) -> Result<Self, MemoryError> {
         let invalid = |reason: String| MemoryError::InvalidGlob {
             glob: glob.to_owned(),
             reason,

@@ -267,9 +267,17 @@ impl MemoryStore {
         namespace: Option<&str>,
         glob: &str,
     ) -> Result<Vec<MemoryRecord>, MemoryError> {
-        let pattern = KeyPattern::new(glob)?;
+        Ok(self.search_pattern(namespace, &KeyPattern::new(glob)?))
+    }
+
+    /// [`search`](Self::search) with a glob compiled once, for callers that search often.
+    pub fn search_pattern(
+        &self,
+        namespace: Option<&str>,
+        pattern: &KeyPattern,
+    ) -> Vec<MemoryRecord> {
         let scan = pattern.scan(namespace, &|_| true);
-        Ok(self.query(&scan, usize::MAX).records)
+        self.query(&scan, usize::MAX).records
     }
 
     /// Removes every expired entry; returns how many. Expiry is not reported to the sink: a

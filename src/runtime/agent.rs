@@ -61,7 +61,7 @@ struct Step {
     ctx: Arc<SwarmContext>,
     task: String,
     agent: AgentInfo,
-    tools: AgentTools,
+    tools: Arc<AgentTools>,
     system: String,
     model: Option<String>,
     max_turns: u32,
@@ -81,7 +81,7 @@ impl Step {
             .roles
             .get(&agent.role)
             .ok_or_else(|| format!("role `{}` is not in the plan", agent.role))?;
-        let tools = AgentTools::new(ctx, &agent.id, &agent.role)?;
+        let tools = ctx.tools_of(&agent.id)?;
         fire(
             ctx,
             HookEvent::PreTask,
@@ -230,7 +230,7 @@ impl Step {
             model: client.config().model.clone(),
             system: self.system.clone(),
             messages: self.transcript.clone(),
-            tools: self.tools.schemas().to_vec(),
+            tools: Arc::clone(self.tools.schemas()),
             max_tokens: self.ctx.plan.llm.max_tokens,
         };
         let outcome = tokio::select! {
@@ -361,23 +361,22 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
     let plan = &ctx.plan;
     let namespace = plan.memory.namespace.as_str();
     let mut memory_notes = Vec::new();
-    for pattern in ["**/blockers", "**/decisions"] {
-        if let Ok(records) = ctx.memory.search(Some(namespace), pattern) {
-            for record in records.into_iter().take(MEMORY_NOTES) {
-                let mut value = record.entry.value.to_string();
-                if value.len() > NOTE_CHARS {
-                    let cut = (0..=NOTE_CHARS)
-                        .rev()
-                        .find(|i| value.is_char_boundary(*i))
-                        .unwrap_or(0);
-                    value.truncate(cut);
-                    value.push('…');
-                }
-                memory_notes.push((format!("{}/{}", record.namespace, record.key), value));
+    for pattern in &ctx.note_patterns {
+        let records = ctx.memory.search_pattern(Some(namespace), pattern);
+        for record in records.into_iter().take(MEMORY_NOTES) {
+            let mut value = record.entry.value.to_string();
+            if value.len() > NOTE_CHARS {
+                let cut = (0..=NOTE_CHARS)
+                    .rev()
+                    .find(|i| value.is_char_boundary(*i))
+                    .unwrap_or(0);
+                value.truncate(cut);
+                value.push('…');
             }
+            memory_notes.push((format!("{}/{}", record.namespace, record.key), value));
         }
     }
-    let contacts = ctx.roster.contacts(&agent.id);
+    let contacts = ctx.roster.contacts_summary(&agent.id);
     let topology = match ctx.roster.topology() {
         crate::spec::Topology::Mesh => "mesh",
         crate::spec::Topology::Hierarchical => "hierarchical",

@@ -5,10 +5,11 @@ use super::command::CommandPolicy;
 use super::hooks::HookRunner;
 use super::recorder::Recorder;
 use super::roster::Roster;
+use super::tools::AgentTools;
 use super::workspace::Workspace;
 use crate::clock::SharedClock;
 use crate::llm::{LlmClient, LlmError, ProviderConfig};
-use crate::memory::MemoryStore;
+use crate::memory::{KeyPattern, MemoryStore};
 use crate::session::BudgetResource;
 use crate::spec::SwarmPlan;
 use parking_lot::Mutex;
@@ -131,6 +132,10 @@ pub struct SwarmContext {
     pub hooks: HookRunner,
     pub control: Control,
     pub clock: SharedClock,
+    /// Memory every task's brief shows: blockers and decisions, compiled once.
+    pub note_patterns: Vec<KeyPattern>,
+    /// Each agent's tools, built once (an invalid memory rule is the agent's error).
+    tool_sets: HashMap<String, Result<Arc<AgentTools>, String>>,
     wake: Notify,
 }
 
@@ -148,8 +153,21 @@ impl SwarmContext {
         clock: SharedClock,
     ) -> Self {
         let commands = plan.allow_commands.then(CommandPolicy::default);
+        let roster = Roster::new(&plan);
+        let tool_sets = roster
+            .agents()
+            .iter()
+            .map(|a| {
+                let tools = AgentTools::new(&plan, &roster, &a.id, &a.role).map(Arc::new);
+                (a.id.clone(), tools)
+            })
+            .collect();
+        let note_patterns = ["**/blockers", "**/decisions"]
+            .into_iter()
+            .filter_map(|glob| KeyPattern::new(glob).ok())
+            .collect();
         Self {
-            roster: Roster::new(&plan),
+            roster,
             plan,
             session_id,
             goal,
@@ -161,8 +179,18 @@ impl SwarmContext {
             hooks,
             control: Control::default(),
             clock,
+            note_patterns,
+            tool_sets,
             wake: Notify::new(),
         }
+    }
+
+    /// The tools of `agent`.
+    pub fn tools_of(&self, agent: &str) -> Result<Arc<AgentTools>, String> {
+        self.tool_sets
+            .get(agent)
+            .cloned()
+            .unwrap_or_else(|| Err(format!("no agent `{agent}` in this swarm")))
     }
 
     pub fn now_ms(&self) -> u64 {

@@ -70,7 +70,8 @@ pub struct TaskBrief<'a> {
     pub description: &'a str,
     pub namespace: &'a str,
     pub coordinator: Option<&'a str>,
-    pub contacts: Vec<&'a str>,
+    /// Who the agent may message (see [`super::roster::Roster::contacts_summary`]).
+    pub contacts: String,
     /// Roles tasks can be created for (coordinators planning).
     pub assignable_roles: Vec<String>,
     /// (task id, agent, result) of the tasks this one depends on.
@@ -117,7 +118,7 @@ pub fn task_message(brief: &TaskBrief<'_>) -> String {
     line("namespace", brief.namespace);
     line("result_key", &result_key(brief.swarm, brief.task_id));
     line("coordinator", brief.coordinator.unwrap_or(""));
-    line("contacts", &brief.contacts.join(", "));
+    line("contacts", &brief.contacts);
     line("roles", &brief.assignable_roles.join(", "));
     out.push('\n');
 
@@ -196,7 +197,7 @@ mod tests {
             description: "Implement the API",
             namespace: "dev",
             coordinator: None,
-            contacts: vec!["tester-1", "code-reviewer-1"],
+            contacts: "tester-1, code-reviewer-1".into(),
             assignable_roles: Vec::new(),
             dependency_results: vec![("design".into(), "architect-1".into(), "use REST".into())],
             dependency_failures: Vec::new(),

@@ -104,6 +104,33 @@ impl Roster {
             .collect()
     }
 
+    /// Who `agent` may message, for a prompt: ids, with a role's many instances written as a range
+    /// so that a large mesh does not put hundreds of names in every request.
+    pub fn contacts_summary(&self, agent: &str) -> String {
+        let contacts = self.contacts(agent);
+        let mut parts: Vec<String> = Vec::new();
+        let mut roles_done: Vec<&str> = Vec::new();
+        for id in &contacts {
+            let Some(info) = self.get(id) else { continue };
+            if roles_done.contains(&info.role.as_str()) {
+                continue;
+            }
+            roles_done.push(&info.role);
+            let of_role: Vec<&str> = contacts
+                .iter()
+                .copied()
+                .filter(|c| self.get(c).is_some_and(|a| a.role == info.role))
+                .collect();
+            if of_role.len() >= 4 {
+                let count = self.of_role(&info.role).count();
+                parts.push(format!("{role}-1..{role}-{count}", role = info.role));
+            } else {
+                parts.extend(of_role.iter().map(|c| c.to_string()));
+            }
+        }
+        parts.join(", ")
+    }
+
     /// Resolves a message recipient given as an agent id or a role name (the role's first agent).
     pub fn resolve_recipient(&self, to: &str) -> Option<&AgentInfo> {
         self.get(to)
@@ -128,5 +155,73 @@ impl Roster {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{AgentSlot, SwarmPlan};
+
+    fn plan(topology: Topology, coordinator: Option<&str>, slots: &[(&str, u32)]) -> SwarmPlan {
+        SwarmPlan {
+            name: "t".into(),
+            description: String::new(),
+            topology,
+            max_agents: 4,
+            coordinator: coordinator.map(str::to_string),
+            agents: slots
+                .iter()
+                .map(|(role, count)| AgentSlot {
+                    role: role.to_string(),
+                    count: *count,
+                })
+                .collect(),
+            roles: Default::default(),
+            tasks: Vec::new(),
+            memory: crate::spec::MemorySettings {
+                namespace: "t".into(),
+                ttl: None,
+            },
+            checkpoint: Default::default(),
+            budget: Default::default(),
+            llm: Default::default(),
+            workspace: "ws".into(),
+            allow_commands: false,
+            hooks: Default::default(),
+            source_path: "swarm.yaml".into(),
+            source_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn hierarchical_workers_reach_only_the_coordinator() {
+        let roster = Roster::new(&plan(Topology::Hierarchical, Some("lead"), &[("dev", 2)]));
+        assert_eq!(roster.coordinator(), Some("lead-1"));
+        assert_eq!(roster.contacts("dev-1"), ["lead-1"]);
+        assert_eq!(roster.contacts("lead-1"), ["dev-1", "dev-2"]);
+        assert!(roster.may_message("dev-1", "dev-2").is_err());
+        assert_eq!(roster.worker_roles(), ["dev"]);
+    }
+
+    #[test]
+    fn a_large_role_is_summarised_as_a_range() {
+        let roster = Roster::new(&plan(
+            Topology::Mesh,
+            None,
+            &[("worker", 200), ("tester", 2)],
+        ));
+        assert_eq!(
+            roster.contacts_summary("tester-1"),
+            "worker-1..worker-200, tester-2"
+        );
+        assert_eq!(
+            roster.contacts_summary("worker-7"),
+            "worker-1..worker-200, tester-1, tester-2"
+        );
+        assert_eq!(
+            roster.resolve_recipient("tester").map(|a| a.id.as_str()),
+            Some("tester-1")
+        );
     }
 }

@@ -4,11 +4,13 @@
 //! because they act on the session.
 
 use super::context::SwarmContext;
+use super::roster::Roster;
 use crate::llm::{ToolCall, ToolOutput, ToolSchema};
 use crate::memory::{self, AccessPolicy};
 use crate::session::Event;
-use crate::spec::{TaskSpec, ToolName};
+use crate::spec::{SwarmPlan, TaskSpec, ToolName};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// What a tool call means for the task beyond its output.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,38 +23,42 @@ pub enum Effect {
 /// Most tasks a coordinator may create in one session; a runaway planner is stopped here.
 const MAX_CREATED_TASKS: usize = 500;
 
-/// The tools one agent holds while working on one task.
+/// The tools one agent holds: built once per agent for the whole run.
 pub struct AgentTools {
     agent: String,
     tools: Vec<ToolName>,
     policy: AccessPolicy,
-    schemas: Vec<ToolSchema>,
+    schemas: Arc<[ToolSchema]>,
 }
 
 impl AgentTools {
-    pub fn new(ctx: &SwarmContext, agent: &str, role_name: &str) -> Result<Self, String> {
-        let role = ctx
-            .plan
+    pub fn new(
+        plan: &SwarmPlan,
+        roster: &Roster,
+        agent: &str,
+        role_name: &str,
+    ) -> Result<Self, String> {
+        let role = plan
             .roles
             .get(role_name)
             .ok_or_else(|| format!("role `{role_name}` is not in the plan"))?;
-        let is_coordinator = ctx.roster.is_coordinator(agent);
+        let is_coordinator = roster.is_coordinator(agent);
         let tools: Vec<ToolName> = role
             .tools
             .iter()
             .copied()
             .filter(|t| match t {
-                ToolName::RunCommand => ctx.plan.allow_commands,
+                ToolName::RunCommand => plan.allow_commands,
                 ToolName::CreateTask => is_coordinator,
                 _ => true,
             })
             .collect();
         let policy =
-            AccessPolicy::for_role(role.memory.as_ref(), &ctx.plan.memory.namespace, role_name)
+            AccessPolicy::for_role(role.memory.as_ref(), &plan.memory.namespace, role_name)
                 .map_err(|e| e.to_string())?;
         let schemas = tools
             .iter()
-            .filter_map(|t| schema(ctx, agent, *t))
+            .filter_map(|t| schema(roster, agent, *t))
             .collect();
         Ok(Self {
             agent: agent.to_string(),
@@ -62,7 +68,7 @@ impl AgentTools {
         })
     }
 
-    pub fn schemas(&self) -> &[ToolSchema] {
+    pub fn schemas(&self) -> &Arc<[ToolSchema]> {
         &self.schemas
     }
 
@@ -136,7 +142,7 @@ impl AgentTools {
             );
         };
         let Some(recipient) = ctx.roster.resolve_recipient(to) else {
-            let contacts = ctx.roster.contacts(&self.agent).join(", ");
+            let contacts = ctx.roster.contacts_summary(&self.agent);
             return ToolOutput::error(format!(
                 "no agent or role `{to}` in this swarm; you may message: {contacts}"
             ));
@@ -276,7 +282,7 @@ impl AgentTools {
 }
 
 /// The schema of `tool` as `agent` sees it.
-fn schema(ctx: &SwarmContext, agent: &str, tool: ToolName) -> Option<ToolSchema> {
+fn schema(roster: &Roster, agent: &str, tool: ToolName) -> Option<ToolSchema> {
     let object = |properties: Value, required: &[&str]| json!({ "type": "object", "properties": properties, "required": required });
     match tool {
         ToolName::MemoryStore
@@ -291,7 +297,7 @@ fn schema(ctx: &SwarmContext, agent: &str, tool: ToolName) -> Option<ToolSchema>
             name: tool.as_str().into(),
             description: format!(
                 "Send a message to another agent of the swarm. You may message: {}.",
-                ctx.roster.contacts(agent).join(", ")
+                roster.contacts_summary(agent)
             ),
             parameters: object(
                 json!({
@@ -312,7 +318,7 @@ fn schema(ctx: &SwarmContext, agent: &str, tool: ToolName) -> Option<ToolSchema>
             parameters: object(
                 json!({
                     "id": { "type": "string", "description": "optional short id: lowercase letters, digits, - and _" },
-                    "role": { "type": "string", "enum": ctx.roster.worker_roles() },
+                    "role": { "type": "string", "enum": roster.worker_roles() },
                     "description": { "type": "string", "description": "one clear deliverable for that role" },
                     "depends_on": { "type": "array", "items": { "type": "string" }, "description": "ids of tasks that must be done first" }
                 }),
