@@ -3,9 +3,11 @@
 
 mod init;
 mod memory;
+mod progress;
 mod roles;
 mod run;
 mod sessions;
+mod summary;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};

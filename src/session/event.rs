@@ -143,6 +143,11 @@ pub enum Event {
         error: String,
         at_ms: u64,
     },
+    /// A failed task goes back to the queue with a fresh transcript (resuming a failed session).
+    TaskRetried {
+        task: String,
+        at_ms: u64,
+    },
     MemoryChanged {
         change: MemoryChange,
     },
@@ -203,6 +208,7 @@ impl Event {
             | Event::ToolCompleted { at_ms, .. }
             | Event::TaskCompleted { at_ms, .. }
             | Event::TaskFailed { at_ms, .. }
+            | Event::TaskRetried { at_ms, .. }
             | Event::MessageSent { at_ms, .. }
             | Event::BudgetWarning { at_ms, .. }
             | Event::BudgetExceeded { at_ms, .. }

@@ -336,6 +336,17 @@ impl SessionState {
                         .tasks_failed += 1;
                 }
             }
+            Event::TaskRetried { task, .. } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    if t.status == TaskStatus::Failed {
+                        t.status = TaskStatus::Pending;
+                        t.error = None;
+                        t.finished_at_ms = None;
+                        t.transcript.clear();
+                        t.turns = 0;
+                    }
+                }
+            }
             Event::MemoryChanged { .. } => {}
             Event::MessageSent {
                 id,

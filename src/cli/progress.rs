@@ -1,0 +1,185 @@
+//! What the user watches while a swarm runs: a progress bar on stderr (tasks done/total, agents
+//! busy, tokens, cost) with a line per finished or failed task, or, with `--json`, every event as
+//! one JSON object per line on stdout.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use swarm_runtime::runtime::recorder::Observer;
+use swarm_runtime::runtime::SwarmContext;
+use swarm_runtime::session::{Event, TaskStatus};
+
+pub struct Display {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Display {
+    pub fn start(ctx: &Arc<SwarmContext>, events: Observer, json: bool) -> Self {
+        let task = if json {
+            tokio::spawn(print_json(events))
+        } else {
+            tokio::spawn(show_progress(Progress::new(ctx), events))
+        };
+        Self { task }
+    }
+
+    /// Waits until the last event (the session's end) has been shown.
+    pub async fn finish(self) {
+        let _ = self.task.await;
+    }
+}
+
+async fn print_json(mut events: Observer) {
+    while let Some(event) = events.recv().await {
+        if let Ok(line) = serde_json::to_string(&*event) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+        }
+        if matches!(*event, Event::SessionEnded { .. }) {
+            let _ = std::io::stdout().flush();
+            return;
+        }
+    }
+}
+
+struct Progress {
+    bar: ProgressBar,
+    total: u64,
+    finished: u64,
+    running: HashSet<String>,
+    max_agents: u32,
+    tokens: u64,
+    usd: f64,
+}
+
+impl Progress {
+    fn new(ctx: &SwarmContext) -> Self {
+        let (total, finished, tokens, usd) = ctx.recorder.read(|s| {
+            (
+                s.tasks.len() as u64,
+                (s.count(TaskStatus::Done) + s.count(TaskStatus::Failed)) as u64,
+                s.totals.tokens(),
+                s.totals.usd,
+            )
+        });
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:24} {pos}/{len} tasks · {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_position(finished);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let mut progress = Self {
+            bar,
+            total,
+            finished,
+            running: HashSet::new(),
+            max_agents: ctx.plan.max_agents,
+            tokens,
+            usd,
+        };
+        progress.refresh();
+        progress
+    }
+
+    fn line(&self, text: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            self.bar.println(text);
+        }
+    }
+
+    fn refresh(&mut self) {
+        self.bar.set_length(self.total);
+        self.bar.set_position(self.finished);
+        self.bar.set_message(format!(
+            "agents busy {}/{} · tokens {} · ${:.4}",
+            self.running.len(),
+            self.max_agents,
+            human_count(self.tokens),
+            self.usd
+        ));
+    }
+
+    fn on(&mut self, event: &Event) {
+        match event {
+            Event::TaskCreated {
+                task, created_by, ..
+            } => {
+                self.total += 1;
+                if created_by.as_deref().is_some_and(|c| c != "runtime") {
+                    self.line(format!("+ task {} ({}) planned", task.id, task.role));
+                }
+            }
+            Event::TaskStarted { task, agent, .. } => {
+                self.running.insert(task.clone());
+                self.line(format!("▶ {task} started by {agent}"));
+            }
+            Event::TurnCompleted { usage, usd, .. } => {
+                self.tokens += usage.input_tokens + usage.output_tokens;
+                self.usd += usd;
+            }
+            Event::TaskCompleted { task, agent, .. } => {
+                self.running.remove(task);
+                self.finished += 1;
+                self.line(format!("✓ {task} done by {agent}"));
+            }
+            Event::TaskFailed { task, error, .. } => {
+                self.running.remove(task);
+                self.finished += 1;
+                self.line(format!("✗ {task} failed: {error}"));
+            }
+            Event::TaskRetried { task, .. } => {
+                self.finished = self.finished.saturating_sub(1);
+                self.line(format!("↻ {task} will be tried again"));
+            }
+            Event::LlmCallFailed { agent, error, .. } => {
+                self.line(format!("! {agent}: LLM call failed: {error}"));
+            }
+            Event::BudgetWarning {
+                resource,
+                used,
+                limit,
+                ..
+            } => self.line(format!(
+                "! budget warning: {} at {:.0}% ({} of {})",
+                resource.as_str(),
+                used / limit * 100.0,
+                used,
+                limit
+            )),
+            Event::BudgetExceeded { resource, .. } => self.line(format!(
+                "! budget: {} reached its stop threshold; finishing the calls in flight",
+                resource.as_str()
+            )),
+            Event::HookFailed { hook, error, .. } => {
+                self.line(format!("! hook {hook} failed: {error}"));
+            }
+            _ => return,
+        }
+        self.refresh();
+    }
+}
+
+async fn show_progress(mut progress: Progress, mut events: Observer) {
+    while let Some(event) = events.recv().await {
+        if matches!(*event, Event::SessionEnded { .. }) {
+            break;
+        }
+        progress.on(&event);
+    }
+    progress.bar.finish_and_clear();
+}
+
+fn human_count(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=9_999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}

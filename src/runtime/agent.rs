@@ -1,0 +1,447 @@
+//! The agent as a step machine: build the request -> LLM turn -> tool calls -> next turn, until
+//! the task is completed, fails, or the run is stopped.
+//!
+//! Every completed turn is durable before its tool calls run, and every tool result is durable
+//! before the next turn, so an agent that resumes a task continues from its last completed step
+//! and never asks the LLM again for a turn it already has.
+
+use super::budget::admit_call;
+use super::context::{StopReason, SwarmContext};
+use super::hook_dispatch::{fire, task_env};
+use super::prompt::{self, Phase, TaskBrief};
+use super::roster::AgentInfo;
+use super::tools::{AgentTools, Effect};
+use super::{PLAN_TASK, RUNTIME_AUTHOR, SYNTHESIS_TASK};
+use crate::llm::{ChatRequest, Message, ToolCall};
+use crate::session::{Event, TaskState, TaskStatus};
+use crate::spec::HookEvent;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How an agent's work on a task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskEnd {
+    Done,
+    Failed,
+    /// The run is stopping; the task stays resumable from its last completed step.
+    Stopped(StopReason),
+}
+
+/// Identical tool calls (same name, same arguments) a task may make before it is stopped as a loop.
+pub const LOOP_LIMIT: u32 = 3;
+
+/// Memory entries of each kind (blockers, decisions) shown in a task's first message.
+const MEMORY_NOTES: usize = 12;
+const NOTE_CHARS: usize = 400;
+
+/// The phase of a task, from who created it.
+pub fn phase_of(task: &TaskState) -> Phase {
+    if task.created_by.as_deref() == Some(RUNTIME_AUTHOR) {
+        if task.spec.id == PLAN_TASK {
+            return Phase::Plan;
+        }
+        if task.spec.id == SYNTHESIS_TASK {
+            return Phase::Synthesize;
+        }
+    }
+    Phase::Work
+}
+
+/// Works on `task_id` as `agent` until it ends.
+pub async fn work_on(ctx: Arc<SwarmContext>, task_id: String, agent: AgentInfo) -> TaskEnd {
+    let mut step = match Step::start(&ctx, &task_id, &agent).await {
+        Ok(step) => step,
+        Err(error) => return fail(&ctx, &task_id, &agent.id, error).await,
+    };
+    step.run().await
+}
+
+struct Step {
+    ctx: Arc<SwarmContext>,
+    task: String,
+    agent: AgentInfo,
+    tools: AgentTools,
+    system: String,
+    model: Option<String>,
+    max_turns: u32,
+    transcript: Vec<Message>,
+    turns: u32,
+    call_counts: HashMap<(String, String), u32>,
+}
+
+impl Step {
+    async fn start(
+        ctx: &Arc<SwarmContext>,
+        task_id: &str,
+        agent: &AgentInfo,
+    ) -> Result<Self, String> {
+        let role = ctx
+            .plan
+            .roles
+            .get(&agent.role)
+            .ok_or_else(|| format!("role `{}` is not in the plan", agent.role))?;
+        let tools = AgentTools::new(ctx, &agent.id, &agent.role)?;
+        fire(
+            ctx,
+            HookEvent::PreTask,
+            task_env(ctx, task_id, &agent.id, &agent.role, "running"),
+        )
+        .await;
+
+        let prompt = match ctx
+            .recorder
+            .read(|s| s.task(task_id).map(|t| t.transcript.is_empty()))
+        {
+            Some(true) => build_first_message(ctx, task_id, agent),
+            Some(false) => String::new(),
+            None => return Err(format!("task `{task_id}` does not exist")),
+        };
+        ctx.recorder
+            .emit(Event::TaskStarted {
+                task: task_id.to_string(),
+                agent: agent.id.clone(),
+                prompt,
+                at_ms: ctx.now_ms(),
+            })
+            .await
+            .map_err(|e| format!("the journal failed: {e}"))?;
+        let (transcript, turns) = ctx
+            .recorder
+            .read(|s| s.task(task_id).map(|t| (t.transcript.clone(), t.turns)))
+            .unwrap_or_default();
+        let mut call_counts = HashMap::new();
+        for message in &transcript {
+            if let Message::Assistant { tool_calls, .. } = message {
+                for call in tool_calls {
+                    *call_counts.entry(call_key(call)).or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(Self {
+            ctx: Arc::clone(ctx),
+            task: task_id.to_string(),
+            agent: agent.clone(),
+            tools,
+            system: prompt::system_prompt(&role.prompt),
+            model: role.model.clone(),
+            max_turns: role.max_turns,
+            transcript,
+            turns,
+            call_counts,
+        })
+    }
+
+    async fn run(&mut self) -> TaskEnd {
+        loop {
+            match self.finish_last_turn().await {
+                Ok(Some(result)) => return self.complete(result).await,
+                Ok(None) => {}
+                Err(error) => return fail(&self.ctx, &self.task, &self.agent.id, error).await,
+            }
+            if self.turns >= self.max_turns {
+                let error = format!(
+                    "reached max_turns ({}) without completing; raise max_turns in the role or narrow the task",
+                    self.max_turns
+                );
+                return fail(&self.ctx, &self.task, &self.agent.id, error).await;
+            }
+            if let Err(reason) = admit_call(&self.ctx) {
+                return TaskEnd::Stopped(reason);
+            }
+            if let Err(end) = self.take_turn().await {
+                return end;
+            }
+        }
+    }
+
+    /// Runs the tool calls of the last turn that have no result yet (all of them after a fresh
+    /// turn, the missing ones after a resume). Returns the task's result when the turn ends it.
+    async fn finish_last_turn(&mut self) -> Result<Option<String>, String> {
+        let last_assistant = self
+            .transcript
+            .iter()
+            .rposition(|m| matches!(m, Message::Assistant { .. }));
+        let Some(index) = last_assistant else {
+            return Ok(None);
+        };
+        let Message::Assistant { text, tool_calls } = &self.transcript[index] else {
+            return Ok(None);
+        };
+        if tool_calls.is_empty() {
+            return Ok(Some(text.clone().unwrap_or_default()));
+        }
+        let calls = tool_calls.clone();
+        let mut answered: HashMap<String, (String, bool)> = HashMap::new();
+        for m in &self.transcript[index + 1..] {
+            if let Message::Tool {
+                call_id,
+                content,
+                is_error,
+                ..
+            } = m
+            {
+                answered.insert(call_id.clone(), (content.clone(), *is_error));
+            }
+        }
+        let mut result = None;
+        let mut last_ack = None;
+        for call in &calls {
+            if let Some((_, is_error)) = answered.get(&call.id) {
+                // Done before a crash; a successful complete_task still ends the task.
+                if call.name == "complete_task" && !is_error {
+                    result = complete_result(call);
+                }
+                continue;
+            }
+            let (output, effect) = self.tools.execute(&self.ctx, call).await;
+            if let Effect::Complete(text) = effect {
+                result = Some(text);
+            }
+            self.transcript.push(Message::Tool {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: output.content.clone(),
+                is_error: output.is_error,
+            });
+            last_ack = Some(self.ctx.recorder.emit(Event::ToolCompleted {
+                task: self.task.clone(),
+                agent: self.agent.id.clone(),
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: output.content,
+                is_error: output.is_error,
+                at_ms: self.ctx.now_ms(),
+            }));
+        }
+        // The journal commits in order: the last ack covers every tool result before it.
+        if let Some(ack) = last_ack {
+            ack.await.map_err(|e| format!("the journal failed: {e}"))?;
+        }
+        Ok(result)
+    }
+
+    async fn take_turn(&mut self) -> Result<(), TaskEnd> {
+        let client = match self.ctx.llm.client(self.model.as_deref()) {
+            Ok(client) => client,
+            Err(e) => return Err(fail(&self.ctx, &self.task, &self.agent.id, e.to_string()).await),
+        };
+        let request = ChatRequest {
+            model: client.config().model.clone(),
+            system: self.system.clone(),
+            messages: self.transcript.clone(),
+            tools: self.tools.schemas().to_vec(),
+            max_tokens: self.ctx.plan.llm.max_tokens,
+        };
+        let outcome = tokio::select! {
+            outcome = client.complete(&request) => outcome,
+            _ = self.ctx.control.wait_interrupt() => return Err(TaskEnd::Stopped(StopReason::Interrupted)),
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let retries = match &error {
+                    crate::llm::LlmError::RetriesExhausted { attempts, .. } => {
+                        attempts.saturating_sub(1)
+                    }
+                    _ => 0,
+                };
+                drop(self.ctx.recorder.emit(Event::LlmCallFailed {
+                    task: self.task.clone(),
+                    agent: self.agent.id.clone(),
+                    error: error.to_string(),
+                    retries,
+                    at_ms: self.ctx.now_ms(),
+                }));
+                let error = format!("the LLM call failed: {error}");
+                return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);
+            }
+        };
+        let response = outcome.response;
+        let usd = self.ctx.plan.llm.prices.map_or(0.0, |p| {
+            p.cost(response.usage.input_tokens, response.usage.output_tokens)
+        });
+        self.transcript.push(Message::Assistant {
+            text: response.text.clone(),
+            tool_calls: response.tool_calls.clone(),
+        });
+        let ack = self.ctx.recorder.emit(Event::TurnCompleted {
+            task: self.task.clone(),
+            agent: self.agent.id.clone(),
+            turn: self.turns,
+            text: response.text,
+            tool_calls: response.tool_calls.clone(),
+            finish: response.finish,
+            usage: response.usage,
+            usd,
+            latency_ms: outcome.latency_ms,
+            retries: outcome.retries,
+            at_ms: self.ctx.now_ms(),
+        });
+        self.turns += 1;
+        if let Err(e) = ack.await {
+            let error = format!("the journal failed: {e}");
+            return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);
+        }
+        for call in &response.tool_calls {
+            let count = self.call_counts.entry(call_key(call)).or_insert(0);
+            *count += 1;
+            if *count >= LOOP_LIMIT {
+                let error = format!(
+                    "loop guard: the agent called {} with the same arguments {LOOP_LIMIT} times",
+                    call.name
+                );
+                return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);
+            }
+        }
+        Ok(())
+    }
+
+    async fn complete(&self, result: String) -> TaskEnd {
+        let ctx = &self.ctx;
+        let key = prompt::result_key(&ctx.plan.name, &self.task);
+        if let Err(e) = ctx.memory.put(
+            &ctx.plan.memory.namespace,
+            &key,
+            serde_json::Value::String(result.clone()),
+            ctx.plan.memory.ttl,
+        ) {
+            tracing::warn!(
+                "could not store the result of task {} in memory: {e}",
+                self.task
+            );
+        }
+        let ack = ctx.recorder.emit(Event::TaskCompleted {
+            task: self.task.clone(),
+            agent: self.agent.id.clone(),
+            result,
+            at_ms: ctx.now_ms(),
+        });
+        match ack.await {
+            Ok(()) => TaskEnd::Done,
+            Err(e) => {
+                fail(
+                    ctx,
+                    &self.task,
+                    &self.agent.id,
+                    format!("the journal failed: {e}"),
+                )
+                .await
+            }
+        }
+    }
+}
+
+fn call_key(call: &ToolCall) -> (String, String) {
+    (call.name.clone(), call.arguments.to_string())
+}
+
+fn complete_result(call: &ToolCall) -> Option<String> {
+    match call.arguments.get("result")? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+async fn fail(ctx: &SwarmContext, task: &str, agent: &str, error: String) -> TaskEnd {
+    let ack = ctx.recorder.emit(Event::TaskFailed {
+        task: task.to_string(),
+        agent: Some(agent.to_string()),
+        error,
+        at_ms: ctx.now_ms(),
+    });
+    if let Err(e) = ack.await {
+        tracing::error!("the journal failed while recording a task failure: {e}");
+    }
+    TaskEnd::Failed
+}
+
+/// The first message of a task: the task, the context, what it builds on.
+fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> String {
+    let plan = &ctx.plan;
+    let namespace = plan.memory.namespace.as_str();
+    let mut memory_notes = Vec::new();
+    for pattern in ["**/blockers", "**/decisions"] {
+        if let Ok(records) = ctx.memory.search(Some(namespace), pattern) {
+            for record in records.into_iter().take(MEMORY_NOTES) {
+                let mut value = record.entry.value.to_string();
+                if value.len() > NOTE_CHARS {
+                    let cut = (0..=NOTE_CHARS)
+                        .rev()
+                        .find(|i| value.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    value.truncate(cut);
+                    value.push('…');
+                }
+                memory_notes.push((format!("{}/{}", record.namespace, record.key), value));
+            }
+        }
+    }
+    let contacts = ctx.roster.contacts(&agent.id);
+    let topology = match ctx.roster.topology() {
+        crate::spec::Topology::Mesh => "mesh",
+        crate::spec::Topology::Hierarchical => "hierarchical",
+    };
+    let goal = ctx.goal.as_deref();
+    let roles = ctx.roster.worker_roles();
+    let mut read_up_to = None;
+    let text = ctx.recorder.read(|s| {
+        let Some(task) = s.task(task_id) else {
+            return String::new();
+        };
+        let phase = phase_of(task);
+        let mut dependency_results = Vec::new();
+        let mut dependency_failures = Vec::new();
+        for dep in &task.spec.depends_on {
+            if let Some(d) = s.task(dep) {
+                match d.status {
+                    TaskStatus::Done => dependency_results.push((
+                        dep.clone(),
+                        d.agent.clone().unwrap_or_default(),
+                        d.result.clone().unwrap_or_default(),
+                    )),
+                    TaskStatus::Failed => {
+                        dependency_failures.push((dep.clone(), d.error.clone().unwrap_or_default()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let messages: Vec<(String, String)> = s
+            .unread_for(&agent.id)
+            .map(|m| {
+                read_up_to = Some(m.id);
+                (m.from.clone(), m.body.clone())
+            })
+            .collect();
+        prompt::task_message(&TaskBrief {
+            swarm: &plan.name,
+            session: &ctx.session_id,
+            topology,
+            goal,
+            task_id,
+            role: &agent.role,
+            agent: &agent.id,
+            phase,
+            description: &task.spec.description,
+            namespace,
+            coordinator: ctx.roster.coordinator(),
+            contacts: contacts.clone(),
+            assignable_roles: if phase == Phase::Plan {
+                roles.clone()
+            } else {
+                Vec::new()
+            },
+            dependency_results,
+            dependency_failures,
+            memory_notes: memory_notes.clone(),
+            messages,
+        })
+    });
+    if let Some(up_to) = read_up_to {
+        drop(ctx.recorder.emit(Event::MessagesRead {
+            agent: agent.id.clone(),
+            up_to,
+        }));
+    }
+    text
+}

@@ -1,0 +1,180 @@
+//! What every agent of a run shares: the plan, the roster, the recorder, memory, the workspace,
+//! the LLM clients, and the controls that stop a run (Ctrl-C, budgets).
+
+use super::command::CommandPolicy;
+use super::hooks::HookRunner;
+use super::recorder::Recorder;
+use super::roster::Roster;
+use super::workspace::Workspace;
+use crate::clock::SharedClock;
+use crate::llm::{LlmClient, LlmError, ProviderConfig};
+use crate::memory::MemoryStore;
+use crate::session::BudgetResource;
+use crate::spec::SwarmPlan;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+
+/// Why a run stops before its work is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// A budget reached its `stop_at` threshold.
+    Budget(BudgetResource),
+}
+
+/// Stop signals shared by the scheduler and the agents.
+#[derive(Debug)]
+pub struct Control {
+    stop: watch::Sender<Option<StopReason>>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            stop: watch::channel(None).0,
+        }
+    }
+}
+
+impl Control {
+    /// Asks the run to stop; the first reason given wins.
+    pub fn stop(&self, reason: StopReason) {
+        self.stop.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn stopped(&self) -> Option<StopReason> {
+        *self.stop.borrow()
+    }
+
+    /// Resolves when a stop is requested (at once if it already was).
+    pub async fn wait_stop(&self) -> StopReason {
+        let mut rx = self.stop.subscribe();
+        loop {
+            if let Some(reason) = *rx.borrow_and_update() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives as long as `self`; this is unreachable in practice.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Resolves when the run is interrupted (not on budget stops, which let calls in flight finish).
+    pub async fn wait_interrupt(&self) {
+        let mut rx = self.stop.subscribe();
+        loop {
+            if *rx.borrow_and_update() == Some(StopReason::Interrupted) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// One LLM client per model: roles may override the swarm's model, and each model has its own
+/// limiter shared by every agent that uses it.
+pub struct LlmPool {
+    base: ProviderConfig,
+    clients: Mutex<HashMap<String, LlmClient>>,
+}
+
+impl LlmPool {
+    pub fn new(base: ProviderConfig) -> Self {
+        Self {
+            base,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn default_model(&self) -> &str {
+        &self.base.model
+    }
+
+    pub fn client(&self, model: Option<&str>) -> Result<LlmClient, LlmError> {
+        let model = model.unwrap_or(&self.base.model);
+        let mut clients = self.clients.lock();
+        if let Some(client) = clients.get(model) {
+            return Ok(client.clone());
+        }
+        let mut config = self.base.clone();
+        config.model = model.to_string();
+        let client = LlmClient::new(config)?;
+        clients.insert(model.to_string(), client.clone());
+        Ok(client)
+    }
+}
+
+/// Everything the agents of one run share.
+pub struct SwarmContext {
+    pub plan: Arc<SwarmPlan>,
+    pub session_id: String,
+    pub goal: Option<String>,
+    pub roster: Roster,
+    pub recorder: Arc<Recorder>,
+    pub memory: MemoryStore,
+    pub workspace: Workspace,
+    pub commands: Option<CommandPolicy>,
+    pub llm: LlmPool,
+    pub hooks: HookRunner,
+    pub control: Control,
+    pub clock: SharedClock,
+    wake: Notify,
+}
+
+impl SwarmContext {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: Arc<SwarmPlan>,
+        session_id: String,
+        goal: Option<String>,
+        recorder: Arc<Recorder>,
+        memory: MemoryStore,
+        workspace: Workspace,
+        llm: LlmPool,
+        hooks: HookRunner,
+        clock: SharedClock,
+    ) -> Self {
+        let commands = plan.allow_commands.then(CommandPolicy::default);
+        Self {
+            roster: Roster::new(&plan),
+            plan,
+            session_id,
+            goal,
+            recorder,
+            memory,
+            workspace,
+            commands,
+            llm,
+            hooks,
+            control: Control::default(),
+            clock,
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Tells the scheduler the task graph changed.
+    pub fn wake_scheduler(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+}

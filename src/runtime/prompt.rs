@@ -1,0 +1,222 @@
+//! What an agent is told: the system prompt (its role plus the runtime's rules) and the first
+//! message of a task (the task, the swarm context, the results it depends on, memory it should
+//! know about, messages waiting for it).
+//!
+//! The first message carries a `## Context` block of `key: value` lines. It is for the model to
+//! read, and it is also what the simulated model reads, so its keys are stable.
+
+use std::collections::BTreeMap;
+
+/// What a task is for, from the runtime's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// A hierarchical coordinator turning the goal into tasks.
+    Plan,
+    /// Ordinary work on a task.
+    Work,
+    /// A hierarchical coordinator writing the final synthesis from the results.
+    Synthesize,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Plan => "plan",
+            Phase::Work => "work",
+            Phase::Synthesize => "synthesize",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "plan" => Some(Phase::Plan),
+            "work" => Some(Phase::Work),
+            "synthesize" => Some(Phase::Synthesize),
+            _ => None,
+        }
+    }
+}
+
+/// The runtime's rules, appended to every role's prompt.
+const RUNTIME_RULES: &str = "\
+## How this runtime works
+- You are one agent of a swarm. Each message from the user is a task assigned to you; the \
+`## Context` block says who you are, the swarm's goal, your memory namespace and who you may message.
+- Use only the tools you are given. Tool results come back as JSON; a tool error explains what to change.
+- Shared memory keys are `/`-separated paths in your swarm's namespace. Record blockers under \
+`<swarm>/<task>/blockers` and decisions under `<swarm>/<task>/decisions`. The runtime stores your \
+final result at `<swarm>/<task>/result`.
+- Finish every task by calling `complete_task` with a concise result: what you did, where it is \
+(files, memory keys) and anything left open. If you have no `complete_task` tool, answer with \
+your final result as plain text.
+- Do not repeat a tool call with the same arguments: the runtime stops agents that loop.";
+
+/// The system prompt of an agent of `role_prompt`.
+pub fn system_prompt(role_prompt: &str) -> String {
+    format!("{}\n\n{RUNTIME_RULES}", role_prompt.trim_end())
+}
+
+/// Everything the first message of a task is built from.
+#[derive(Debug, Clone)]
+pub struct TaskBrief<'a> {
+    pub swarm: &'a str,
+    pub session: &'a str,
+    pub topology: &'a str,
+    pub goal: Option<&'a str>,
+    pub task_id: &'a str,
+    pub role: &'a str,
+    pub agent: &'a str,
+    pub phase: Phase,
+    pub description: &'a str,
+    pub namespace: &'a str,
+    pub coordinator: Option<&'a str>,
+    pub contacts: Vec<&'a str>,
+    /// Roles tasks can be created for (coordinators planning).
+    pub assignable_roles: Vec<String>,
+    /// (task id, agent, result) of the tasks this one depends on.
+    pub dependency_results: Vec<(String, String, String)>,
+    /// (task id, error) of dependencies that failed (only a synthesis waits on failed tasks).
+    pub dependency_failures: Vec<(String, String)>,
+    /// (namespace/key, compact JSON) of memory the agent should know about.
+    pub memory_notes: Vec<(String, String)>,
+    /// (from, body) of messages waiting for the agent.
+    pub messages: Vec<(String, String)>,
+}
+
+/// The memory key a task's result is stored at.
+pub fn result_key(swarm: &str, task: &str) -> String {
+    format!("{swarm}/{task}/result")
+}
+
+/// The first user message of a task.
+pub fn task_message(brief: &TaskBrief<'_>) -> String {
+    let mut out = String::with_capacity(1024);
+    out.push_str(&format!(
+        "# Task `{}` for {}\n\n{}\n\n",
+        brief.task_id,
+        brief.role,
+        brief.description.trim()
+    ));
+    out.push_str("## Context\n");
+    let mut line = |key: &str, value: &str| {
+        if !value.is_empty() {
+            out.push_str(key);
+            out.push_str(": ");
+            out.push_str(&value.replace('\n', " "));
+            out.push('\n');
+        }
+    };
+    line("swarm", brief.swarm);
+    line("session", brief.session);
+    line("topology", brief.topology);
+    line("goal", brief.goal.unwrap_or(""));
+    line("task", brief.task_id);
+    line("phase", brief.phase.as_str());
+    line("role", brief.role);
+    line("agent", brief.agent);
+    line("namespace", brief.namespace);
+    line("result_key", &result_key(brief.swarm, brief.task_id));
+    line("coordinator", brief.coordinator.unwrap_or(""));
+    line("contacts", &brief.contacts.join(", "));
+    line("roles", &brief.assignable_roles.join(", "));
+    out.push('\n');
+
+    if !brief.dependency_results.is_empty() {
+        out.push_str("## Results of the tasks this one builds on\n");
+        for (task, agent, result) in &brief.dependency_results {
+            out.push_str(&format!("### {task} (by {agent})\n{}\n\n", result.trim()));
+        }
+    }
+    if !brief.dependency_failures.is_empty() {
+        out.push_str("## Tasks that failed\n");
+        for (task, error) in &brief.dependency_failures {
+            out.push_str(&format!("- {task}: {}\n", error.trim()));
+        }
+        out.push('\n');
+    }
+    if !brief.memory_notes.is_empty() {
+        out.push_str("## Shared memory you should know about\n");
+        for (key, value) in &brief.memory_notes {
+            out.push_str(&format!("- {key}: {value}\n"));
+        }
+        out.push('\n');
+    }
+    if !brief.messages.is_empty() {
+        out.push_str("## Messages for you\n");
+        for (from, body) in &brief.messages {
+            out.push_str(&format!("- from {from}: {}\n", body.trim()));
+        }
+        out.push('\n');
+    }
+    out.push_str(match brief.phase {
+        Phase::Plan => "When the plan is complete, call complete_task with a short summary of it.",
+        Phase::Work => "When the deliverable exists, call complete_task with your result.",
+        Phase::Synthesize => {
+            "Write the final synthesis for the goal and call complete_task with it."
+        }
+    });
+    out
+}
+
+/// The `key: value` lines of the `## Context` block of a task message.
+pub fn parse_context(message: &str) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    let mut in_block = false;
+    for line in message.lines() {
+        if line.trim() == "## Context" {
+            in_block = true;
+            continue;
+        }
+        if in_block {
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some((key, value)) = line.split_once(": ") {
+                map.insert(key.to_string(), value.to_string());
+            }
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brief() -> TaskBrief<'static> {
+        TaskBrief {
+            swarm: "dev",
+            session: "s1",
+            topology: "mesh",
+            goal: Some("build\nit"),
+            task_id: "api",
+            role: "backend-dev",
+            agent: "backend-dev-1",
+            phase: Phase::Work,
+            description: "Implement the API",
+            namespace: "dev",
+            coordinator: None,
+            contacts: vec!["tester-1", "code-reviewer-1"],
+            assignable_roles: Vec::new(),
+            dependency_results: vec![("design".into(), "architect-1".into(), "use REST".into())],
+            dependency_failures: Vec::new(),
+            memory_notes: Vec::new(),
+            messages: vec![("tester-1".into(), "ping".into())],
+        }
+    }
+
+    #[test]
+    fn context_block_round_trips() {
+        let text = task_message(&brief());
+        let ctx = parse_context(&text);
+        assert_eq!(ctx["task"], "api");
+        assert_eq!(ctx["agent"], "backend-dev-1");
+        assert_eq!(ctx["goal"], "build it");
+        assert_eq!(ctx["contacts"], "tester-1, code-reviewer-1");
+        assert_eq!(ctx["phase"], "work");
+        assert_eq!(ctx["result_key"], "dev/api/result");
+        assert!(!ctx.contains_key("coordinator"));
+        assert!(text.contains("### design (by architect-1)\nuse REST"));
+        assert!(text.contains("- from tester-1: ping"));
+    }
+}

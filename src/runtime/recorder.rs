@@ -1,0 +1,123 @@
+//! The single point every state change goes through: an event is applied to the live
+//! [`SessionState`], appended to the journal and handed to observers (progress, `--json`, hooks),
+//! all under one lock so that the journal's order is the order the state saw.
+
+use crate::memory::{ChangeSink, MemoryChange, MemoryStore};
+use crate::session::{Event, Journal, SessionError, SessionState};
+use parking_lot::Mutex;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Receives every event after it was applied, in order.
+pub type Observer = mpsc::UnboundedReceiver<Arc<Event>>;
+
+struct Inner {
+    state: SessionState,
+    observers: Vec<mpsc::UnboundedSender<Arc<Event>>>,
+}
+
+/// Applies, journals and broadcasts events.
+pub struct Recorder {
+    inner: Mutex<Inner>,
+    journal: Journal,
+}
+
+impl Recorder {
+    pub fn new(state: SessionState, journal: Journal) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                state,
+                observers: Vec::new(),
+            }),
+            journal,
+        })
+    }
+
+    /// A new observer; it sees every event emitted from now on.
+    pub fn subscribe(&self) -> Observer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner.lock().observers.push(tx);
+        rx
+    }
+
+    /// Applies `event`, appends it to the journal and notifies observers. The returned future
+    /// resolves once the event is durable; awaiting it is optional.
+    pub fn emit(
+        &self,
+        event: Event,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send + 'static {
+        self.emit_with(|_| event)
+    }
+
+    /// Builds an event from the current state and emits it, atomically: nothing is applied in
+    /// between (e.g. two agents cannot take the same message id).
+    pub fn emit_with(
+        &self,
+        build: impl FnOnce(&SessionState) -> Event,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send + 'static {
+        let ack = self.emit_if(|state| Some(build(state)));
+        async move {
+            match ack {
+                Some(ack) => ack.await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// Like [`Recorder::emit_with`], where the state may say there is nothing to emit.
+    pub fn emit_if(
+        &self,
+        build: impl FnOnce(&SessionState) -> Option<Event>,
+    ) -> Option<impl Future<Output = Result<(), SessionError>> + Send + 'static> {
+        let mut inner = self.inner.lock();
+        let event = Arc::new(build(&inner.state)?);
+        inner.state.apply(&event);
+        let ack = self.journal.append(Arc::clone(&event));
+        inner
+            .observers
+            .retain(|tx| tx.send(Arc::clone(&event)).is_ok());
+        Some(ack)
+    }
+
+    /// Emits `event` and waits until it is durable.
+    pub async fn emit_durable(&self, event: Event) -> Result<(), SessionError> {
+        self.emit(event).await
+    }
+
+    /// Reads the live state. Keep `f` short: emitting waits for it.
+    pub fn read<R>(&self, f: impl FnOnce(&SessionState) -> R) -> R {
+        f(&self.inner.lock().state)
+    }
+
+    /// A sink for the memory store: every memory mutation becomes a journaled event.
+    pub fn memory_sink(self: &Arc<Self>) -> ChangeSink {
+        let recorder = Arc::downgrade(self);
+        Arc::new(move |change: MemoryChange| {
+            if let Some(recorder) = recorder.upgrade() {
+                // Durability of memory writes rides on the next awaited event of the agent.
+                drop(recorder.emit(Event::MemoryChanged { change }));
+            }
+        })
+    }
+
+    /// Writes a snapshot of the state and of `memory`, and lets the journal drop what it covers.
+    ///
+    /// The journal position is taken under the same lock as the state copy, so the snapshot
+    /// covers exactly the events applied to that copy. Memory is dumped afterwards: it may hold
+    /// changes past the position, and replaying those again is harmless.
+    pub async fn checkpoint(&self, memory: &MemoryStore) -> Result<(), SessionError> {
+        let (state, position) = {
+            let inner = self.inner.lock();
+            (inner.state.clone(), self.journal.mark())
+        };
+        let covers = position.await?;
+        let records = memory.dump();
+        self.journal.write_snapshot(covers, &state, &records).await
+    }
+
+    /// The journal, for closing it at the end of a run.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+}

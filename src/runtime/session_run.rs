@@ -1,0 +1,377 @@
+//! One run of a session, new or resumed: set everything up from the state dir, drive the
+//! scheduler with periodic checkpoints and hooks, and close the session cleanly whatever the
+//! reason it stops.
+
+use super::context::{LlmPool, SwarmContext};
+use super::hook_dispatch;
+use super::hooks::HookRunner;
+use super::recorder::{Observer, Recorder};
+use super::scheduler::{self, RunEnd};
+use super::workspace::Workspace;
+use super::{PLAN_TASK, RUNTIME_AUTHOR};
+use crate::clock::{self, SharedClock};
+use crate::llm::ProviderConfig;
+use crate::memory::{MemoryLimits, MemoryStore};
+use crate::session::{
+    report, Event, Journal, SessionError, SessionLock, SessionState, SessionStatus, StateDir,
+    TaskStatus,
+};
+use crate::spec::{HookEvent, SwarmPlan, TaskSpec, Topology};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("the workspace {path} cannot be used: {reason}")]
+    Workspace { path: PathBuf, reason: String },
+    #[error("the session {session} has nothing left to do: it {status}")]
+    NothingToResume { session: String, status: String },
+    #[error("{0}")]
+    Provider(String),
+}
+
+/// How often changes made with `swarm memory` on a running session are picked up.
+const EXTERNAL_POLL: Duration = Duration::from_secs(1);
+/// How often expired memory entries are swept.
+const MEMORY_SWEEP: Duration = Duration::from_secs(10);
+
+/// A session ready to run: the state dir is locked, the journal open, nothing started yet.
+pub struct PreparedRun {
+    ctx: Arc<SwarmContext>,
+    state_dir: StateDir,
+    state_dir_path: PathBuf,
+    lock: SessionLock,
+    opening: Vec<Event>,
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct RunReport {
+    pub session: String,
+    pub end: RunEnd,
+    /// The handoff report, written when the run stopped before its work was done.
+    pub handoff: Option<PathBuf>,
+    pub state: SessionState,
+}
+
+/// Options common to new and resumed runs.
+pub struct RunOptions {
+    pub state_dir: PathBuf,
+    pub provider: ProviderConfig,
+    /// Journal events to the state dir (off only to measure what durability costs).
+    pub journal: bool,
+    /// Where hooks run.
+    pub hooks_dir: PathBuf,
+}
+
+impl PreparedRun {
+    /// A new session of `plan`.
+    pub fn new_session(
+        plan: SwarmPlan,
+        goal: Option<String>,
+        options: RunOptions,
+    ) -> Result<Self, RunError> {
+        let state_dir = StateDir::open(&options.state_dir)?;
+        let session = state_dir.create_session(&plan, goal.as_deref())?;
+        let lock = state_dir.lock(&session)?;
+        let clock = clock::system();
+        let now = clock.now_ms();
+        let mut opening = vec![Event::SessionStarted {
+            session: session.clone(),
+            swarm: plan.name.clone(),
+            goal: goal.clone(),
+            provider: options.provider.kind.as_str().to_string(),
+            model: options.provider.model.clone(),
+            at_ms: now,
+        }];
+        opening.extend(initial_tasks(&plan, goal.as_deref(), now));
+        let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
+        Self::assemble(
+            plan,
+            session,
+            goal,
+            SessionState::default(),
+            memory,
+            state_dir,
+            lock,
+            opening,
+            options,
+            clock,
+        )
+    }
+
+    /// Takes up an existing session where it stopped. `provider` chooses the LLM provider from
+    /// the plan the session was started with.
+    pub fn resume(
+        session: &str,
+        extend_budget: bool,
+        state_dir_path: PathBuf,
+        journal: bool,
+        hooks_dir: PathBuf,
+        provider: impl FnOnce(&SwarmPlan) -> Result<ProviderConfig, String>,
+    ) -> Result<Self, RunError> {
+        let state_dir = StateDir::open_existing(&state_dir_path)?;
+        let session = state_dir.resolve(session)?;
+        let lock = state_dir.lock(&session)?;
+        let restored = state_dir.load(&session)?;
+        let options = RunOptions {
+            provider: provider(&restored.plan).map_err(RunError::Provider)?,
+            state_dir: state_dir_path,
+            journal,
+            hooks_dir,
+        };
+        if let Some(status @ SessionStatus::Completed) = restored.state.status {
+            return Err(RunError::NothingToResume {
+                session,
+                status: format!("is {}", status.as_str()),
+            });
+        }
+        let clock = clock::system();
+        let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
+        memory.restore(restored.memory);
+        let now = clock.now_ms();
+        let mut opening = vec![Event::SessionResumed {
+            provider: options.provider.kind.as_str().to_string(),
+            model: options.provider.model.clone(),
+            at_ms: now,
+        }];
+        // A failed session is resumed by giving its failed tasks another chance.
+        for task in restored.state.tasks_in_order() {
+            if task.status == TaskStatus::Failed {
+                opening.push(Event::TaskRetried {
+                    task: task.spec.id.clone(),
+                    at_ms: now,
+                });
+            }
+        }
+        if extend_budget {
+            opening.push(Event::BudgetExtended {
+                base: restored.state.spend(),
+                at_ms: now,
+            });
+        }
+        let goal = restored.state.goal.clone();
+        Self::assemble(
+            restored.plan,
+            session,
+            goal,
+            restored.state,
+            memory,
+            state_dir,
+            lock,
+            opening,
+            options,
+            clock,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        plan: SwarmPlan,
+        session: String,
+        goal: Option<String>,
+        state: SessionState,
+        memory: MemoryStore,
+        state_dir: StateDir,
+        lock: SessionLock,
+        opening: Vec<Event>,
+        options: RunOptions,
+        clock: SharedClock,
+    ) -> Result<Self, RunError> {
+        let workspace = Workspace::open(&plan.workspace).map_err(|e| RunError::Workspace {
+            path: plan.workspace.clone(),
+            reason: e.to_string(),
+        })?;
+        let journal = if options.journal {
+            state_dir.open_journal(&session, &lock)?
+        } else {
+            Journal::disabled()
+        };
+        let recorder = Recorder::new(state, journal);
+        memory.set_sink(recorder.memory_sink());
+        let hooks = HookRunner::new(&plan.hooks, &options.hooks_dir);
+        let ctx = Arc::new(SwarmContext::new(
+            Arc::new(plan),
+            session,
+            goal,
+            recorder,
+            memory,
+            workspace,
+            LlmPool::new(options.provider),
+            hooks,
+            clock,
+        ));
+        Ok(Self {
+            ctx,
+            state_dir,
+            state_dir_path: options.state_dir,
+            lock,
+            opening,
+        })
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.ctx.session_id
+    }
+
+    /// The shared context, e.g. to stop the run from a signal handler.
+    pub fn context(&self) -> Arc<SwarmContext> {
+        Arc::clone(&self.ctx)
+    }
+
+    /// Every event of the run from its first, for progress display or `--json`.
+    pub fn subscribe(&self) -> Observer {
+        self.ctx.recorder.subscribe()
+    }
+
+    /// Runs the session until its work is done or it is stopped, then closes it.
+    pub async fn execute(self) -> Result<RunReport, RunError> {
+        let ctx = self.ctx;
+        let hook_events = ctx.recorder.subscribe();
+        let mut last_ack = None;
+        for event in self.opening {
+            last_ack = Some(ctx.recorder.emit(event));
+        }
+        if let Some(ack) = last_ack {
+            ack.await?;
+        }
+        self.state_dir
+            .set_status(&ctx.session_id, SessionStatus::Running)?;
+        let hook_task = hook_dispatch::spawn(Arc::clone(&ctx), hook_events);
+        hook_dispatch::fire_session(&ctx, HookEvent::SessionStart, "running").await;
+        let sweeper = ctx.memory.spawn_sweeper(MEMORY_SWEEP);
+        let background = tokio::spawn(background_duties(Arc::clone(&ctx)));
+
+        let end = scheduler::drive(Arc::clone(&ctx)).await;
+
+        background.abort();
+        sweeper.abort();
+        ctx.recorder
+            .emit(Event::SessionEnded {
+                status: end.status,
+                reason: end.reason.clone(),
+                at_ms: ctx.now_ms(),
+            })
+            .await?;
+        let _ = hook_task.await;
+        hook_dispatch::fire_session(&ctx, HookEvent::SessionEnd, end.status.as_str()).await;
+        ctx.recorder.checkpoint(&ctx.memory).await?;
+        self.state_dir.set_status(&ctx.session_id, end.status)?;
+        let state = ctx.recorder.read(SessionState::clone);
+        let handoff = match end.status {
+            SessionStatus::Interrupted | SessionStatus::BudgetStopped => Some(write_handoff(
+                &self.state_dir_path,
+                &ctx.plan,
+                &state,
+                &ctx.memory,
+            )?),
+            _ => None,
+        };
+        ctx.recorder.journal().clone().close().await?;
+        drop(self.lock);
+        Ok(RunReport {
+            session: ctx.session_id.clone(),
+            end,
+            handoff,
+            state,
+        })
+    }
+}
+
+/// Periodic snapshots and pick-up of `swarm memory` changes made while the swarm runs.
+async fn background_duties(ctx: Arc<SwarmContext>) {
+    let mut checkpoint = tokio::time::interval(ctx.plan.checkpoint.interval);
+    checkpoint.tick().await;
+    let mut poll = tokio::time::interval(EXTERNAL_POLL);
+    loop {
+        tokio::select! {
+            _ = checkpoint.tick() => {
+                match ctx.recorder.checkpoint(&ctx.memory).await {
+                    Ok(()) => drop(ctx.recorder.emit(Event::Checkpoint { at_ms: ctx.now_ms() })),
+                    Err(e) => eprintln!("checkpoint failed: {e}"),
+                }
+            }
+            _ = poll.tick() => {
+                if let Ok(events) = ctx.recorder.journal().poll_external() {
+                    for event in events {
+                        if let Event::MemoryChanged { change } = event {
+                            ctx.memory.apply(&change);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The tasks a new session starts with: the coordinator's plan (hierarchical) and the swarm
+/// file's tasks with `{goal}` filled in.
+fn initial_tasks(plan: &SwarmPlan, goal: Option<&str>, at_ms: u64) -> Vec<Event> {
+    let goal_text = goal.unwrap_or(plan.description.as_str());
+    let mut events = Vec::new();
+    if plan.topology == Topology::Hierarchical {
+        if let Some(coordinator) = &plan.coordinator {
+            events.push(Event::TaskCreated {
+                task: TaskSpec {
+                    id: PLAN_TASK.to_string(),
+                    role: coordinator.clone(),
+                    description: format!(
+                        "Plan the work for the goal: {goal_text}\n\
+                         Break it into tasks with create_task: one clear deliverable per task for \
+                         one of the roles listed in the context, with depends_on where a task needs \
+                         another's result. The swarm already has these tasks: {}.\n\
+                         Then call complete_task with a short summary of the plan.",
+                        if plan.tasks.is_empty() {
+                            "none".to_string()
+                        } else {
+                            plan.tasks
+                                .iter()
+                                .map(|t| format!("{} ({})", t.id, t.role))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    ),
+                    depends_on: Vec::new(),
+                },
+                created_by: Some(RUNTIME_AUTHOR.to_string()),
+                at_ms,
+            });
+        }
+    }
+    for task in &plan.tasks {
+        events.push(Event::TaskCreated {
+            task: TaskSpec {
+                description: task.description.replace("{goal}", goal_text),
+                ..task.clone()
+            },
+            created_by: None,
+            at_ms,
+        });
+    }
+    events
+}
+
+/// Writes the handoff report next to the sessions and returns its path.
+pub fn write_handoff(
+    state_dir: &Path,
+    plan: &SwarmPlan,
+    state: &SessionState,
+    memory: &MemoryStore,
+) -> Result<PathBuf, RunError> {
+    let text = report::handoff_markdown(plan, state, &memory.dump(), state_dir);
+    let dir = state_dir.join("reports");
+    let path = dir.join(format!("{}-handoff.md", state.session));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, text))
+        .map_err(|e| {
+            RunError::Session(SessionError::Io {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        })?;
+    Ok(path)
+}
