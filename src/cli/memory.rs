@@ -1,7 +1,221 @@
-//! `swarm memory`.
+//! `swarm memory`: read and change a session's shared memory, whether the session is running or
+//! stopped. Reads go through the session's snapshot and journal; writes are appended to its
+//! journal as external events, which a live runner picks up and a resume replays.
 
-use super::MemoryArgs;
+use super::{MemoryArgs, MemoryCommand};
+use anyhow::{Context, Result};
+use globset::GlobBuilder;
+use std::path::Path;
+use swarm_runtime::memory::{Entry, MemoryChange, MemoryRecord};
+use swarm_runtime::session::{Event, Restored, StateDir};
+use swarm_runtime::spec::duration;
 
-pub fn run(_args: MemoryArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`swarm memory` is not available yet")
+pub fn run(args: MemoryArgs) -> Result<u8> {
+    let root = args.state.state_dir.as_path();
+    let namespace = args.namespace.as_deref();
+    match args.command {
+        MemoryCommand::Set { key, value, ttl } => {
+            let ttl_ms = match ttl {
+                Some(text) => Some(
+                    duration::parse(&text)
+                        .map_err(anyhow::Error::msg)
+                        .context("--ttl")?
+                        .as_millis() as u64,
+                ),
+                None => None,
+            };
+            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            write(root, &args.session, |restored, now| {
+                let ns = namespace.unwrap_or(&restored.plan.memory.namespace);
+                let ttl = ttl_ms.or(restored.plan.memory.ttl.map(|d| d.as_millis() as u64));
+                let record = MemoryRecord {
+                    namespace: ns.to_string(),
+                    key: key.clone(),
+                    entry: Entry {
+                        value: value.clone(),
+                        created_ms: now,
+                        updated_ms: now,
+                        expires_ms: ttl.map(|t| now.saturating_add(t)),
+                        version: 1,
+                        access_count: 0,
+                    },
+                };
+                Ok(vec![put(&restored.memory, record, now)])
+            })?;
+            Ok(super::exit::OK)
+        }
+        MemoryCommand::Get { key } => {
+            let (_, restored) = read(root, &args.session)?;
+            let ns = namespace.unwrap_or(&restored.plan.memory.namespace);
+            match find(&restored.memory, ns, &key) {
+                Some(record) => {
+                    match &record.entry.value {
+                        serde_json::Value::String(s) => println!("{s}"),
+                        other => println!("{other}"),
+                    }
+                    Ok(super::exit::OK)
+                }
+                None => {
+                    eprintln!("not found: `{key}` in namespace `{ns}`");
+                    Ok(super::exit::FAILED)
+                }
+            }
+        }
+        MemoryCommand::List => {
+            let (_, restored) = read(root, &args.session)?;
+            print_records(
+                restored
+                    .memory
+                    .iter()
+                    .filter(|r| in_namespace(r, namespace)),
+            );
+            Ok(super::exit::OK)
+        }
+        MemoryCommand::Search { glob } => {
+            let matcher = GlobBuilder::new(&glob)
+                .literal_separator(true)
+                .build()
+                .with_context(|| format!("`{glob}` is not a valid glob"))?
+                .compile_matcher();
+            let (_, restored) = read(root, &args.session)?;
+            print_records(
+                restored
+                    .memory
+                    .iter()
+                    .filter(|r| in_namespace(r, namespace) && matcher.is_match(&r.key)),
+            );
+            Ok(super::exit::OK)
+        }
+        MemoryCommand::Delete { key } => {
+            let mut missing = None;
+            write(root, &args.session, |restored, _| {
+                let ns = namespace.unwrap_or(&restored.plan.memory.namespace);
+                if find(&restored.memory, ns, &key).is_none() {
+                    missing = Some(ns.to_string());
+                    return Ok(Vec::new());
+                }
+                Ok(vec![Event::MemoryChanged {
+                    change: MemoryChange::Delete {
+                        namespace: ns.to_string(),
+                        key: key.clone(),
+                    },
+                }])
+            })?;
+            match missing {
+                Some(ns) => {
+                    eprintln!("not found: `{key}` in namespace `{ns}`");
+                    Ok(super::exit::FAILED)
+                }
+                None => Ok(super::exit::OK),
+            }
+        }
+        MemoryCommand::Export { file } => {
+            let (_, restored) = read(root, &args.session)?;
+            let records: Vec<&MemoryRecord> = restored
+                .memory
+                .iter()
+                .filter(|r| in_namespace(r, namespace))
+                .collect();
+            let text = serde_json::to_string_pretty(&records)?;
+            match file {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n")
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("exported {} entries to {}", records.len(), path.display());
+                }
+                None => println!("{text}"),
+            }
+            Ok(super::exit::OK)
+        }
+        MemoryCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let records: Vec<MemoryRecord> = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a memory export (a JSON list of entries)",
+                    file.display()
+                )
+            })?;
+            let mut imported = 0;
+            write(root, &args.session, |restored, now| {
+                let events: Vec<Event> = records
+                    .iter()
+                    .filter(|r| r.entry.expires_ms.is_none_or(|at| at > now))
+                    .map(|r| {
+                        let mut record = r.clone();
+                        if let Some(ns) = namespace {
+                            record.namespace = ns.to_string();
+                        }
+                        put(&restored.memory, record, now)
+                    })
+                    .collect();
+                imported = events.len();
+                Ok(events)
+            })?;
+            eprintln!(
+                "imported {imported} of {} entries (expired ones are skipped)",
+                records.len()
+            );
+            Ok(super::exit::OK)
+        }
+    }
+}
+
+fn read(root: &Path, session: &str) -> Result<(String, Restored)> {
+    let dir = StateDir::open_read_only(root)?;
+    let id = dir.resolve(session)?;
+    let restored = dir.load(&id)?;
+    Ok((id, restored))
+}
+
+/// Loads the session, builds the events to append from its memory, and appends them.
+fn write(
+    root: &Path,
+    session: &str,
+    build: impl FnOnce(&Restored, u64) -> Result<Vec<Event>>,
+) -> Result<()> {
+    let dir = StateDir::open_existing(root)?;
+    let id = dir.resolve(session)?;
+    let restored = dir.load(&id)?;
+    let events = build(&restored, swarm_runtime::clock::now_ms())?;
+    if !events.is_empty() {
+        dir.append_external(&id, &events)?;
+    }
+    Ok(())
+}
+
+/// A put of `record` over whatever the key holds now: the version goes up by one and the
+/// creation time is kept.
+fn put(memory: &[MemoryRecord], record: MemoryRecord, now: u64) -> Event {
+    let previous = find(memory, &record.namespace, &record.key);
+    let entry = Entry {
+        created_ms: previous.map_or(now, |p| p.entry.created_ms),
+        updated_ms: now,
+        version: previous.map_or(1, |p| p.entry.version + 1),
+        access_count: 0,
+        ..record.entry
+    };
+    Event::MemoryChanged {
+        change: MemoryChange::Put {
+            namespace: record.namespace,
+            key: record.key,
+            entry,
+        },
+    }
+}
+
+fn find<'a>(memory: &'a [MemoryRecord], namespace: &str, key: &str) -> Option<&'a MemoryRecord> {
+    memory
+        .iter()
+        .find(|r| r.namespace == namespace && r.key == key)
+}
+
+fn in_namespace(record: &MemoryRecord, namespace: Option<&str>) -> bool {
+    namespace.is_none_or(|ns| record.namespace == ns)
+}
+
+fn print_records<'a>(records: impl Iterator<Item = &'a MemoryRecord>) {
+    for r in records {
+        println!("{}\t{}\t{}", r.namespace, r.key, r.entry.value);
+    }
 }

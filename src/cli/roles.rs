@@ -1,7 +1,71 @@
-//! `swarm roles`.
+//! `swarm roles`: the roles agents can take, from the search path and the built-in set.
 
-use super::RolesCommand;
+use super::{exit, RolesCommand};
+use std::path::PathBuf;
+use swarm_runtime::spec::{LoadOptions, RoleCatalog};
 
-pub fn run(_args: RolesCommand) -> anyhow::Result<u8> {
-    anyhow::bail!("`swarm roles` is not available yet")
+pub fn run(command: RolesCommand) -> anyhow::Result<u8> {
+    match command {
+        RolesCommand::List { roles_dir } => list(roles_dir),
+        RolesCommand::Show { name, roles_dir } => show(&name, roles_dir),
+    }
+}
+
+fn catalog(roles_dir: Option<PathBuf>) -> RoleCatalog {
+    RoleCatalog::new(&LoadOptions { roles_dir }, None)
+}
+
+fn list(roles_dir: Option<PathBuf>) -> anyhow::Result<u8> {
+    let (roles, problems) = catalog(roles_dir).scan();
+    let width = roles.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    for role in &roles {
+        println!("{:width$}  {}", role.name, role.description);
+    }
+    // A broken role file in a search folder should not hide the others, but must be visible.
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    Ok(if problems.is_empty() {
+        exit::OK
+    } else {
+        exit::USAGE
+    })
+}
+
+fn show(name: &str, roles_dir: Option<PathBuf>) -> anyhow::Result<u8> {
+    let loaded = match catalog(roles_dir).find(name) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("{err}");
+            return Ok(exit::USAGE);
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    let role = loaded.value;
+    println!("name:        {}", role.name);
+    println!("description: {}", role.description);
+    println!("source:      {}", role.source);
+    let tools: Vec<&str> = role.tools.iter().map(|t| t.as_str()).collect();
+    println!("tools:       {}", tools.join(", "));
+    println!(
+        "model:       {}",
+        role.model.as_deref().unwrap_or("(the swarm's)")
+    );
+    println!("max_turns:   {}", role.max_turns);
+    match &role.memory {
+        Some(memory) => println!(
+            "memory:      read [{}], write [{}]",
+            memory.read.join(", "),
+            memory.write.join(", ")
+        ),
+        None => println!(
+            "memory:      read every namespace, write the swarm's and agent/{}",
+            role.name
+        ),
+    }
+    println!();
+    println!("{}", role.prompt);
+    Ok(exit::OK)
 }

@@ -1,7 +1,218 @@
-//! `swarm sessions`.
+//! `swarm sessions`: list the sessions of a state dir, show one, or print its handoff report.
 
 use super::SessionsCommand;
+use anyhow::Result;
+use serde_json::json;
+use std::path::Path;
+use swarm_runtime::session::{
+    budget, format_utc, report, Counters, Restored, SessionSummary, StateDir,
+};
 
-pub fn run(_args: SessionsCommand) -> anyhow::Result<u8> {
-    anyhow::bail!("`swarm sessions` is not available yet")
+pub fn run(cmd: SessionsCommand) -> Result<u8> {
+    match cmd {
+        SessionsCommand::List { json, state } => list(&state.state_dir, json),
+        SessionsCommand::Show {
+            session,
+            json,
+            state,
+        } => show(&state.state_dir, &session, json),
+        SessionsCommand::Report { session, state } => {
+            let dir = StateDir::open_read_only(&state.state_dir)?;
+            let id = dir.resolve(&session)?;
+            let restored = dir.load(&id)?;
+            print!(
+                "{}",
+                report::handoff_markdown(
+                    &restored.plan,
+                    &restored.state,
+                    &restored.memory,
+                    &state.state_dir
+                )
+            );
+            Ok(super::exit::OK)
+        }
+    }
+}
+
+fn list(root: &Path, json: bool) -> Result<u8> {
+    let sessions = StateDir::open_read_only(root)?.list()?;
+    if json {
+        let rows: Vec<_> = sessions.iter().map(summary_json).collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(super::exit::OK);
+    }
+    if sessions.is_empty() {
+        eprintln!("no sessions in {}", root.display());
+        return Ok(super::exit::OK);
+    }
+    println!(
+        "{:<22} {:<20} {:<15} {:>7}  CREATED (UTC)",
+        "ID", "SWARM", "STATUS", "TASKS"
+    );
+    for s in &sessions {
+        println!(
+            "{:<22} {:<20} {:<15} {:>7}  {}",
+            s.id,
+            s.swarm,
+            s.status.as_str(),
+            format!("{}/{}", s.tasks_done, s.tasks_total),
+            format_utc(s.created_ms)
+        );
+    }
+    Ok(super::exit::OK)
+}
+
+fn summary_json(s: &SessionSummary) -> serde_json::Value {
+    json!({
+        "id": s.id,
+        "swarm": s.swarm,
+        "status": s.status.as_str(),
+        "goal": s.goal,
+        "tasks_done": s.tasks_done,
+        "tasks_total": s.tasks_total,
+        "created": format_utc(s.created_ms),
+        "created_ms": s.created_ms,
+        "updated_ms": s.updated_ms,
+        "runner_pid": s.runner_pid,
+    })
+}
+
+fn show(root: &Path, session: &str, json: bool) -> Result<u8> {
+    let dir = StateDir::open_read_only(root)?;
+    let id = dir.resolve(session)?;
+    let summary = dir.summary(&id)?;
+    let restored = dir.load(&id)?;
+    if json {
+        println!("{}", show_json(&summary, &restored));
+    } else {
+        show_text(&summary, &restored);
+    }
+    Ok(super::exit::OK)
+}
+
+fn show_json(summary: &SessionSummary, restored: &Restored) -> serde_json::Value {
+    let state = &restored.state;
+    let tasks: Vec<_> = state
+        .tasks_in_order()
+        .map(|t| {
+            json!({
+                "id": t.spec.id,
+                "role": t.spec.role,
+                "status": t.status.as_str(),
+                "agent": t.agent,
+                "depends_on": t.spec.depends_on,
+                "turns": t.turns,
+                "error": t.error,
+            })
+        })
+        .collect();
+    let agents: serde_json::Map<String, serde_json::Value> = state
+        .per_agent
+        .iter()
+        .map(|(name, c)| (name.clone(), counters_json(c, None)))
+        .collect();
+    json!({
+        "id": summary.id,
+        "swarm": summary.swarm,
+        "status": summary.status.as_str(),
+        "end_reason": state.end_reason,
+        "goal": summary.goal,
+        "created": format_utc(summary.created_ms),
+        "runs": state.runs,
+        "runner_pid": summary.runner_pid,
+        "tasks": tasks,
+        "metrics": counters_json(&state.totals, Some(state.elapsed_ms())),
+        "agents": agents,
+        "health": budget::health(state, &restored.plan.budget),
+    })
+}
+
+fn counters_json(c: &Counters, elapsed_ms: Option<u64>) -> serde_json::Value {
+    let mut value = json!({
+        "llm_calls": c.llm_calls,
+        "failed_calls": c.failed_calls,
+        "tokens_in": c.tokens_in,
+        "tokens_out": c.tokens_out,
+        "usd": c.usd,
+        "retries": c.retries,
+        "tool_calls": c.tool_calls,
+        "llm_s": c.llm_ms as f64 / 1000.0,
+        "tasks_done": c.tasks_done,
+        "tasks_failed": c.tasks_failed,
+    });
+    if let (Some(ms), Some(map)) = (elapsed_ms, value.as_object_mut()) {
+        map.insert("elapsed_s".into(), json!(ms as f64 / 1000.0));
+    }
+    value
+}
+
+fn show_text(summary: &SessionSummary, restored: &Restored) {
+    let state = &restored.state;
+    println!("session  {}", summary.id);
+    println!("swarm    {}", summary.swarm);
+    if let Some(goal) = &summary.goal {
+        println!("goal     {goal}");
+    }
+    match &state.end_reason {
+        Some(reason) => println!("status   {} ({reason})", summary.status.as_str()),
+        None => println!("status   {}", summary.status.as_str()),
+    }
+    if let Some(pid) = summary.runner_pid {
+        println!("runner   pid {pid}");
+    }
+    println!("created  {} UTC", format_utc(summary.created_ms));
+    println!(
+        "elapsed  {:.1} s over {} run(s)",
+        state.elapsed_ms() as f64 / 1000.0,
+        state.runs
+    );
+    let health = budget::health(state, &restored.plan.budget);
+    if health.is_empty() {
+        println!("budget   none configured");
+    } else {
+        println!("budget");
+        for h in &health {
+            println!(
+                "  {} {:<10} {}",
+                h.level.emoji(),
+                h.resource.as_str(),
+                h.describe()
+            );
+        }
+    }
+    println!("agents");
+    println!(
+        "  {:<20} {:>6} {:>10} {:>10} {:>9} {:>8} {:>7} {:>6} {:>5} {:>6}",
+        "NAME", "CALLS", "TOK IN", "TOK OUT", "USD", "LLM S", "RETRY", "FAILED", "DONE", "FAILED"
+    );
+    let rows = state
+        .per_agent
+        .iter()
+        .map(|(n, c)| (n.as_str(), c))
+        .chain(std::iter::once(("total", &state.totals)));
+    for (name, c) in rows {
+        println!(
+            "  {:<20} {:>6} {:>10} {:>10} {:>9.4} {:>8.1} {:>7} {:>6} {:>5} {:>6}",
+            name,
+            c.llm_calls,
+            c.tokens_in,
+            c.tokens_out,
+            c.usd,
+            c.llm_ms as f64 / 1000.0,
+            c.retries,
+            c.failed_calls,
+            c.tasks_done,
+            c.tasks_failed
+        );
+    }
+    println!("tasks");
+    for t in state.tasks_in_order() {
+        println!(
+            "  {:<20} {:<16} {:<8} {}",
+            t.spec.id,
+            t.spec.role,
+            t.status.as_str(),
+            t.agent.as_deref().unwrap_or("-")
+        );
+    }
 }

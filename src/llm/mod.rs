@@ -3,9 +3,28 @@
 //!
 //! Providers are a closed set ([`ProviderImpl`]): OpenAI-compatible chat completions, the
 //! Anthropic Messages API, and an offline simulated model. [`LlmClient`] stacks the layers
-//! timeout -> retry -> rate limit -> provider and is shared by every agent of a swarm.
+//! retry -> rate limit -> timeout -> provider and is shared by every agent of a swarm.
+//! [`resolve`] decides which provider, model and endpoint a run uses.
 
+mod anthropic;
+mod assemble;
+mod client;
+mod config;
+mod http;
+mod limit;
+mod openai;
+mod retry;
 pub mod simulated;
 mod types;
 
+pub use anthropic::{AnthropicProvider, ANTHROPIC_VERSION};
+pub use client::{LlmClient, ProviderImpl};
+pub use config::{
+    process_env, resolve, Overrides, ProviderConfig, Resolved, ANTHROPIC_DEFAULT_BASE_URL,
+    DEFAULT_RETRY_BASE_DELAY, DEFAULT_RETRY_MAX_DELAY, OPENAI_DEFAULT_BASE_URL, SIMULATED_MODEL,
+};
+pub use limit::{estimate_tokens, Admission, Limiter};
+pub use openai::OpenAiProvider;
+pub use retry::RetryPolicy;
+pub use simulated::SimulatedProvider;
 pub use types::*;

@@ -2,8 +2,24 @@
 //!
 //! (namespace, key) -> JSON value with created / updated / expires_at, a version and an access
 //! count. Keys are `/`-separated paths. Every mutation is reported as a [`MemoryChange`] so the
-//! session journal records it and a resume restores it exactly.
+//! session journal records it and a resume restores it exactly: [`MemoryStore::apply`] replays
+//! changes and [`MemoryStore::dump`] / [`MemoryStore::restore`] snapshot the whole content, both
+//! without reporting to the sink again.
+//!
+//! - [`MemoryStore`]: the store (put, compare-and-swap, get, delete, list, glob search, TTLs);
+//! - [`AccessPolicy`]: which namespaces a role may read and write;
+//! - [`tools`]: the `memory_*` tools agents call.
 
+mod error;
+mod key;
+mod pattern;
+mod policy;
+mod store;
+pub mod tools;
+mod transfer;
 mod types;
 
+pub use error::MemoryError;
+pub use policy::AccessPolicy;
+pub use store::{ChangeSink, MemoryLimits, MemoryStore, Ttl};
 pub use types::*;

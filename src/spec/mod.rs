@@ -3,14 +3,29 @@
 //!
 //! Every problem found is a [`Diagnostic`] naming the file, line and column and saying how to fix
 //! it; all problems of a file are reported together.
+//!
+//! - [`load_swarm`]: a swarm file, with every role it names resolved through a [`RoleCatalog`];
+//! - [`load_role_file`]: one role file (Markdown with YAML frontmatter);
+//! - [`validate_path`]: either, by extension, for `swarm validate`;
+//! - [`builtin_swarms`] / [`builtin_roles`]: the definitions built into the binary.
 
 pub mod duration;
-mod plan;
 
+mod catalog;
+mod check;
+mod plan;
+mod role;
+mod swarm;
+mod yaml;
+
+pub use catalog::{builtin_roles, builtin_swarms, RoleCatalog};
 pub use plan::*;
+pub use role::load_role_file;
+pub use swarm::{load_swarm, source_hash};
+pub use yaml::MAX_FILE_BYTES;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -77,4 +92,23 @@ impl fmt::Display for SpecError {
 pub struct Loaded<T> {
     pub value: T,
     pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks a swarm file (`.yaml`, `.yml`) or a role file (`.md`) and returns its warnings.
+pub fn validate_path(path: &Path, opts: &LoadOptions) -> Result<Vec<Diagnostic>, SpecError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => load_swarm(path, opts).map(|l| l.warnings),
+        Some("md") => load_role_file(path).map(|l| l.warnings),
+        _ => Err(SpecError {
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: "not a definition file: the name must end in .yaml or .yml (swarm) or .md (role)"
+                    .into(),
+                help: Some("rename the file, or name the right one".into()),
+            }],
+        }),
+    }
 }

@@ -1,0 +1,547 @@
+//! The Anthropic Messages API (`POST {base_url}/v1/messages`).
+//!
+//! The base URL is the host without `/v1` (as with Anthropic's SDKs and `ANTHROPIC_BASE_URL`);
+//! one that ends in `/v1` is accepted as well. The system prompt is a top-level field, tool calls
+//! and results are `tool_use` / `tool_result` content blocks, and the results of one turn's tool
+//! calls travel together in one user message.
+
+use super::assemble::{self, PartialToolCalls};
+use super::http::{self, Endpoint};
+use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
+use futures_util::StreamExt;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+/// The API version this client speaks.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// A client of the Messages API at one base URL.
+#[derive(Debug, Clone)]
+pub struct AnthropicProvider {
+    endpoint: Endpoint,
+}
+
+impl AnthropicProvider {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        key: Option<ApiKey>,
+        stream: bool,
+    ) -> Self {
+        let base = base_url.trim_end_matches('/');
+        let url = if base.ends_with("/v1") {
+            format!("{base}/messages")
+        } else {
+            format!("{base}/v1/messages")
+        };
+        Self {
+            endpoint: Endpoint {
+                http,
+                url,
+                key,
+                stream,
+            },
+        }
+    }
+
+    /// One assistant turn for `request`.
+    pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        let endpoint = &self.endpoint;
+        let stream = endpoint.stream;
+        endpoint
+            .redacted(async {
+                let response = endpoint
+                    .post(&WireRequest { request, stream }, |builder, key| {
+                        let builder = builder.header("anthropic-version", ANTHROPIC_VERSION);
+                        match key {
+                            Some(key) => builder.header("x-api-key", key.expose()),
+                            None => builder,
+                        }
+                    })
+                    .await?;
+                if stream {
+                    read_stream(response).await
+                } else {
+                    let wire: WireResponse = http::read_json(response).await?;
+                    Ok(wire.into_response())
+                }
+            })
+            .await
+    }
+}
+
+struct WireRequest<'a> {
+    request: &'a ChatRequest,
+    stream: bool,
+}
+
+impl Serialize for WireRequest<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.request;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("model", &r.model)?;
+        map.serialize_entry("max_tokens", &r.max_tokens)?;
+        if !r.system.is_empty() {
+            map.serialize_entry("system", &r.system)?;
+        }
+        map.serialize_entry("messages", &WireMessages(&r.messages))?;
+        if !r.tools.is_empty() {
+            map.serialize_entry("tools", &WireTools(r))?;
+        }
+        map.serialize_entry("stream", &self.stream)?;
+        map.end()
+    }
+}
+
+struct WireMessages<'a>(&'a [Message]);
+
+impl Serialize for WireMessages<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Turn<C: Serialize> {
+            role: &'static str,
+            content: C,
+        }
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut rest = self.0;
+        while let Some((first, tail)) = rest.split_first() {
+            match first {
+                Message::User { content } => {
+                    seq.serialize_element(&Turn {
+                        role: "user",
+                        content,
+                    })?;
+                    rest = tail;
+                }
+                Message::Assistant { text, tool_calls } => {
+                    let text = text.as_deref().filter(|t| !t.is_empty());
+                    // The API rejects an empty assistant turn; one with nothing to say is left out.
+                    if text.is_some() || !tool_calls.is_empty() {
+                        seq.serialize_element(&Turn {
+                            role: "assistant",
+                            content: AssistantBlocks { text, tool_calls },
+                        })?;
+                    }
+                    rest = tail;
+                }
+                Message::Tool { .. } => {
+                    let run = rest
+                        .iter()
+                        .take_while(|m| matches!(m, Message::Tool { .. }))
+                        .count();
+                    let (results, tail) = rest.split_at(run);
+                    seq.serialize_element(&Turn {
+                        role: "user",
+                        content: ToolResults(results),
+                    })?;
+                    rest = tail;
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
+struct AssistantBlocks<'a> {
+    text: Option<&'a str>,
+    tool_calls: &'a [ToolCall],
+}
+
+impl Serialize for AssistantBlocks<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Block<'a> {
+            Text {
+                text: &'a str,
+            },
+            ToolUse {
+                id: &'a str,
+                name: &'a str,
+                input: &'a Value,
+            },
+        }
+        let mut seq = serializer.serialize_seq(None)?;
+        if let Some(text) = self.text {
+            seq.serialize_element(&Block::Text { text })?;
+        }
+        for call in self.tool_calls {
+            seq.serialize_element(&Block::ToolUse {
+                id: &call.id,
+                name: &call.name,
+                input: &call.arguments,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct ToolResults<'a>(&'a [Message]);
+
+impl Serialize for ToolResults<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Block<'a> {
+            r#type: &'static str,
+            tool_use_id: &'a str,
+            content: &'a str,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            is_error: bool,
+        }
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for message in self.0 {
+            if let Message::Tool {
+                call_id,
+                content,
+                is_error,
+                ..
+            } = message
+            {
+                seq.serialize_element(&Block {
+                    r#type: "tool_result",
+                    tool_use_id: call_id,
+                    content,
+                    is_error: *is_error,
+                })?;
+            }
+        }
+        seq.end()
+    }
+}
+
+struct WireTools<'a>(&'a ChatRequest);
+
+impl Serialize for WireTools<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Tool<'a> {
+            name: &'a str,
+            description: &'a str,
+            input_schema: &'a Value,
+        }
+        let tools = &self.0.tools;
+        let mut seq = serializer.serialize_seq(Some(tools.len()))?;
+        for tool in tools {
+            seq.serialize_element(&Tool {
+                name: &tool.name,
+                description: &tool.description,
+                input_schema: &tool.parameters,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WireResponse {
+    #[serde(default)]
+    content: Vec<Block>,
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    /// Blocks this client does not use (thinking and the like).
+    #[serde(other)]
+    Other,
+}
+
+impl WireResponse {
+    fn into_response(self) -> ChatResponse {
+        let mut text = String::new();
+        let mut tool_calls = Vec::new();
+        for block in self.content {
+            match block {
+                Block::Text { text: piece } => text.push_str(&piece),
+                Block::ToolUse { id, name, input } => tool_calls.push(ToolCall {
+                    id,
+                    name,
+                    arguments: match input {
+                        Value::Null => Value::Object(Default::default()),
+                        other => other,
+                    },
+                }),
+                Block::Other => {}
+            }
+        }
+        let usage = Usage {
+            input_tokens: self.usage.input_tokens.unwrap_or(0),
+            output_tokens: self.usage.output_tokens.unwrap_or(0),
+        };
+        assemble::response(
+            Some(text),
+            tool_calls,
+            usage,
+            stop_reason(self.stop_reason.as_deref()),
+        )
+    }
+}
+
+fn stop_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        None | Some("end_turn") | Some("stop_sequence") => FinishReason::Stop,
+        Some("tool_use") => FinishReason::ToolCalls,
+        Some("max_tokens") => FinishReason::Length,
+        Some(other) => FinishReason::Other(other.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StreamEvent {
+    MessageStart {
+        message: StartedMessage,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: Block,
+    },
+    ContentBlockDelta {
+        index: u32,
+        delta: BlockDelta,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDelta,
+        #[serde(default)]
+        usage: WireUsage,
+    },
+    MessageStop,
+    Error {
+        error: StreamError,
+    },
+    /// `ping`, `content_block_stop` and event types added later.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct StartedMessage {
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockDelta {
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+struct MessageDelta {
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StreamError {
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl StreamError {
+    /// The status the same error has when it is not streamed, so retry decisions match.
+    fn status(&self) -> u16 {
+        match self.kind.as_str() {
+            "invalid_request_error" => 400,
+            "authentication_error" => 401,
+            "permission_error" => 403,
+            "not_found_error" => 404,
+            "request_too_large" => 413,
+            "rate_limit_error" => 429,
+            "overloaded_error" => 529,
+            _ => 500,
+        }
+    }
+}
+
+/// Reads events until `message_stop`; a stream that ends before it was cut short.
+async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmError> {
+    let mut events = std::pin::pin!(http::events(response));
+    let mut text = String::new();
+    let mut calls = PartialToolCalls::default();
+    let mut usage = Usage::default();
+    let mut stop = None;
+    let mut complete = false;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        if event.data.trim().is_empty() {
+            continue;
+        }
+        match http::parse_event::<StreamEvent>(&event.data)? {
+            StreamEvent::MessageStart { message } => {
+                usage.input_tokens = message.usage.input_tokens.unwrap_or(0);
+                usage.output_tokens = message.usage.output_tokens.unwrap_or(0);
+            }
+            StreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                Block::Text { text: piece } => text.push_str(&piece),
+                Block::ToolUse { id, name, input } => {
+                    calls.start(index, Some(id), Some(name));
+                    if matches!(&input, Value::Object(m) if !m.is_empty()) {
+                        calls.set_initial(index, input);
+                    }
+                }
+                Block::Other => {}
+            },
+            StreamEvent::ContentBlockDelta { index, delta } => match delta {
+                BlockDelta::TextDelta { text: piece } => text.push_str(&piece),
+                BlockDelta::InputJsonDelta { partial_json } if calls.contains(index) => {
+                    calls.push_arguments(index, &partial_json)
+                }
+                BlockDelta::InputJsonDelta { .. } | BlockDelta::Other => {}
+            },
+            StreamEvent::MessageDelta {
+                delta,
+                usage: delta_usage,
+            } => {
+                // These counts are cumulative, so the latest replaces the earlier ones.
+                if let Some(n) = delta_usage.input_tokens {
+                    usage.input_tokens = n;
+                }
+                if let Some(n) = delta_usage.output_tokens {
+                    usage.output_tokens = n;
+                }
+                if delta.stop_reason.is_some() {
+                    stop = delta.stop_reason;
+                }
+            }
+            StreamEvent::MessageStop => {
+                complete = true;
+                break;
+            }
+            StreamEvent::Error { error } => {
+                return Err(LlmError::Api {
+                    status: error.status(),
+                    message: error.message,
+                    retry_after_ms: None,
+                })
+            }
+            StreamEvent::Other => {}
+        }
+    }
+    if !complete {
+        return Err(LlmError::InvalidResponse(
+            "the stream ended before message_stop".into(),
+        ));
+    }
+    Ok(assemble::response(
+        Some(text),
+        calls.finish(),
+        usage,
+        stop_reason(stop.as_deref()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tool(id: &str, content: &str) -> Message {
+        Message::Tool {
+            call_id: id.into(),
+            name: "t".into(),
+            content: content.into(),
+            is_error: id == "b",
+        }
+    }
+
+    #[test]
+    fn consecutive_tool_results_share_one_user_turn() {
+        let request = ChatRequest {
+            model: "m".into(),
+            system: "sys".into(),
+            messages: vec![
+                Message::User {
+                    content: "go".into(),
+                },
+                Message::Assistant {
+                    text: Some("calling".into()),
+                    tool_calls: vec![
+                        ToolCall {
+                            id: "a".into(),
+                            name: "t".into(),
+                            arguments: json!({"x": 1}),
+                        },
+                        ToolCall {
+                            id: "b".into(),
+                            name: "t".into(),
+                            arguments: json!({}),
+                        },
+                    ],
+                },
+                tool("a", "one"),
+                tool("b", "two"),
+            ],
+            tools: vec![],
+            max_tokens: 5,
+        };
+        let body = serde_json::to_value(WireRequest {
+            request: &request,
+            stream: false,
+        })
+        .expect("serializes");
+        assert_eq!(
+            body,
+            json!({
+                "model": "m",
+                "max_tokens": 5,
+                "system": "sys",
+                "messages": [
+                    {"role": "user", "content": "go"},
+                    {"role": "assistant", "content": [
+                        {"type": "text", "text": "calling"},
+                        {"type": "tool_use", "id": "a", "name": "t", "input": {"x": 1}},
+                        {"type": "tool_use", "id": "b", "name": "t", "input": {}}
+                    ]},
+                    {"role": "user", "content": [
+                        {"type": "tool_result", "tool_use_id": "a", "content": "one"},
+                        {"type": "tool_result", "tool_use_id": "b", "content": "two", "is_error": true}
+                    ]}
+                ],
+                "stream": false
+            })
+        );
+    }
+
+    #[test]
+    fn endpoint_accepts_base_urls_with_and_without_v1() {
+        let http = reqwest::Client::new();
+        let plain = AnthropicProvider::new(http.clone(), "http://h:1/", None, false);
+        let v1 = AnthropicProvider::new(http, "http://h:1/v1", None, false);
+        assert_eq!(plain.endpoint.url, "http://h:1/v1/messages");
+        assert_eq!(v1.endpoint.url, "http://h:1/v1/messages");
+    }
+}

@@ -1,0 +1,156 @@
+//! [`LlmClient`]: the provider behind its layers, retry -> rate limit -> timeout -> provider.
+//!
+//! The timeout bounds each attempt (including its streamed body) rather than the whole call, so
+//! that an attempt that hangs is retried like any other fault; time spent waiting at the limiter
+//! is not part of it, because that wait is ours and not the server's.
+
+use super::anthropic::AnthropicProvider;
+use super::limit::{estimate_tokens, Limiter};
+use super::openai::OpenAiProvider;
+use super::retry::RetryPolicy;
+use super::simulated::SimulatedProvider;
+use super::{http, CallOutcome, ChatRequest, ChatResponse, LlmError, ProviderConfig};
+use crate::spec::ProviderKind;
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The providers this crate speaks to: a closed set.
+#[derive(Debug, Clone)]
+pub enum ProviderImpl {
+    OpenAi(OpenAiProvider),
+    Anthropic(AnthropicProvider),
+    Simulated(SimulatedProvider),
+}
+
+impl ProviderImpl {
+    /// The provider `config` names, with its own HTTP connection pool.
+    pub fn from_config(config: &ProviderConfig) -> Result<Self, LlmError> {
+        Ok(match config.kind {
+            ProviderKind::Openai => ProviderImpl::OpenAi(OpenAiProvider::new(
+                http::http_client()?,
+                &config.base_url,
+                config.api_key.clone(),
+                config.stream,
+            )),
+            ProviderKind::Anthropic => ProviderImpl::Anthropic(AnthropicProvider::new(
+                http::http_client()?,
+                &config.base_url,
+                config.api_key.clone(),
+                config.stream,
+            )),
+            ProviderKind::Simulated => ProviderImpl::Simulated(SimulatedProvider::new()),
+        })
+    }
+
+    /// One attempt at one assistant turn, without retries or limits.
+    pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        match self {
+            ProviderImpl::OpenAi(p) => p.respond(request).await,
+            ProviderImpl::Anthropic(p) => p.respond(request).await,
+            ProviderImpl::Simulated(p) => Ok(p.respond(request)),
+        }
+    }
+}
+
+/// Fails an attempt that takes longer than its deadline.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Duration);
+
+impl Deadline {
+    async fn run<T>(
+        self,
+        attempt: impl Future<Output = Result<T, LlmError>>,
+    ) -> Result<T, LlmError> {
+        tokio::time::timeout(self.0, attempt)
+            .await
+            .map_err(|_| LlmError::Timeout {
+                timeout_ms: u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX),
+            })?
+    }
+}
+
+/// A client of one provider and model. Clones share the connection pool and the limits.
+#[derive(Debug, Clone)]
+pub struct LlmClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ProviderConfig,
+    provider: ProviderImpl,
+    retry: RetryPolicy,
+    limiter: Limiter,
+    deadline: Deadline,
+}
+
+impl LlmClient {
+    pub fn new(config: ProviderConfig) -> Result<Self, LlmError> {
+        let provider = ProviderImpl::from_config(&config)?;
+        let retry = RetryPolicy {
+            max_retries: config.max_retries,
+            base_delay: config.retry_base_delay,
+            max_delay: config.retry_max_delay,
+        };
+        let limiter = Limiter::new(
+            config.max_concurrency,
+            config.requests_per_minute,
+            config.tokens_per_minute,
+        );
+        let deadline = Deadline(config.timeout);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                provider,
+                retry,
+                limiter,
+                deadline,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ProviderConfig {
+        &self.inner.config
+    }
+
+    /// One assistant turn for `request`, with retries, limits and a deadline per attempt.
+    ///
+    /// An empty `request.model` means the configured model, and a zero `request.max_tokens` the
+    /// configured `max_tokens`.
+    pub async fn complete(&self, request: &ChatRequest) -> Result<CallOutcome, LlmError> {
+        let started = Instant::now();
+        let inner = &*self.inner;
+        let request = with_defaults(request, &inner.config);
+        let tokens = estimate_tokens(&request);
+        let (response, retries) = inner
+            .retry
+            .run(|| async {
+                let _admission = inner.limiter.admit(tokens).await;
+                inner.deadline.run(inner.provider.respond(&request)).await
+            })
+            .await?;
+        Ok(CallOutcome {
+            response,
+            retries,
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+/// The request with the configured model and `max_tokens` filled in where it leaves them open;
+/// borrowed as is when it names both, which is the usual case.
+fn with_defaults<'a>(request: &'a ChatRequest, config: &ProviderConfig) -> Cow<'a, ChatRequest> {
+    if !request.model.is_empty() && request.max_tokens > 0 {
+        return Cow::Borrowed(request);
+    }
+    let mut owned = request.clone();
+    if owned.model.is_empty() {
+        owned.model = config.model.clone();
+    }
+    if owned.max_tokens == 0 {
+        owned.max_tokens = config.max_tokens;
+    }
+    Cow::Owned(owned)
+}

@@ -1,0 +1,481 @@
+//! OpenAI-compatible chat completions (`POST {base_url}/chat/completions`): OpenAI itself, and
+//! Ollama, vLLM, llama.cpp server, LM Studio or OpenRouter through their base URL.
+//!
+//! Requests are serialized straight from the borrowed [`ChatRequest`]; nothing of the transcript
+//! is copied on the way to the socket.
+
+use super::assemble::{self, PartialToolCalls};
+use super::http::{self, Endpoint};
+use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
+use futures_util::StreamExt;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+/// A client of one OpenAI-compatible endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider {
+    endpoint: Endpoint,
+}
+
+impl OpenAiProvider {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        base_url: &str,
+        key: Option<ApiKey>,
+        stream: bool,
+    ) -> Self {
+        Self {
+            endpoint: Endpoint {
+                http,
+                url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
+                key,
+                stream,
+            },
+        }
+    }
+
+    /// One assistant turn for `request`.
+    pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        let endpoint = &self.endpoint;
+        let stream = endpoint.stream;
+        endpoint
+            .redacted(async {
+                let response = endpoint
+                    .post(&WireRequest { request, stream }, |builder, key| match key {
+                        Some(key) => builder.bearer_auth(key.expose()),
+                        None => builder,
+                    })
+                    .await?;
+                if stream {
+                    read_stream(response).await
+                } else {
+                    let wire: WireResponse = http::read_json(response).await?;
+                    wire.into_response()
+                }
+            })
+            .await
+    }
+}
+
+struct WireRequest<'a> {
+    request: &'a ChatRequest,
+    stream: bool,
+}
+
+impl Serialize for WireRequest<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.request;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("model", &r.model)?;
+        map.serialize_entry("messages", &WireMessages(r))?;
+        if !r.tools.is_empty() {
+            map.serialize_entry("tools", &WireTools(r))?;
+        }
+        map.serialize_entry("max_tokens", &r.max_tokens)?;
+        map.serialize_entry("stream", &self.stream)?;
+        if self.stream {
+            map.serialize_entry(
+                "stream_options",
+                &StreamOptions {
+                    include_usage: true,
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+struct WireMessages<'a>(&'a ChatRequest);
+
+impl Serialize for WireMessages<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        if !self.0.system.is_empty() {
+            seq.serialize_element(&Plain {
+                role: "system",
+                content: &self.0.system,
+            })?;
+        }
+        for message in &self.0.messages {
+            match message {
+                Message::User { content } => seq.serialize_element(&Plain {
+                    role: "user",
+                    content,
+                })?,
+                Message::Assistant { text, tool_calls } => seq.serialize_element(&Assistant {
+                    role: "assistant",
+                    content: text.as_deref(),
+                    tool_calls: WireCalls(tool_calls),
+                })?,
+                Message::Tool {
+                    call_id, content, ..
+                } => seq.serialize_element(&ToolResult {
+                    role: "tool",
+                    tool_call_id: call_id,
+                    content,
+                })?,
+            }
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Plain<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Assistant<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "WireCalls::is_empty")]
+    tool_calls: WireCalls<'a>,
+}
+
+#[derive(Serialize)]
+struct ToolResult<'a> {
+    role: &'static str,
+    tool_call_id: &'a str,
+    content: &'a str,
+}
+
+struct WireCalls<'a>(&'a [ToolCall]);
+
+impl WireCalls<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for WireCalls<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Call<'a> {
+            id: &'a str,
+            r#type: &'static str,
+            function: Function<'a>,
+        }
+        #[derive(Serialize)]
+        struct Function<'a> {
+            name: &'a str,
+            arguments: String,
+        }
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for call in self.0 {
+            seq.serialize_element(&Call {
+                id: &call.id,
+                r#type: "function",
+                function: Function {
+                    name: &call.name,
+                    arguments: arguments_text(&call.arguments),
+                },
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// The protocol carries arguments as JSON text; arguments the model garbled go back as it wrote
+/// them.
+fn arguments_text(arguments: &Value) -> String {
+    if let Value::Object(map) = arguments {
+        if let (1, Some(Value::String(raw))) = (map.len(), map.get("_raw")) {
+            return raw.clone();
+        }
+    }
+    arguments.to_string()
+}
+
+struct WireTools<'a>(&'a ChatRequest);
+
+impl Serialize for WireTools<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Tool<'a> {
+            r#type: &'static str,
+            function: Function<'a>,
+        }
+        #[derive(Serialize)]
+        struct Function<'a> {
+            name: &'a str,
+            description: &'a str,
+            parameters: &'a Value,
+        }
+        let tools = &self.0.tools;
+        let mut seq = serializer.serialize_seq(Some(tools.len()))?;
+        for tool in tools {
+            seq.serialize_element(&Tool {
+                r#type: "function",
+                function: Function {
+                    name: &tool.name,
+                    description: &tool.description,
+                    parameters: &tool.parameters,
+                },
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(u: WireUsage) -> Self {
+        Usage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireResponse {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: ChoiceMessage,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceMessage {
+    content: Option<String>,
+    tool_calls: Option<Vec<WholeCall>>,
+}
+
+#[derive(Deserialize)]
+struct WholeCall {
+    id: Option<String>,
+    function: WholeFunction,
+}
+
+#[derive(Deserialize)]
+struct WholeFunction {
+    name: String,
+    /// JSON text per the protocol; some compatible servers send the object itself.
+    #[serde(default)]
+    arguments: Value,
+}
+
+impl WireResponse {
+    fn into_response(self) -> Result<ChatResponse, LlmError> {
+        let usage = self.usage.map(Usage::from).unwrap_or_default();
+        let choice = self
+            .choices
+            .into_iter()
+            .next()
+            .ok_or_else(|| LlmError::InvalidResponse("the answer has no choices".into()))?;
+        let tool_calls = choice
+            .message
+            .tool_calls
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, call)| ToolCall {
+                id: call.id.unwrap_or_else(|| format!("call_{i}")),
+                name: call.function.name,
+                arguments: match call.function.arguments {
+                    Value::String(text) => assemble::parse_arguments(&text),
+                    Value::Null => Value::Object(Default::default()),
+                    other => other,
+                },
+            })
+            .collect();
+        Ok(assemble::response(
+            choice.message.content,
+            tool_calls,
+            usage,
+            finish_reason(choice.finish_reason.as_deref()),
+        ))
+    }
+}
+
+fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        None | Some("stop") => FinishReason::Stop,
+        Some("tool_calls") | Some("function_call") => FinishReason::ToolCalls,
+        Some("length") => FinishReason::Length,
+        Some(other) => FinishReason::Other(other.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    usage: Option<WireUsage>,
+    error: Option<http::ErrorField>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    delta: Delta,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Delta {
+    content: Option<String>,
+    tool_calls: Option<Vec<DeltaCall>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaCall {
+    index: Option<u32>,
+    id: Option<String>,
+    function: Option<DeltaFunction>,
+}
+
+#[derive(Deserialize)]
+struct DeltaFunction {
+    name: Option<String>,
+    arguments: Option<String>,
+}
+
+/// Reads `data:` chunks until `[DONE]`. A stream that ends before `[DONE]` and before any
+/// finish reason was cut short, and is an error (retryable) rather than a partial turn.
+async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmError> {
+    let mut events = std::pin::pin!(http::events(response));
+    let mut text = String::new();
+    let mut calls = PartialToolCalls::default();
+    let mut usage = Usage::default();
+    let mut finish = None;
+    let mut done = false;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            done = true;
+            break;
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let chunk: Chunk = http::parse_event(data)?;
+        if let Some(error) = chunk.error {
+            // An error after a 200 is a failure on the server's side mid-answer.
+            return Err(LlmError::Api {
+                status: 500,
+                message: error.into_message(),
+                retry_after_ms: None,
+            });
+        }
+        if let Some(u) = chunk.usage {
+            usage = u.into();
+        }
+        for choice in chunk.choices {
+            if let Some(piece) = choice.delta.content {
+                text.push_str(&piece);
+            }
+            for (position, call) in choice.delta.tool_calls.into_iter().flatten().enumerate() {
+                let index = call.index.unwrap_or(position as u32);
+                let (name, arguments) = match call.function {
+                    Some(f) => (f.name, f.arguments),
+                    None => (None, None),
+                };
+                calls.start(index, call.id, name);
+                if let Some(piece) = arguments {
+                    calls.push_arguments(index, &piece);
+                }
+            }
+            if choice.finish_reason.is_some() {
+                finish = choice.finish_reason;
+            }
+        }
+    }
+    if !done && finish.is_none() {
+        return Err(LlmError::InvalidResponse(
+            "the stream ended before the answer was complete".into(),
+        ));
+    }
+    Ok(assemble::response(
+        Some(text),
+        calls.finish(),
+        usage,
+        finish_reason(finish.as_deref()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ToolSchema;
+    use serde_json::json;
+
+    #[test]
+    fn request_wire_shape() {
+        let request = ChatRequest {
+            model: "m".into(),
+            system: "be brief".into(),
+            messages: vec![
+                Message::User {
+                    content: "hi".into(),
+                },
+                Message::Assistant {
+                    text: None,
+                    tool_calls: vec![ToolCall {
+                        id: "c1".into(),
+                        name: "read_file".into(),
+                        arguments: json!({"path": "a"}),
+                    }],
+                },
+                Message::Tool {
+                    call_id: "c1".into(),
+                    name: "read_file".into(),
+                    content: "text".into(),
+                    is_error: false,
+                },
+            ],
+            tools: vec![ToolSchema {
+                name: "read_file".into(),
+                description: "reads".into(),
+                parameters: json!({"type": "object"}),
+            }],
+            max_tokens: 10,
+        };
+        let body = serde_json::to_value(WireRequest {
+            request: &request,
+            stream: true,
+        })
+        .expect("serializes");
+        assert_eq!(
+            body,
+            json!({
+                "model": "m",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "c1", "type": "function",
+                         "function": {"name": "read_file", "arguments": "{\"path\":\"a\"}"}}
+                    ]},
+                    {"role": "tool", "tool_call_id": "c1", "content": "text"}
+                ],
+                "tools": [{"type": "function", "function": {
+                    "name": "read_file", "description": "reads", "parameters": {"type": "object"}}}],
+                "max_tokens": 10,
+                "stream": true,
+                "stream_options": {"include_usage": true}
+            })
+        );
+    }
+}

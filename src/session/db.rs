@@ -1,0 +1,234 @@
+//! The database file of a state dir: its schema, how connections are opened, and the checks that
+//! refuse a damaged or foreign file before SQLite is allowed to touch it.
+
+use super::error::SessionError;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file name of the database inside the state dir.
+pub const DB_FILE: &str = "state.db";
+
+/// The schema version this build writes and reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a connection waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SCHEMA: &str = "
+CREATE TABLE sessions (
+    id          TEXT PRIMARY KEY,
+    swarm       TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    goal        TEXT,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    plan        TEXT NOT NULL,
+    source_hash TEXT NOT NULL,
+    tasks_total INTEGER NOT NULL DEFAULT 0,
+    tasks_done  INTEGER NOT NULL DEFAULT 0,
+    lock_pid    INTEGER,
+    lock_start  INTEGER
+);
+CREATE TABLE events (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    session TEXT NOT NULL REFERENCES sessions(id),
+    origin  TEXT NOT NULL CHECK (origin IN ('runner', 'external')),
+    body    BLOB NOT NULL
+);
+CREATE INDEX events_by_session ON events(session, seq);
+CREATE TABLE snapshots (
+    session    TEXT PRIMARY KEY REFERENCES sessions(id),
+    covers_seq INTEGER NOT NULL,
+    state      BLOB NOT NULL,
+    memory     BLOB NOT NULL,
+    at_ms      INTEGER NOT NULL
+);
+";
+
+/// Where an event came from. External events (the memory CLI) are compacted only once a runner
+/// has seen them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Runner,
+    External,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Runner => "runner",
+            Origin::External => "external",
+        }
+    }
+}
+
+/// Whether a connection may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+pub fn db_path(root: &Path) -> PathBuf {
+    root.join(DB_FILE)
+}
+
+/// Checks the 100-byte SQLite header and the file length against the page count it records, by
+/// reading the file directly: a foreign, truncated or future-version file is refused before SQLite
+/// opens it (which could create `-wal`/`-shm` files beside it).
+pub fn check_file(path: &Path) -> Result<(), SessionError> {
+    let mut file = std::fs::File::open(path).map_err(|e| SessionError::io(path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| SessionError::io(path, e))?
+        .len();
+    let mut header = [0u8; 100];
+    if len < header.len() as u64 {
+        return Err(SessionError::NotADatabase {
+            path: path.to_path_buf(),
+            reason: format!("the file is only {len} bytes long"),
+        });
+    }
+    file.read_exact(&mut header)
+        .map_err(|e| SessionError::io(path, e))?;
+    if &header[..16] != b"SQLite format 3\0" {
+        return Err(SessionError::NotADatabase {
+            path: path.to_path_buf(),
+            reason: "the file does not start with the SQLite header".to_string(),
+        });
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536u64,
+        n => u64::from(n),
+    };
+    if !(512..=65_536).contains(&page_size) || !page_size.is_power_of_two() {
+        return Err(SessionError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("invalid page size {page_size} in the header"),
+        });
+    }
+    // The recorded page count is trustworthy only when the change counter matches the
+    // version-valid-for number; a non-empty WAL may hold pages the main file does not have yet.
+    let pages = u64::from(be32(28));
+    let header_size_valid = pages != 0 && be32(24) == be32(92);
+    let wal_len = std::fs::metadata(wal_path(path))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if header_size_valid && wal_len == 0 && len < pages * page_size {
+        return Err(SessionError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the file is truncated: {len} bytes where the header records {pages} pages of {page_size} bytes"
+            ),
+        });
+    }
+    let version = i64::from(be32(60) as i32);
+    check_version(path, version)
+}
+
+fn check_version(path: &Path, found: i64) -> Result<(), SessionError> {
+    if found == SCHEMA_VERSION {
+        Ok(())
+    } else if found == 0 {
+        Err(SessionError::NotADatabase {
+            path: path.to_path_buf(),
+            reason: "an SQLite database, but not one written by swarm".to_string(),
+        })
+    } else {
+        Err(SessionError::UnknownSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        })
+    }
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Opens a connection to an existing, checked database file.
+pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> {
+    let err = |e| SessionError::sqlite(path, e);
+    let conn = match access {
+        // No WAL file means no connection has the database open (the last one to close removes
+        // it): read the file as it is, so that reading creates no `-wal`/`-shm` files beside it.
+        Access::ReadOnly if !wal_path(path).exists() => Connection::open_with_flags(
+            immutable_uri(path),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        Access::ReadOnly => Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        Access::ReadWrite => Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+    }
+    .map_err(err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    if access == Access::ReadWrite {
+        // FULL: a committed transaction survives power loss; group commit amortises the fsync.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+    }
+    // The WAL may hold a newer page 1 than the one `check_file` read.
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    check_version(path, version)?;
+    Ok(conn)
+}
+
+/// A `file:` URI opening `path` as immutable (see <https://sqlite.org/uri.html>).
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// Creates the database file with its schema. Fails rather than overwrite anything.
+pub fn create(path: &Path) -> Result<(), SessionError> {
+    let err = |e| SessionError::sqlite(path, e);
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    // Another process may have created it between our existence check and this transaction.
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    if version == 0 {
+        tx.execute_batch(SCHEMA).map_err(err)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(err)?;
+    }
+    tx.commit().map_err(err)?;
+    check_version(path, version.max(SCHEMA_VERSION))
+}

@@ -1,0 +1,409 @@
+//! The journal: the session's event stream appended durably by one writer thread with group
+//! commit. Appends queue on a channel; the writer drains everything queued, writes it in one
+//! transaction (one fsync covers the lot) and then resolves each append's [`Ack`].
+
+use super::db::{self, Access, Origin};
+use super::error::SessionError;
+use super::event::Event;
+use super::lock::SessionLock;
+use super::state::SessionState;
+use super::store::{RowEffect, INSERT_EVENT};
+use crate::memory::MemoryRecord;
+use parking_lot::Mutex;
+use rusqlite::{Connection, TransactionBehavior};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll};
+use tokio::sync::oneshot;
+
+/// Upper bound of one group commit, so a flood of appends still gets acks at a steady pace.
+const MAX_BATCH: usize = 8192;
+
+type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
+
+enum Command {
+    Append(Arc<Event>, Reply<()>),
+    Mark(Reply<u64>),
+    Snapshot(Box<Snapshot>, Reply<()>),
+    Close(oneshot::Sender<()>),
+}
+
+struct Snapshot {
+    covers: u64,
+    external_seen: u64,
+    state: Vec<u8>,
+    memory: Vec<u8>,
+    tasks: (i64, i64),
+    at_ms: u64,
+}
+
+/// The durable event stream of one running session. Cheap to clone; every clone feeds the same
+/// writer.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    session: String,
+    commands: mpsc::Sender<Command>,
+    external: Mutex<ExternalReader>,
+    /// The highest external event seq returned by `poll_external`.
+    external_seen: AtomicU64,
+}
+
+struct ExternalReader {
+    conn: Option<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            Some(inner) => write!(f, "Journal({})", inner.session),
+            None => f.write_str("Journal(disabled)"),
+        }
+    }
+}
+
+/// Resolves when an appended event's transaction has committed.
+#[must_use = "an append is durable only once its Ack resolves"]
+pub struct Ack {
+    state: AckState,
+}
+
+enum AckState {
+    Ready(Option<Result<(), SessionError>>),
+    Waiting {
+        reply: oneshot::Receiver<Result<(), SessionError>>,
+        inner: Arc<Inner>,
+    },
+}
+
+impl Future for Ack {
+    type Output = Result<(), SessionError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            AckState::Ready(result) => Poll::Ready(result.take().unwrap_or(Ok(()))),
+            AckState::Waiting { reply, inner } => Pin::new(reply)
+                .poll(cx)
+                .map(|r| r.unwrap_or_else(|_| Err(inner.closed()))),
+        }
+    }
+}
+
+impl Inner {
+    fn closed(&self) -> SessionError {
+        SessionError::JournalClosed {
+            session: self.session.clone(),
+        }
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, SessionError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).map_err(|_| self.closed())?;
+        rx.await.unwrap_or_else(|_| Err(self.closed()))
+    }
+}
+
+impl Journal {
+    pub(crate) fn open(
+        path: &Path,
+        session: &str,
+        lock: &SessionLock,
+    ) -> Result<Self, SessionError> {
+        let conn = db::connect(path, Access::ReadWrite)?;
+        let last_seq: i64 = conn
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE session = ?1), 0),
+                            COALESCE((SELECT covers_seq FROM snapshots WHERE session = ?1), 0))",
+                [session],
+                |r| r.get(0),
+            )
+            .map_err(|e| SessionError::sqlite(path, e))?;
+        let (commands, queue) = mpsc::channel();
+        let writer = Writer {
+            conn,
+            path: path.to_path_buf(),
+            session: session.to_string(),
+            last_seq: last_seq as u64,
+            buf: Vec::with_capacity(1024),
+        };
+        std::thread::Builder::new()
+            .name(format!("journal-{session}"))
+            .spawn(move || writer.run(queue))
+            .map_err(|e| SessionError::io(path, e))?;
+        Ok(Self {
+            inner: Some(Arc::new(Inner {
+                session: session.to_string(),
+                commands,
+                external: Mutex::new(ExternalReader {
+                    conn: None,
+                    path: path.to_path_buf(),
+                }),
+                external_seen: AtomicU64::new(lock.external_from),
+            })),
+        })
+    }
+
+    /// A journal that writes nothing; its acks resolve at once. For measuring what durability
+    /// costs (`--no-journal`).
+    pub fn disabled() -> Self {
+        Self { inner: None }
+    }
+
+    /// Queues an event; the returned [`Ack`] resolves once it is committed.
+    pub fn append(&self, event: Arc<Event>) -> Ack {
+        let state = match &self.inner {
+            None => AckState::Ready(Some(Ok(()))),
+            Some(inner) => {
+                let (tx, rx) = oneshot::channel();
+                match inner.commands.send(Command::Append(event, tx)) {
+                    Ok(()) => AckState::Waiting {
+                        reply: rx,
+                        inner: inner.clone(),
+                    },
+                    Err(_) => AckState::Ready(Some(Err(inner.closed()))),
+                }
+            }
+        };
+        Ack { state }
+    }
+
+    /// The journal position covering every event appended before this call, once they are all
+    /// committed. Pass it to [`Journal::write_snapshot`].
+    pub async fn mark(&self) -> Result<u64, SessionError> {
+        match &self.inner {
+            None => Ok(0),
+            Some(inner) => inner.request(Command::Mark).await,
+        }
+    }
+
+    /// Stores a snapshot of the state and memory as of journal position `covers` (from
+    /// [`Journal::mark`]) and deletes the journal events it covers, in one transaction. External
+    /// events are deleted only when [`Journal::poll_external`] has returned them, i.e. `memory`
+    /// already holds their changes.
+    pub async fn write_snapshot(
+        &self,
+        covers: u64,
+        state: &SessionState,
+        memory: &[MemoryRecord],
+    ) -> Result<(), SessionError> {
+        let Some(inner) = &self.inner else {
+            return Ok(());
+        };
+        let encode = |what, result: serde_json::Result<Vec<u8>>| {
+            result.map_err(|e| SessionError::Encode {
+                session: inner.session.clone(),
+                what,
+                message: e.to_string(),
+            })
+        };
+        let snapshot = Snapshot {
+            covers,
+            external_seen: inner.external_seen.load(Ordering::Acquire),
+            state: encode("snapshot state", serde_json::to_vec(state))?,
+            memory: encode("snapshot memory", serde_json::to_vec(memory))?,
+            tasks: (
+                state.tasks.len() as i64,
+                state.count(super::TaskStatus::Done) as i64,
+            ),
+            at_ms: crate::clock::now_ms(),
+        };
+        inner
+            .request(|reply| Command::Snapshot(Box::new(snapshot), reply))
+            .await
+    }
+
+    /// External events (the memory CLI) appended since the last poll, in journal order.
+    pub fn poll_external(&self) -> Result<Vec<Event>, SessionError> {
+        let Some(inner) = &self.inner else {
+            return Ok(Vec::new());
+        };
+        let mut reader = inner.external.lock();
+        let path = reader.path.clone();
+        let err = |e| SessionError::sqlite(&path, e);
+        if reader.conn.is_none() {
+            reader.conn = Some(db::connect(&path, Access::ReadOnly)?);
+        }
+        let Some(conn) = reader.conn.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let after = inner.external_seen.load(Ordering::Acquire);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, body FROM events
+                 WHERE session = ?1 AND origin = 'external' AND seq > ?2 ORDER BY seq",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(rusqlite::params![inner.session, after as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(err)?;
+        let mut events = Vec::with_capacity(rows.len());
+        let mut seen = after;
+        for (seq, body) in rows {
+            let event = serde_json::from_slice(&body).map_err(|e| SessionError::Decode {
+                path: path.clone(),
+                session: inner.session.clone(),
+                what: "event",
+                message: e.to_string(),
+            })?;
+            events.push(event);
+            seen = seq as u64;
+        }
+        inner.external_seen.store(seen, Ordering::Release);
+        Ok(events)
+    }
+
+    /// Commits everything queued and stops the writer.
+    pub async fn close(self) {
+        if let Some(inner) = &self.inner {
+            let (tx, rx) = oneshot::channel();
+            if inner.commands.send(Command::Close(tx)).is_ok() {
+                // An error means the writer already stopped: nothing is left to flush.
+                let _ = rx.await;
+            }
+        }
+    }
+}
+
+/// The writer thread's side: one connection, one transaction per batch.
+struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    session: String,
+    /// The seq of the last event this writer committed (or the session's journal end at open).
+    last_seq: u64,
+    /// Reused encoding buffer: one allocation for the life of the writer, not one per event.
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn run(mut self, queue: mpsc::Receiver<Command>) {
+        let mut batch = Vec::new();
+        let mut replies = Vec::new();
+        while let Ok(first) = queue.recv() {
+            let mut closers = Vec::new();
+            for cmd in std::iter::once(first).chain(std::iter::from_fn(|| queue.try_recv().ok())) {
+                match cmd {
+                    Command::Append(event, reply) => {
+                        batch.push(Work::Event(event));
+                        replies.push(Pending::Ack(reply));
+                    }
+                    Command::Mark(reply) => replies.push(Pending::Mark(reply)),
+                    Command::Snapshot(snapshot, reply) => {
+                        batch.push(Work::Snapshot(snapshot));
+                        replies.push(Pending::Ack(reply));
+                    }
+                    Command::Close(reply) => closers.push(reply),
+                }
+                if batch.len() >= MAX_BATCH {
+                    break;
+                }
+            }
+            self.commit(&mut batch, &mut replies);
+            let closing = !closers.is_empty();
+            for tx in closers {
+                let _ = tx.send(());
+            }
+            if closing {
+                break;
+            }
+        }
+    }
+
+    /// Writes one batch in one transaction, then answers every command of it.
+    fn commit(&mut self, batch: &mut Vec<Work>, replies: &mut Vec<Pending>) {
+        let before = self.last_seq;
+        let failure = match self.write(batch) {
+            Ok(()) => None,
+            Err(e) => {
+                self.last_seq = before;
+                Some(SessionError::sqlite(&self.path, e))
+            }
+        };
+        batch.clear();
+        for reply in replies.drain(..) {
+            // A dropped receiver means its caller stopped waiting; the work is done regardless.
+            match reply {
+                Pending::Ack(tx) => {
+                    let _ = tx.send(failure.clone().map_or(Ok(()), Err));
+                }
+                Pending::Mark(tx) => {
+                    let _ = tx.send(failure.clone().map_or(Ok(self.last_seq), Err));
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &[Work]) -> rusqlite::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut effect = RowEffect::default();
+        {
+            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
+            for work in batch {
+                match work {
+                    Work::Event(event) => {
+                        self.buf.clear();
+                        serde_json::to_writer(&mut self.buf, &**event)
+                            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                        insert.execute(rusqlite::params![
+                            self.session,
+                            Origin::Runner.as_str(),
+                            self.buf
+                        ])?;
+                        self.last_seq = tx.last_insert_rowid() as u64;
+                        effect.add(event);
+                    }
+                    Work::Snapshot(snapshot) => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO snapshots (session, covers_seq, state, memory, at_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?
+                        .execute(rusqlite::params![
+                            self.session,
+                            snapshot.covers as i64,
+                            snapshot.state,
+                            snapshot.memory,
+                            snapshot.at_ms as i64
+                        ])?;
+                        tx.prepare_cached(
+                            "DELETE FROM events WHERE session = ?1 AND (
+                                 (origin = 'runner' AND seq <= ?2)
+                              OR (origin = 'external' AND seq <= ?3))",
+                        )?
+                        .execute(rusqlite::params![
+                            self.session,
+                            snapshot.covers as i64,
+                            snapshot.external_seen as i64
+                        ])?;
+                        effect.set_exact(snapshot.tasks);
+                    }
+                }
+            }
+        }
+        effect.write(&tx, &self.session, None)?;
+        tx.commit()
+    }
+}
+
+/// What a batch writes.
+enum Work {
+    Event(Arc<Event>),
+    Snapshot(Box<Snapshot>),
+}
+
+/// Replies owed once a batch's transaction has committed (or failed).
+enum Pending {
+    Ack(Reply<()>),
+    Mark(Reply<u64>),
+}

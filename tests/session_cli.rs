@@ -1,0 +1,350 @@
+//! `swarm sessions` and `swarm memory` through the real binary, on a state dir built through the
+//! session API; and damaged state files, which must be refused with exit 2 and left untouched.
+
+mod session_common;
+
+use assert_cmd::Command;
+use session_common::*;
+use std::path::Path;
+use std::sync::Arc;
+use swarm_runtime::session::{Event, SessionStatus, StateDir};
+
+fn swarm(state_dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::new(env!("CARGO_BIN_EXE_swarm"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env_remove("SWARM_STATE_DIR")
+        .assert()
+}
+
+fn stdout(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+}
+
+fn stderr(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// A budget-stopped session: `api` done, `tests` mid-way with a pending tool call, a blocker in
+/// memory; then a snapshot and a few events after it.
+fn stopped_session(root: &Path) -> String {
+    let dir = StateDir::open(root).unwrap();
+    let id = dir.create_session(&plan(), Some("user login API")).unwrap();
+    let lock = dir.lock(&id).unwrap();
+    let journal = dir.open_journal(&id, &lock).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let before = [
+            started(&id),
+            created("api", &[], 1_100),
+            created("tests", &["api"], 1_100),
+            task_started("api", "backend-dev-1", 1_200),
+            turn("api", "backend-dev-1", 0, 400, 2_000),
+            put(
+                "development",
+                "development/api/result",
+                "endpoints done".into(),
+                1,
+            ),
+            completed("api", "backend-dev-1", 2_100),
+        ];
+        for e in &before {
+            journal.append(Arc::new(e.clone())).await.unwrap();
+        }
+        let covers = journal.mark().await.unwrap();
+        let mut state = swarm_runtime::session::SessionState::default();
+        before.iter().for_each(|e| state.apply(e));
+        let memory = dir.load(&id).unwrap().memory;
+        journal
+            .write_snapshot(covers, &state, &memory)
+            .await
+            .unwrap();
+        let after = [
+            task_started("tests", "backend-dev-2", 2_200),
+            turn("tests", "backend-dev-2", 0, 200, 3_000),
+            put(
+                "development",
+                "sprint/blockers",
+                "staging DB is down".into(),
+                1,
+            ),
+            Event::SessionEnded {
+                status: SessionStatus::BudgetStopped,
+                reason: "tokens at 90% of the budget".into(),
+                at_ms: 3_100,
+            },
+        ];
+        for e in &after {
+            journal.append(Arc::new(e.clone())).await.unwrap();
+        }
+        journal.close().await;
+    });
+    id
+}
+
+#[test]
+fn sessions_list_show_and_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join(".swarm");
+    let id = stopped_session(&root);
+    let before = snapshot_of(&root);
+
+    let list = swarm(&root, &["sessions", "list"]).success();
+    let out = stdout(&list);
+    assert!(
+        out.contains(&id) && out.contains("budget_stopped") && out.contains("1/2"),
+        "{out}"
+    );
+
+    let list = swarm(&root, &["sessions", "list", "--json"]).success();
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(rows[0]["id"], id.as_str());
+    assert_eq!(rows[0]["tasks_done"], 1);
+
+    let show = swarm(&root, &["sessions", "show", "latest", "--json"]).success();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["swarm"], "development");
+    assert_eq!(v["status"], "budget_stopped");
+    assert_eq!(
+        v["tasks"][0],
+        serde_json::json!({"id": "api", "role": "backend-dev", "status": "done", "agent": "backend-dev-1", "depends_on": [], "turns": 1, "error": null})
+    );
+    assert_eq!(v["tasks"][1]["status"], "running");
+    assert_eq!(v["metrics"]["llm_calls"], 2);
+    assert_eq!(v["metrics"]["tokens_in"], 600);
+    assert_eq!(v["metrics"]["tokens_out"], 300);
+    assert_eq!(v["metrics"]["retries"], 2);
+    assert_eq!(v["metrics"]["elapsed_s"], 2.1);
+    assert!((v["metrics"]["usd"].as_f64().unwrap() - 0.002).abs() < 1e-9);
+    assert_eq!(v["health"][0]["resource"], "tokens");
+    assert_eq!(v["health"][0]["used"], 900.0);
+    assert_eq!(
+        v["health"][0]["level"], "red",
+        "900 of 1000 tokens is at stop_at"
+    );
+    assert_eq!(v["health"][1]["level"], "green", "2 of 10 calls");
+
+    let show = swarm(&root, &["sessions", "show", &id]).success();
+    let out = stdout(&show);
+    assert!(
+        out.contains("budget_stopped") && out.contains("backend-dev-2"),
+        "{out}"
+    );
+
+    let report = swarm(&root, &["sessions", "report", "latest"]).success();
+    let md = stdout(&report);
+    for needle in [
+        format!("# Handoff report: session {id}").as_str(),
+        "## Completed work",
+        "**api** (backend-dev, by backend-dev-1, 1 turns): api finished",
+        "memory key `development/api/result` in namespace `development`",
+        "## In-progress work and next steps",
+        "### tests (backend-dev, running)",
+        "Last assistant text: turn 0 of tests",
+        "Pending tool calls: `write_file` (call-tests-0)",
+        "## Blockers and decisions",
+        "`sprint/blockers` (namespace `development`): staging DB is down",
+        "## Metrics",
+        "| backend-dev-1 | 1 | 400 | 200 | 0.0010 | 0.2 s | 1 | 0 | 1 | 0 |",
+        "| **total** | 2 | 600 | 300 | 0.0020 | 0.5 s | 2 | 0 | 1 | 0 |",
+        "🔴",
+        format!(
+            "swarm resume {id} --state-dir {} --extend-budget",
+            root.display()
+        )
+        .as_str(),
+    ] {
+        assert!(md.contains(needle), "missing {needle:?} in\n{md}");
+    }
+    assert_eq!(snapshot_of(&root), before, "reading changed the state dir");
+}
+
+#[test]
+fn memory_commands_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join(".swarm");
+    let id = stopped_session(&root);
+
+    swarm(
+        &root,
+        &["memory", "set", "design/decisions", r#"{"db":"postgres"}"#],
+    )
+    .success();
+    swarm(
+        &root,
+        &["memory", "set", "notes/today", "plain text", "--ttl", "10m"],
+    )
+    .success();
+    swarm(&root, &["memory", "set", "x", "1", "--namespace", "other"]).success();
+
+    let get = swarm(&root, &["memory", "get", "design/decisions"]).success();
+    assert_eq!(stdout(&get).trim(), r#"{"db":"postgres"}"#);
+    let get = swarm(&root, &["memory", "get", "notes/today", "--session", &id]).success();
+    assert_eq!(stdout(&get).trim(), "plain text");
+
+    let missing = swarm(&root, &["memory", "get", "nope"]).code(1);
+    assert!(stderr(&missing).contains("not found"));
+
+    let list = stdout(&swarm(&root, &["memory", "list"]).success());
+    assert_eq!(list.lines().count(), 5, "{list}");
+    let list = stdout(&swarm(&root, &["memory", "list", "--namespace", "other"]).success());
+    assert_eq!(list.trim(), "other\tx\t1");
+
+    let found = stdout(&swarm(&root, &["memory", "search", "*/blockers"]).success());
+    assert_eq!(found.lines().count(), 1, "{found}");
+    let found = stdout(&swarm(&root, &["memory", "search", "**"]).success());
+    assert_eq!(found.lines().count(), 5);
+    let found = stdout(&swarm(&root, &["memory", "search", "*"]).success());
+    assert_eq!(found.trim(), "other\tx\t1", "`*` does not cross `/`");
+
+    swarm(&root, &["memory", "delete", "x", "--namespace", "other"]).success();
+    swarm(&root, &["memory", "get", "x", "--namespace", "other"]).code(1);
+    swarm(&root, &["memory", "delete", "x", "--namespace", "other"]).code(1);
+
+    // A second set bumps the version and keeps the creation time.
+    swarm(&root, &["memory", "set", "design/decisions", "sqlite"]).success();
+    let export = tmp.path().join("memory.json");
+    swarm(&root, &["memory", "export", export.to_str().unwrap()]).success();
+    let exported: Vec<swarm_runtime::memory::MemoryRecord> =
+        serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    let decisions = exported
+        .iter()
+        .find(|r| r.key == "design/decisions")
+        .unwrap();
+    assert_eq!(decisions.entry.version, 2);
+    assert_eq!(decisions.entry.value, "sqlite");
+    let today = exported.iter().find(|r| r.key == "notes/today").unwrap();
+    let ttl = today.entry.expires_ms.unwrap() - today.entry.updated_ms;
+    assert_eq!(ttl, 600_000, "--ttl 10m");
+    let default_ttl = decisions.entry.expires_ms.unwrap() - decisions.entry.updated_ms;
+    assert_eq!(default_ttl, 24 * 3_600_000, "the swarm's memory.ttl");
+
+    // Import into a fresh session: values and expiry times survive.
+    let other = StateDir::open(&root)
+        .unwrap()
+        .create_session(&plan(), None)
+        .unwrap();
+    swarm(
+        &root,
+        &[
+            "memory",
+            "import",
+            export.to_str().unwrap(),
+            "--session",
+            &other,
+        ],
+    )
+    .success();
+    let reexport = stdout(&swarm(&root, &["memory", "export", "--session", &other]).success());
+    let reimported: Vec<swarm_runtime::memory::MemoryRecord> =
+        serde_json::from_str(&reexport).unwrap();
+    assert_eq!(reimported.len(), exported.len());
+    for (a, b) in exported.iter().zip(&reimported) {
+        assert_eq!(
+            (&a.namespace, &a.key, &a.entry.value),
+            (&b.namespace, &b.key, &b.entry.value)
+        );
+        assert_eq!(
+            a.entry.expires_ms, b.entry.expires_ms,
+            "TTL kept for {}",
+            a.key
+        );
+    }
+}
+
+/// Each file of `dir` with a hash of its bytes.
+fn snapshot_of(dir: &Path) -> Vec<(String, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read(e.path()).unwrap().hash(&mut hasher);
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                hasher.finish(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every reading and writing command refuses the state dir with exit 2, names the file, and
+/// leaves the directory byte for byte as it was.
+fn assert_refused(root: &Path, expect: &str) {
+    let before = snapshot_of(root);
+    let db = root.join("state.db");
+    for args in [
+        &["sessions", "list"][..],
+        &["sessions", "show", "latest", "--json"],
+        &["sessions", "report", "latest"],
+        &["memory", "list"],
+        &["memory", "set", "k", "v"],
+    ] {
+        let out = swarm(root, args).code(2);
+        let err = stderr(&out);
+        assert!(err.contains(&db.display().to_string()), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(snapshot_of(root), before, "the state dir was modified");
+}
+
+#[test]
+fn a_garbage_file_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("state.db"), vec![0x5a; 4096]).unwrap();
+    assert_refused(tmp.path(), "not a swarm state database");
+}
+
+#[test]
+fn a_truncated_database_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    stopped_session(tmp.path());
+    let db = tmp.path().join("state.db");
+    let bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() >= 8192, "a few pages to cut");
+    std::fs::write(&db, &bytes[..bytes.len() / 2]).unwrap();
+    assert_refused(tmp.path(), "truncated");
+}
+
+#[test]
+fn a_newer_schema_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    stopped_session(tmp.path());
+    let conn = rusqlite::Connection::open(tmp.path().join("state.db")).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert_refused(tmp.path(), "schema version 99");
+}
+
+#[test]
+fn a_foreign_sqlite_database_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(tmp.path().join("state.db")).unwrap();
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(conn);
+    assert_refused(tmp.path(), "not one written by swarm");
+}
+
+#[test]
+fn a_missing_state_dir_or_session_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join(".swarm");
+    let out = swarm(&root, &["sessions", "list"]).code(2);
+    assert!(stderr(&out).contains("run `swarm run` first"));
+    assert!(!root.exists(), "reading does not create the state dir");
+
+    let id = stopped_session(&root);
+    let out = swarm(&root, &["sessions", "show", "20200101-000000-0000"]).code(2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("no session `20200101-000000-0000`") && err.contains(&id),
+        "{err}"
+    );
+}

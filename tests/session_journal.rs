@@ -1,0 +1,288 @@
+//! The journal against a real SQLite file: durability, snapshots and compaction, marks, external
+//! events, and the run lock.
+
+mod session_common;
+
+use session_common::*;
+use std::sync::Arc;
+use swarm_runtime::memory::MemoryRecord;
+use swarm_runtime::session::{Event, Journal, SessionError, SessionState, StateDir};
+
+fn fold(events: &[Event]) -> SessionState {
+    let mut state = SessionState::default();
+    for e in events {
+        state.apply(e);
+    }
+    state
+}
+
+async fn append_all(journal: &Journal, events: &[Event]) {
+    let acks: Vec<_> = events
+        .iter()
+        .map(|e| journal.append(Arc::new(e.clone())))
+        .collect();
+    for ack in acks {
+        ack.await.expect("append committed");
+    }
+}
+
+#[tokio::test]
+async fn appended_events_load_back_as_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let id = state_dir
+        .create_session(&plan(), Some("user login API"))
+        .unwrap();
+    let events = workload(&id, 50);
+    {
+        let lock = state_dir.lock(&id).unwrap();
+        let journal = state_dir.open_journal(&id, &lock).unwrap();
+        append_all(&journal, &events).await;
+        journal.close().await;
+    }
+    // A fresh handle on the file: nothing comes from the writer's memory.
+    let reopened = StateDir::open_existing(dir.path()).unwrap();
+    let restored = reopened.load(&id).unwrap();
+    assert_eq!(restored.state, fold(&events));
+    assert_eq!(restored.events_replayed, events.len());
+    assert_eq!(restored.plan, plan());
+    assert_eq!(restored.memory.len(), 50);
+    let summary = reopened.summary(&id).unwrap();
+    assert_eq!((summary.tasks_done, summary.tasks_total), (50, 50));
+}
+
+#[tokio::test]
+async fn snapshot_compacts_and_later_events_replay_on_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let id = state_dir.create_session(&plan(), None).unwrap();
+    let events = workload(&id, 40);
+    let (first, rest) = events.split_at(101);
+    let lock = state_dir.lock(&id).unwrap();
+    let journal = state_dir.open_journal(&id, &lock).unwrap();
+    append_all(&journal, first).await;
+    let covers = journal.mark().await.unwrap();
+    let live = fold(first);
+    let memory = state_dir.load(&id).unwrap().memory;
+    journal
+        .write_snapshot(covers, &live, &memory)
+        .await
+        .unwrap();
+    let after_snapshot = state_dir.load(&id).unwrap();
+    assert_eq!(
+        after_snapshot.events_replayed, 0,
+        "the snapshot covers every event"
+    );
+    assert_eq!(after_snapshot.state, live);
+    append_all(&journal, rest).await;
+    journal.close().await;
+    let restored = state_dir.load(&id).unwrap();
+    assert_eq!(restored.events_replayed, rest.len());
+    assert_eq!(restored.state, fold(&events));
+    assert_eq!(restored.memory.len(), 40);
+}
+
+#[tokio::test]
+async fn mark_covers_exactly_what_was_appended_before_it() {
+    let f = Fixture::new();
+    let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());
+    let events = workload(&id, 10);
+    // Not awaited: the mark must wait for these itself.
+    let acks: Vec<_> = events[..20]
+        .iter()
+        .map(|e| journal.append(Arc::new(e.clone())))
+        .collect();
+    let covers = journal.mark().await.unwrap();
+    let later: Vec<_> = events[20..]
+        .iter()
+        .map(|e| journal.append(Arc::new(e.clone())))
+        .collect();
+    for ack in acks.into_iter().chain(later) {
+        ack.await.unwrap();
+    }
+    // A snapshot at the mark deletes exactly the first 20 events: the rest still replay.
+    journal
+        .write_snapshot(covers, &fold(&events[..20]), &[])
+        .await
+        .unwrap();
+    journal.close().await;
+    let restored = state_dir.load(&id).unwrap();
+    assert_eq!(restored.events_replayed, events.len() - 20);
+    assert_eq!(restored.state, fold(&events));
+}
+
+#[tokio::test]
+async fn external_events_survive_a_snapshot_until_the_runner_has_seen_them() {
+    let f = Fixture::new();
+    let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());
+    append_all(&journal, &[started(&id)]).await;
+    // The memory CLI writes while the runner is live.
+    let cli = StateDir::open_existing(f.dir.path()).unwrap();
+    cli.append_external(
+        &id,
+        &[put("development", "notes/blockers", "db down".into(), 1)],
+    )
+    .unwrap();
+    append_all(&journal, &[created("api", &[], 2_000)]).await;
+    let covers = journal.mark().await.unwrap();
+    // The runner has not polled: its memory lacks the CLI's entry, so the entry must survive.
+    journal
+        .write_snapshot(
+            covers,
+            &fold(&[started(&id), created("api", &[], 2_000)]),
+            &[],
+        )
+        .await
+        .unwrap();
+    let restored = state_dir.load(&id).unwrap();
+    assert_eq!(restored.memory.len(), 1, "the external put is replayed");
+    assert_eq!(restored.memory[0].key, "notes/blockers");
+
+    let polled = journal.poll_external().unwrap();
+    assert_eq!(polled.len(), 1);
+    assert!(
+        journal.poll_external().unwrap().is_empty(),
+        "a poll returns each event once"
+    );
+    let memory: Vec<MemoryRecord> = restored.memory.clone();
+    journal
+        .write_snapshot(covers, &restored.state, &memory)
+        .await
+        .unwrap();
+    journal.close().await;
+    let after = state_dir.load(&id).unwrap();
+    assert_eq!(
+        after.events_replayed, 0,
+        "seen external events are compacted"
+    );
+    assert_eq!(after.memory, memory);
+}
+
+#[tokio::test]
+async fn a_second_runner_is_refused_while_the_first_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let id = state_dir.create_session(&plan(), None).unwrap();
+    let first = state_dir.lock(&id).unwrap();
+    match state_dir.lock(&id) {
+        Err(SessionError::Locked { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    let message = state_dir.lock(&id).unwrap_err().to_string();
+    assert!(
+        message.contains(&std::process::id().to_string()),
+        "{message}"
+    );
+    drop(first);
+    state_dir.lock(&id).expect("released on drop");
+}
+
+#[tokio::test]
+async fn a_lock_left_by_a_dead_process_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let id = state_dir.create_session(&plan(), None).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let conn = rusqlite::Connection::open(state_dir.db_path()).unwrap();
+    conn.execute(
+        "UPDATE sessions SET lock_pid = ?1, lock_start = 12345, status = 'running' WHERE id = ?2",
+        rusqlite::params![pid, id],
+    )
+    .unwrap();
+    assert_eq!(
+        state_dir.summary(&id).unwrap().status.as_str(),
+        "interrupted",
+        "a running session without a live runner shows as interrupted"
+    );
+    let lock = state_dir.lock(&id).expect("stale lock taken over");
+    assert_eq!(lock.session(), id);
+    assert_eq!(
+        state_dir.summary(&id).unwrap().runner_pid,
+        Some(std::process::id())
+    );
+}
+
+#[tokio::test]
+async fn a_live_pid_with_another_start_time_is_a_reused_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let id = state_dir.create_session(&plan(), None).unwrap();
+    let conn = rusqlite::Connection::open(state_dir.db_path()).unwrap();
+    // Our own pid is alive, but the lock says it started at another time.
+    conn.execute(
+        "UPDATE sessions SET lock_pid = ?1, lock_start = 1 WHERE id = ?2",
+        rusqlite::params![std::process::id(), id],
+    )
+    .unwrap();
+    state_dir.lock(&id).expect("the recorded process is gone");
+}
+
+#[tokio::test]
+async fn a_disabled_journal_acks_at_once_and_writes_nothing() {
+    let journal = Journal::disabled();
+    journal.append(Arc::new(started("x"))).await.unwrap();
+    assert_eq!(journal.mark().await.unwrap(), 0);
+    assert!(journal.poll_external().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_appenders_all_land() {
+    let f = Fixture::new();
+    let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());
+    append_all(&journal, &[started(&id)]).await;
+    let mut handles = Vec::new();
+    for w in 0..8 {
+        let journal = journal.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..50 {
+                let id = format!("w{w}-{i}");
+                journal
+                    .append(Arc::new(created(&id, &[], 2_000)))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    journal.close().await;
+    let restored = state_dir.load(&id).unwrap();
+    assert_eq!(restored.state.tasks.len(), 400);
+    assert_eq!(restored.events_replayed, 401);
+}
+
+#[tokio::test]
+async fn resolve_finds_latest_and_lists_known_ids_for_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let a = state_dir.create_session(&plan(), None).unwrap();
+    let b = state_dir.create_session(&plan(), None).unwrap();
+    assert_eq!(state_dir.resolve("latest").unwrap(), b);
+    assert_eq!(state_dir.resolve(&a).unwrap(), a);
+    let err = state_dir.resolve("nope").unwrap_err().to_string();
+    assert!(
+        err.contains("nope") && err.contains(&a) && err.contains(&b),
+        "{err}"
+    );
+    let ids: Vec<String> = state_dir
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, vec![b, a]);
+}
+
+#[test]
+fn open_existing_on_a_missing_dir_says_to_run_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = StateDir::open_existing(&dir.path().join(".swarm")).unwrap_err();
+    assert!(err.to_string().contains("run `swarm run` first"), "{err}");
+}

@@ -1,0 +1,7 @@
+//! Support shared by the integration tests: the mock LLM server.
+// Each test crate uses a different part of the support code.
+#![allow(dead_code)]
+
+pub mod mock_llm;
+
+pub use mock_llm::*;
