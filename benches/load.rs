@@ -273,9 +273,23 @@ fn run(args: &Args) -> Result<bool, String> {
             per_call.iter().cloned().reduce(f64::max),
         ) {
             println!(
-                "\nCPU per call from {lo:.3} to {hi:.3} ms (max/min {:.2}x)",
+                "\nCPU per call from {lo:.4} to {hi:.4} ms (max/min {:.2}x)",
                 hi / lo.max(1e-9)
             );
+        }
+        // CPU = fixed + marginal x calls: the smallest and largest runs give both, so start-up
+        // cost is not mistaken for cost per call.
+        if let (Some(small), Some(large)) = (scaling.first(), scaling.last()) {
+            let calls = large.mock.requests.saturating_sub(small.mock.requests);
+            if calls > 0 {
+                let cpu = large.usage.cpu().as_secs_f64() - small.usage.cpu().as_secs_f64();
+                let marginal_ms = cpu * 1e3 / calls as f64;
+                let fixed_ms = small.usage.cpu().as_secs_f64() * 1e3
+                    - marginal_ms * small.mock.requests as f64;
+                println!(
+                    "marginal CPU per call {marginal_ms:.4} ms; fixed cost (start-up, shutdown) {fixed_ms:.1} ms"
+                );
+            }
         }
     }
     Ok(bench.all_ok)
