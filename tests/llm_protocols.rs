@@ -6,24 +6,12 @@ mod support;
 use serde_json::json;
 use support::*;
 use swarm_runtime::llm::{
-    ChatRequest, ChatResponse, FinishReason, LlmClient, Message, ProviderConfig, ToolCall,
-    ToolSchema, Usage,
+    ChatRequest, ChatResponse, FinishReason, LlmClient, Message, ToolCall, ToolSchema, Usage,
 };
 use swarm_runtime::spec::ProviderKind;
 
-const MODES: [(ProviderKind, bool); 4] = [
-    (ProviderKind::Openai, false),
-    (ProviderKind::Openai, true),
-    (ProviderKind::Anthropic, false),
-    (ProviderKind::Anthropic, true),
-];
-
 fn client(mock: &MockLlm, kind: ProviderKind, stream: bool) -> LlmClient {
-    let base_url = match kind {
-        ProviderKind::Anthropic => mock.base_url_anthropic(),
-        _ => mock.base_url_openai(),
-    };
-    let mut config = ProviderConfig::new(kind, "test-model", base_url);
+    let mut config = mock.config(kind);
     config.stream = stream;
     config.max_retries = 0;
     LlmClient::new(config).expect("client")
@@ -31,7 +19,7 @@ fn client(mock: &MockLlm, kind: ProviderKind, stream: bool) -> LlmClient {
 
 fn request(messages: Vec<Message>) -> ChatRequest {
     ChatRequest {
-        model: "test-model".into(),
+        model: "mock-model".into(),
         system: "You are terse.".into(),
         messages,
         tools: vec![ToolSchema {

@@ -90,6 +90,7 @@ invalid! {
     duplicate_key: "duplicate_key.yaml" at 14:1 => ["`name` appears twice"];
     role_twice_in_roster: "duplicate_roster.yaml" at 6:11 => ["`tester` is listed twice", "count:"];
     mesh_with_coordinator: "mesh_with_coordinator.yaml" at 14:14 => ["mesh swarm has no coordinator"];
+    reserved_task_id: "reserved_task_id.yaml" at 7:9 => ["task id `plan` is reserved", "another id"];
     string_instead_of_boolean: "wrong_type.yaml" at 14:17 => ["`allow_commands` must be true or false", "a string"];
     misspelled_task_key: "unknown_task_key.yaml" at 12:5 => ["unknown key `depends` in a task", "did you mean `depends_on`?"];
     yaml_syntax_error: "syntax_error.yaml" at 2:9 => ["not valid YAML", "unclosed bracket"];

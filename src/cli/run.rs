@@ -49,7 +49,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     // The session keeps the provider it started with, so `resume` calls the same one.
     plan.llm.provider = Some(config.kind);
     plan.llm.model = Some(config.model.clone());
-    plan.llm.base_url = config.base_url.as_ref().map(|u| u.to_string());
+    plan.llm.base_url = Some(config.base_url.clone()).filter(|u| !u.is_empty());
 
     let runtime = tokio_runtime()?;
     let _guard = runtime.enter();

@@ -38,11 +38,7 @@ pub fn render(ctx: &SwarmContext, report: &RunReport, state_dir: &Path) -> Strin
     );
     for task in state.tasks_in_order() {
         let detail = match task.status {
-            TaskStatus::Done => format!(
-                "memory {}/{}",
-                ctx.plan.memory.namespace,
-                result_key(&ctx.plan.name, &task.spec.id)
-            ),
+            TaskStatus::Done => format!("memory {}", result_key(&ctx.plan.name, &task.spec.id)),
             TaskStatus::Failed => task.error.clone().unwrap_or_default(),
             TaskStatus::Running | TaskStatus::Pending if task.turns > 0 => {
                 format!("{} turns so far; resumes from the last one", task.turns)

@@ -59,12 +59,16 @@ impl RetryPolicy {
     }
 }
 
+/// The longest wait a `Retry-After` is honoured for: past it an agent waits this long, so a
+/// server that answers "come back in an hour" cannot park the whole swarm.
+pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(300);
+
 fn server_delay(err: &LlmError) -> Option<Duration> {
     match err {
         LlmError::Api {
             retry_after_ms: Some(ms),
             ..
-        } => Some(Duration::from_millis(*ms)),
+        } => Some(Duration::from_millis(*ms).min(MAX_SERVER_DELAY)),
         _ => None,
     }
 }
@@ -104,6 +108,18 @@ impl Iterator for FullJitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_delay_is_honoured_up_to_a_bound() {
+        let asked = |ms| LlmError::Api {
+            status: 429,
+            message: String::new(),
+            retry_after_ms: Some(ms),
+        };
+        assert_eq!(server_delay(&asked(1500)), Some(Duration::from_millis(1500)));
+        assert_eq!(server_delay(&asked(3_600_000)), Some(MAX_SERVER_DELAY));
+        assert_eq!(server_delay(&LlmError::Timeout { timeout_ms: 5 }), None);
+    }
 
     #[test]
     fn delays_stay_under_a_doubling_ceiling_and_stop_at_the_bound() {

@@ -13,6 +13,7 @@ use super::roster::AgentInfo;
 use super::tools::{AgentTools, Effect};
 use super::{PLAN_TASK, RUNTIME_AUTHOR, SYNTHESIS_TASK};
 use crate::llm::{ChatRequest, Message, ToolCall};
+use crate::memory::Ttl;
 use crate::session::{Event, TaskState, TaskStatus};
 use crate::spec::HookEvent;
 use std::collections::HashMap;
@@ -303,7 +304,7 @@ impl Step {
             &ctx.plan.memory.namespace,
             &key,
             serde_json::Value::String(result.clone()),
-            ctx.plan.memory.ttl,
+            Ttl::Default,
         ) {
             tracing::warn!(
                 "could not store the result of task {} in memory: {e}",

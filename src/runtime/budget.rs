@@ -10,11 +10,10 @@ pub fn admit_call(ctx: &SwarmContext) -> Result<(), StopReason> {
     if let Some(reason) = ctx.control.stopped() {
         return Err(reason);
     }
-    let now = ctx.now_ms();
     let (warn, exceeded) = ctx.recorder.read(|state| {
         let mut warn = Vec::new();
         let mut exceeded = None;
-        for h in health(state, &ctx.plan.budget, now) {
+        for h in health(state, &ctx.plan.budget) {
             match h.level {
                 Level::Red => {
                     exceeded.get_or_insert((h.resource, h.used, h.limit));

@@ -26,12 +26,16 @@ pub async fn drive(ctx: Arc<SwarmContext>) -> RunEnd {
     let mut running: JoinSet<TaskEnd> = JoinSet::new();
     let mut assigned: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
     let mut busy: HashSet<String> = HashSet::new();
+    // Tasks handed to an agent that has not yet recorded TaskStarted still look pending.
+    let mut handed_out: HashSet<String> = HashSet::new();
     loop {
         ensure_synthesis(&ctx);
         fail_blocked(&ctx);
         if ctx.control.stopped().is_none() {
-            for (task, agent) in pick_ready(&ctx, &busy, max_agents.saturating_sub(busy.len())) {
+            let capacity = max_agents.saturating_sub(busy.len());
+            for (task, agent) in pick_ready(&ctx, &busy, &handed_out, capacity) {
                 busy.insert(agent.id.clone());
+                handed_out.insert(task.clone());
                 let handle = running.spawn(work_on(Arc::clone(&ctx), task.clone(), agent.clone()));
                 assigned.insert(handle.id(), (task, agent.id));
             }
@@ -45,6 +49,7 @@ pub async fn drive(ctx: Arc<SwarmContext>) -> RunEnd {
                 let id = match &joined { Ok((id, _)) => *id, Err(e) => e.id() };
                 if let Some((task, agent)) = assigned.remove(&id) {
                     busy.remove(&agent);
+                    handed_out.remove(&task);
                     if let Err(e) = joined {
                         // A panicking agent fails its task, never the run.
                         let error = if e.is_panic() { "the agent crashed (a bug in swarm-runtime)" } else { "the agent was cancelled" };
@@ -66,6 +71,7 @@ pub async fn drive(ctx: Arc<SwarmContext>) -> RunEnd {
 fn pick_ready(
     ctx: &SwarmContext,
     busy: &HashSet<String>,
+    handed_out: &HashSet<String>,
     capacity: usize,
 ) -> Vec<(String, AgentInfo)> {
     if capacity == 0 {
@@ -76,7 +82,9 @@ fn pick_ready(
     let ready: Vec<(String, String, Option<String>, bool)> = ctx.recorder.read(|s| {
         s.tasks_in_order()
             .filter(|t| {
-                t.status == TaskStatus::Pending && deps_allow_start(s, &t.spec, is_synthesis(t))
+                t.status == TaskStatus::Pending
+                    && !handed_out.contains(&t.spec.id)
+                    && deps_allow_start(s, &t.spec, is_synthesis(t))
             })
             .map(|t| {
                 let coordinator_task = t.created_by.as_deref() == Some(RUNTIME_AUTHOR);
@@ -103,8 +111,9 @@ fn pick_ready(
                 .filter(|a| a.role == role && !taken.contains(a.id.as_str()))
                 .or_else(|| {
                     ctx.roster
-                        .of_role(&role)
-                        .find(|a| !taken.contains(a.id.as_str()))
+                        .agents()
+                        .iter()
+                        .find(|a| a.role == role && !taken.contains(a.id.as_str()))
                 })
         };
         if let Some(agent) = candidate.filter(|a| !taken.contains(a.id.as_str())) {

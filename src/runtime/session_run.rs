@@ -32,6 +32,8 @@ pub enum RunError {
     NothingToResume { session: String, status: String },
     #[error("{0}")]
     Provider(String),
+    #[error("the handoff report {path} could not be written: {reason}")]
+    Report { path: PathBuf, reason: String },
 }
 
 /// How often changes made with `swarm memory` on a running session are picked up.
@@ -90,6 +92,7 @@ impl PreparedRun {
         }];
         opening.extend(initial_tasks(&plan, goal.as_deref(), now));
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
+        memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
         Self::assemble(
             plan,
             session,
@@ -132,6 +135,7 @@ impl PreparedRun {
         }
         let clock = clock::system();
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
+        memory.set_default_ttl(&restored.plan.memory.namespace, restored.plan.memory.ttl);
         memory.restore(restored.memory);
         let now = clock.now_ms();
         let mut opening = vec![Event::SessionResumed {
@@ -271,7 +275,7 @@ impl PreparedRun {
             )?),
             _ => None,
         };
-        ctx.recorder.journal().clone().close().await?;
+        ctx.recorder.journal().clone().close().await;
         drop(self.lock);
         Ok(RunReport {
             session: ctx.session_id.clone(),
@@ -367,11 +371,9 @@ pub fn write_handoff(
     let path = dir.join(format!("{}-handoff.md", state.session));
     std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(&path, text))
-        .map_err(|e| {
-            RunError::Session(SessionError::Io {
-                path: path.clone(),
-                message: e.to_string(),
-            })
+        .map_err(|e| RunError::Report {
+            path: path.clone(),
+            reason: e.to_string(),
         })?;
     Ok(path)
 }

@@ -176,10 +176,21 @@ impl Journal {
 
     /// The journal position covering every event appended before this call, once they are all
     /// committed. Pass it to [`Journal::write_snapshot`].
-    pub async fn mark(&self) -> Result<u64, SessionError> {
-        match &self.inner {
-            None => Ok(0),
-            Some(inner) => inner.request(Command::Mark).await,
+    ///
+    /// The request is queued when this is called, not when the future is first polled, so a
+    /// caller can take the position under the same lock as the state it snapshots.
+    pub fn mark(&self) -> impl Future<Output = Result<u64, SessionError>> + Send + 'static {
+        let queued = self.inner.as_ref().map(|inner| {
+            let (tx, rx) = oneshot::channel();
+            let sent = inner.commands.send(Command::Mark(tx)).is_ok();
+            (rx, inner.clone(), sent)
+        });
+        async move {
+            match queued {
+                None => Ok(0),
+                Some((_, inner, false)) => Err(inner.closed()),
+                Some((rx, inner, true)) => rx.await.unwrap_or_else(|_| Err(inner.closed())),
+            }
         }
     }
 

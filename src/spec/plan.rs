@@ -190,7 +190,7 @@ impl Prices {
 }
 
 /// The `llm:` section. `None` fields fall back to the command line, the environment, or defaults
-/// (see `llm::ProviderConfig::resolve`).
+/// (see `llm::resolve`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlmSettings {
     pub provider: Option<ProviderKind>,

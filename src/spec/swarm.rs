@@ -516,6 +516,18 @@ fn check_topology(
     tasks: &[RawTask<'_>],
     roles: &BTreeMap<String, Role>,
 ) {
+    if topology == Topology::Hierarchical {
+        for task in tasks {
+            let id = task.spec.id.as_str();
+            if [crate::runtime::PLAN_TASK, crate::runtime::SYNTHESIS_TASK].contains(&id) {
+                check.error(
+                    task.id_at,
+                    format!("task id `{id}` is reserved in a hierarchical swarm"),
+                    "the runtime adds the coordinator's `plan` and `synthesis` tasks; give this task another id",
+                );
+            }
+        }
+    }
     match topology {
         Topology::Hierarchical => match coordinator {
             None => check.missing(

@@ -16,15 +16,26 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
+use futures_util::{stream, StreamExt};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use swarm_runtime::llm::{Message, ToolCall, Usage};
+use swarm_runtime::llm::{Message, ProviderConfig, ToolCall, Usage};
+use swarm_runtime::spec::ProviderKind;
 use tokio::sync::watch;
+
+/// Every protocol in both transfer modes: (provider, stream).
+pub const MODES: [(ProviderKind, bool); 4] = [
+    (ProviderKind::Openai, false),
+    (ProviderKind::Openai, true),
+    (ProviderKind::Anthropic, false),
+    (ProviderKind::Anthropic, true),
+];
 
 /// Which API a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +199,8 @@ pub enum Fault {
     DropConnection,
     /// Never answers; the request ends when the client gives up.
     Hang,
+    /// A 200 with half of the body, then nothing more until the client gives up.
+    StallMidResponse,
 }
 
 impl Fault {
@@ -364,6 +377,20 @@ impl MockLlm {
     /// For Anthropic clients (which append `/v1/messages`): `http://127.0.0.1:PORT`.
     pub fn base_url_anthropic(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A client configuration for `kind` pointed at this server, with retry delays of a few
+    /// milliseconds so that tests with faults stay fast.
+    pub fn config(&self, kind: ProviderKind) -> ProviderConfig {
+        let base_url = match kind {
+            ProviderKind::Anthropic => self.base_url_anthropic(),
+            ProviderKind::Openai | ProviderKind::Simulated => self.base_url_openai(),
+        };
+        let mut config = ProviderConfig::new(kind, "mock-model", base_url);
+        config.retry_base_delay = Duration::from_millis(1);
+        config.retry_max_delay = Duration::from_millis(5);
+        config.timeout = Duration::from_secs(10);
+        config
     }
 
     /// A fixed delay before every answer (and every fault).
@@ -582,12 +609,14 @@ async fn fault_response(protocol: Protocol, request: &MockRequest, fault: Fault)
                 .body(Body::from(body))
                 .expect("response")
         }
-        Fault::DropConnection => {
-            let reply = MockReply::text("this answer is cut off halfway through");
-            reply_response(request, &reply, ReplyEnd::Dropped)
-        }
+        Fault::DropConnection => reply_response(request, &cut_off(), ReplyEnd::Dropped),
+        Fault::StallMidResponse => reply_response(request, &cut_off(), ReplyEnd::Stalled),
         Fault::Hang => std::future::pending().await,
     }
+}
+
+fn cut_off() -> MockReply {
+    MockReply::text("this answer is cut off halfway through")
 }
 
 fn error_response(
@@ -628,6 +657,8 @@ enum ReplyEnd {
     Complete,
     /// Half the body, then the connection closes.
     Dropped,
+    /// Half the body, then silence.
+    Stalled,
 }
 
 fn reply_response(request: &MockRequest, reply: &MockReply, end: ReplyEnd) -> Response {
@@ -653,21 +684,24 @@ fn reply_response(request: &MockRequest, reply: &MockReply, end: ReplyEnd) -> Re
         let tail = chunk.split_off(cut);
         pieces.extend([chunk, tail].into_iter().filter(|p| !p.is_empty()));
     }
-    let items: Vec<Result<Bytes, std::io::Error>> = match end {
-        ReplyEnd::Complete => pieces.into_iter().map(Ok).collect(),
-        ReplyEnd::Dropped => {
-            let keep = pieces.len() / 2;
-            pieces
-                .into_iter()
-                .take(keep.max(1))
-                .map(Ok)
-                .chain([Err(std::io::Error::other("connection dropped by the mock"))])
-                .collect()
+    let half = (pieces.len() / 2).max(1);
+    let body = match end {
+        ReplyEnd::Complete => {
+            Body::from_stream(stream::iter(pieces.into_iter().map(Ok::<_, io::Error>)))
         }
+        ReplyEnd::Dropped => {
+            Body::from_stream(stream::iter(pieces.into_iter().take(half).map(Ok)).chain(
+                stream::once(async { Err(io::Error::other("connection dropped by the mock")) }),
+            ))
+        }
+        ReplyEnd::Stalled => Body::from_stream(
+            stream::iter(pieces.into_iter().take(half).map(Ok::<_, io::Error>))
+                .chain(stream::pending()),
+        ),
     };
     Response::builder()
         .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from_stream(futures_util::stream::iter(items)))
+        .body(body)
         .expect("response")
 }
 

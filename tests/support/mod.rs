@@ -5,3 +5,4 @@
 pub mod mock_llm;
 
 pub use mock_llm::*;
+pub mod swarm_fixture;
