@@ -529,13 +529,15 @@ fn print_header(bin: &Path) {
 
 fn print_table(rows: &[Measured]) {
     println!(
-        "| N | T | C | latency | stream | journal | wall s | ideal s | wall/ideal | LLM calls | CPU s (user+sys) | CPU/call ms | peak RSS MiB | peak in flight | state dir KiB | ok |"
+        "| N | T | C | latency | stream | journal | wall s | ideal s | wall/ideal | LLM calls | CPU s (user+sys) | CPU/call ms | peak RSS MiB | peak in flight | request KiB (mean) | state dir KiB | ok |"
     );
-    println!("|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|");
+    println!(
+        "|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|"
+    );
     for r in rows {
         let w = &r.workload;
         println!(
-            "| {} | {} | {} | {} ms | {} | {} | {:.3} | {:.2} | {:.3} | {} | {:.3} ({:.3}+{:.3}) | {:.4} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {} | {} ms | {} | {} | {:.3} | {:.2} | {:.3} | {} | {:.3} ({:.3}+{:.3}) | {:.4} | {:.1} | {} | {:.1} | {} | {} |",
             w.tasks,
             w.turns,
             w.concurrency,
@@ -552,6 +554,7 @@ fn print_table(rows: &[Measured]) {
             r.cpu_per_call_ms(),
             r.rss_mib(),
             r.mock.peak_in_flight,
+            r.mock.request_bytes as f64 / 1024.0 / r.mock.requests.max(1) as f64,
             r.state_bytes / 1024,
             r.problem.as_deref().unwrap_or("yes"),
         );

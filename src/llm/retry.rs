@@ -116,7 +116,10 @@ mod tests {
             message: String::new(),
             retry_after_ms: Some(ms),
         };
-        assert_eq!(server_delay(&asked(1500)), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            server_delay(&asked(1500)),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(server_delay(&asked(3_600_000)), Some(MAX_SERVER_DELAY));
         assert_eq!(server_delay(&LlmError::Timeout { timeout_ms: 5 }), None);
     }
