@@ -37,7 +37,7 @@ pub enum RunError {
 }
 
 /// How often changes made with `swarm memory` on a running session are picked up.
-const EXTERNAL_POLL: Duration = Duration::from_secs(1);
+const EXTERNAL_POLL: Duration = Duration::from_millis(250);
 /// How often expired memory entries are swept.
 const MEMORY_SWEEP: Duration = Duration::from_secs(10);
 

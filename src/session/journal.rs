@@ -218,7 +218,7 @@ impl Journal {
             covers,
             external_seen: inner.external_seen.load(Ordering::Acquire),
             state: encode("snapshot state", serde_json::to_vec(state))?,
-            memory: encode("snapshot memory", serde_json::to_vec(memory))?,
+            memory: encode("snapshot memory", super::snapshot::encode_memory(memory))?,
             tasks: (
                 state.tasks.len() as i64,
                 state.count(super::TaskStatus::Done) as i64,

@@ -15,6 +15,7 @@ mod event;
 mod journal;
 mod lock;
 pub mod report;
+mod snapshot;
 mod state;
 mod store;
 

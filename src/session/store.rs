@@ -6,12 +6,12 @@ use super::error::SessionError;
 use super::event::{Event, SessionStatus};
 use super::journal::Journal;
 use super::lock::{self, SessionLock};
+use super::snapshot::{self, MemoryFold};
 use super::state::SessionState;
-use crate::memory::{Entry, MemoryChange, MemoryRecord};
+use crate::memory::MemoryRecord;
 use crate::spec::SwarmPlan;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A state dir and its open database.
@@ -308,7 +308,14 @@ impl StateDir {
             Some((covers, state, memory)) => (
                 covers,
                 self.decode::<SessionState>(id, "snapshot state", &state)?,
-                MemoryFold::from_records(self.decode(id, "snapshot memory", &memory)?),
+                MemoryFold::from_records(snapshot::decode_memory(&memory).map_err(|e| {
+                    SessionError::Decode {
+                        path: self.path.clone(),
+                        session: id.to_string(),
+                        what: "snapshot memory",
+                        message: e.to_string(),
+                    }
+                })?),
             ),
             None => (0, SessionState::default(), MemoryFold::default()),
         };
@@ -489,51 +496,6 @@ pub(crate) fn parse_status(text: &str) -> Option<SessionStatus> {
     ]
     .into_iter()
     .find(|s| s.as_str() == text)
-}
-
-/// Memory as the journal's `MemoryChanged` events leave it.
-#[derive(Debug, Default)]
-pub(crate) struct MemoryFold {
-    entries: BTreeMap<(String, String), Entry>,
-}
-
-impl MemoryFold {
-    pub fn from_records(records: Vec<MemoryRecord>) -> Self {
-        Self {
-            entries: records
-                .into_iter()
-                .map(|r| ((r.namespace, r.key), r.entry))
-                .collect(),
-        }
-    }
-
-    pub fn apply(&mut self, change: &MemoryChange) {
-        match change {
-            MemoryChange::Put {
-                namespace,
-                key,
-                entry,
-            } => {
-                self.entries
-                    .insert((namespace.clone(), key.clone()), entry.clone());
-            }
-            MemoryChange::Delete { namespace, key } => {
-                self.entries.remove(&(namespace.clone(), key.clone()));
-            }
-        }
-    }
-
-    pub fn into_records(self, now_ms: u64) -> Vec<MemoryRecord> {
-        self.entries
-            .into_iter()
-            .filter(|(_, e)| e.expires_ms.is_none_or(|at| at > now_ms))
-            .map(|((namespace, key), entry)| MemoryRecord {
-                namespace,
-                key,
-                entry,
-            })
-            .collect()
-    }
 }
 
 /// A sortable, readable session id: UTC time of creation and a random suffix, e.g.

@@ -1,0 +1,224 @@
+//! What durability costs: journal throughput with group commit (concurrent appenders awaiting
+//! their acks, and a burst), against a disabled journal; and snapshot write and load time for a
+//! large session (100k memory entries, 1000 tasks).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use swarm_runtime::llm::{FinishReason, ToolCall, Usage};
+use swarm_runtime::memory::{Entry, MemoryRecord};
+use swarm_runtime::session::{Event, Journal, SessionState, StateDir};
+use swarm_runtime::spec::{
+    BudgetSettings, CheckpointSettings, HookSettings, LlmSettings, MemorySettings, SwarmPlan,
+    TaskSpec, Topology,
+};
+
+fn plan() -> SwarmPlan {
+    SwarmPlan {
+        name: "bench".into(),
+        description: "journal benchmark".into(),
+        topology: Topology::Mesh,
+        max_agents: 8,
+        coordinator: None,
+        agents: Vec::new(),
+        roles: BTreeMap::new(),
+        tasks: Vec::new(),
+        memory: MemorySettings {
+            namespace: "bench".into(),
+            ttl: None,
+        },
+        checkpoint: CheckpointSettings::default(),
+        budget: BudgetSettings::default(),
+        llm: LlmSettings::default(),
+        workspace: PathBuf::from("."),
+        allow_commands: false,
+        hooks: HookSettings::default(),
+        source_path: PathBuf::from("bench.yaml"),
+        source_hash: String::new(),
+    }
+}
+
+/// A typical journaled step: an LLM turn with one tool call (~400 bytes of JSON).
+fn turn(task: usize, n: u32) -> Arc<Event> {
+    Arc::new(Event::TurnCompleted {
+        task: format!("task-{task}"),
+        agent: format!("backend-dev-{}", task % 8),
+        turn: n,
+        text: Some("I will write the handler and its unit tests next.".into()),
+        tool_calls: vec![ToolCall {
+            id: format!("call-{task}-{n}"),
+            name: "write_file".into(),
+            arguments: serde_json::json!({"path": "src/handlers/login.rs", "content": "fn login() {}"}),
+        }],
+        finish: FinishReason::ToolCalls,
+        usage: Usage {
+            input_tokens: 1200,
+            output_tokens: 300,
+        },
+        usd: 0.0004,
+        latency_ms: 900,
+        retries: 0,
+        at_ms: 1_795_278_330_000,
+    })
+}
+
+struct Open {
+    _dir: tempfile::TempDir,
+    state_dir: StateDir,
+    id: String,
+    journal: Journal,
+    _lock: swarm_runtime::session::SessionLock,
+}
+
+fn open() -> Open {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_dir = StateDir::open(dir.path()).expect("state dir");
+    let id = state_dir.create_session(&plan(), None).expect("session");
+    let lock = state_dir.lock(&id).expect("lock");
+    let journal = state_dir.open_journal(&id, &lock).expect("journal");
+    Open {
+        _dir: dir,
+        state_dir,
+        id,
+        journal,
+        _lock: lock,
+    }
+}
+
+/// A durable journal and a disabled one, by name; the state dir lives as long as the tuple.
+fn journals() -> [(&'static str, Journal, Option<Open>); 2] {
+    let durable = open();
+    [
+        ("journal", durable.journal.clone(), Some(durable)),
+        ("disabled", Journal::disabled(), None),
+    ]
+}
+
+fn appends(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut group = c.benchmark_group("journal");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+
+    const APPENDERS: usize = 8;
+    const PER_APPENDER: usize = 100;
+    group.throughput(Throughput::Elements((APPENDERS * PER_APPENDER) as u64));
+    for (name, journal, _open) in journals() {
+        group.bench_function(BenchmarkId::new("8_appenders_awaiting_acks", name), |b| {
+            b.to_async(&rt).iter(|| {
+                let journal = journal.clone();
+                async move {
+                    let tasks: Vec<_> = (0..APPENDERS)
+                        .map(|a| {
+                            let journal = journal.clone();
+                            tokio::spawn(async move {
+                                for n in 0..PER_APPENDER {
+                                    journal.append(turn(a, n as u32)).await.expect("ack");
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.expect("appender");
+                    }
+                }
+            })
+        });
+    }
+
+    const BURST: usize = 10_000;
+    group.throughput(Throughput::Elements(BURST as u64));
+    let events: Vec<Arc<Event>> = (0..BURST).map(|i| turn(i, 0)).collect();
+    for (name, journal, _open) in journals() {
+        group.bench_function(BenchmarkId::new("burst_10k", name), |b| {
+            b.to_async(&rt).iter(|| async {
+                let acks: Vec<_> = events.iter().map(|e| journal.append(e.clone())).collect();
+                for ack in acks {
+                    ack.await.expect("ack");
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+fn big_session() -> (SessionState, Vec<MemoryRecord>) {
+    let mut state = SessionState::default();
+    state.apply(&Event::SessionStarted {
+        session: "bench".into(),
+        swarm: "bench".into(),
+        goal: None,
+        provider: "simulated".into(),
+        model: "sim".into(),
+        at_ms: 0,
+    });
+    for t in 0..1000 {
+        let id = format!("task-{t}");
+        state.apply(&Event::TaskCreated {
+            task: TaskSpec {
+                id: id.clone(),
+                role: "backend-dev".into(),
+                description: "Implement the endpoint and its tests".into(),
+                depends_on: Vec::new(),
+            },
+            created_by: None,
+            at_ms: 1,
+        });
+        state.apply(&Event::TaskStarted {
+            task: id.clone(),
+            agent: "backend-dev-1".into(),
+            prompt: "Implement the endpoint and its tests".into(),
+            at_ms: 2,
+        });
+        state.apply(&turn(t, 0));
+    }
+    let memory = (0..100_000)
+        .map(|i| MemoryRecord {
+            namespace: "bench".into(),
+            key: format!("agent/backend-dev-{}/notes/{i}", i % 8),
+            entry: Entry {
+                value: serde_json::json!({"note": "remember the login flow", "n": i}),
+                created_ms: 1,
+                updated_ms: 1,
+                expires_ms: None,
+                version: 1,
+                access_count: 0,
+            },
+        })
+        .collect();
+    (state, memory)
+}
+
+fn snapshots(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut group = c.benchmark_group("snapshot_100k_memory_1000_tasks");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    let (state, memory) = big_session();
+    let o = open();
+    group.bench_function("write", |b| {
+        b.to_async(&rt).iter(|| async {
+            let covers = o.journal.mark().await.expect("mark");
+            o.journal
+                .write_snapshot(covers, &state, &memory)
+                .await
+                .expect("snapshot");
+        })
+    });
+    group.bench_function("load", |b| {
+        // Freeing 100k JSON values is the caller's business, not part of loading.
+        b.iter_with_large_drop(|| {
+            let restored = o.state_dir.load(&o.id).expect("load");
+            assert_eq!(restored.memory.len(), memory.len());
+            restored
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, appends, snapshots);
+criterion_main!(benches);
