@@ -428,8 +428,10 @@ fn check(workload: &Workload, usage: &ChildUsage, mock: &Counts) -> Option<Strin
     if let Some(signal) = usage.signal {
         return Some(format!("swarm was killed by signal {signal}"));
     }
-    if usage.exit_code != Some(0) {
-        return Some(format!("swarm exited with {:?}", usage.exit_code));
+    match usage.exit_code {
+        Some(0) => {}
+        Some(code) => return Some(format!("swarm exited with code {code}")),
+        None => return Some("swarm ended without an exit code".to_string()),
     }
     if mock.bad_requests > 0 {
         return Some(format!("{} malformed requests", mock.bad_requests));
