@@ -321,7 +321,7 @@ fn search_and_list_are_capped_and_say_how_many_were_left_out() {
 }
 
 #[test]
-fn search_stops_before_values_flood_the_prompt() {
+fn search_replaces_values_past_the_budget_by_their_size() {
     let f = Fixture::new(None);
     let big = "x".repeat(6 * 1024);
     for i in 0..5 {
@@ -333,7 +333,18 @@ fn search_stops_before_values_flood_the_prompt() {
     assert!(!out.is_error);
     assert!(out.content.len() < 20 * 1024, "{} bytes", out.content.len());
     let found: Value = serde_json::from_str(&out.content).unwrap();
-    let shown = found["matches"].as_array().unwrap().len();
-    assert!((1..5).contains(&shown), "{shown} of 5 shown");
-    assert_eq!(found["omitted"], 5 - shown);
+    let matches = found["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 5, "every match is listed");
+    assert_eq!(found["omitted"], 0);
+    let with_value = matches.iter().filter(|m| m.get("value").is_some()).count();
+    assert!(
+        (1..5).contains(&with_value),
+        "{with_value} of 5 with a value"
+    );
+    let without = matches.iter().find(|m| m.get("value").is_none()).unwrap();
+    assert_eq!(
+        without["value_bytes"],
+        big.len() + 2,
+        "the size of the JSON string"
+    );
 }

@@ -543,3 +543,62 @@ fn a_swarm_runs_against_the_anthropic_protocol_by_changing_only_the_provider() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_failed_task_blocks_its_dependents_transitively_and_resume_retries_them() {
+    let mock = MockLlm::spawn(Script::from_fn(|r| {
+        MockReply::text(format!("{} ok", task_of(r)))
+    }));
+    mock.push_fault(support::Fault::bad_request("context length exceeded"));
+    let fx = SwarmFixture::new();
+    fx.role("worker", &["memory_store"]);
+    fx.swarm(&mesh_swarm(
+        "blocked",
+        1,
+        "  - role: worker\n",
+        &[
+            ("c", "worker", &["b"]),
+            ("a", "worker", &[]),
+            ("b", "worker", &["a"]),
+            ("d", "worker", &[]),
+        ],
+        &llm_block(&mock, false),
+    ));
+    let out = fx.run(&["run", "swarm.yaml", "--goal", "x"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = stdout(&out);
+    let line = |id: &str| {
+        summary
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("a").contains("failed") && line("a").contains("context length exceeded"),
+        "{summary}"
+    );
+    assert!(
+        line("b").contains("blocked") && line("b").contains("`a`"),
+        "{summary}"
+    );
+    assert!(
+        line("c").contains("blocked") && line("c").contains("`b`"),
+        "{summary}"
+    );
+    assert!(line("d").contains("done"), "{summary}");
+    assert_eq!(
+        mock.request_count(),
+        2,
+        "only a (failed) and d asked the LLM"
+    );
+
+    let resumed = fx.run(&["resume", "latest"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains("all 4 tasks done"),
+        "{}",
+        stdout(&resumed)
+    );
+    assert_eq!(mock.request_count(), 5, "d is not asked again");
+}

@@ -11,6 +11,7 @@
 //! - [`tools`]: the `memory_*` tools agents call.
 
 mod error;
+mod index;
 mod key;
 mod pattern;
 mod policy;

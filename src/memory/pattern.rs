@@ -5,6 +5,7 @@
 //! the store looks only at keys starting with it in its sorted index, so `session/42/*` costs a
 //! range lookup instead of a scan of every key.
 
+use super::index::Scan;
 use super::MemoryError;
 use globset::{GlobBuilder, GlobMatcher};
 
@@ -13,6 +14,11 @@ use globset::{GlobBuilder, GlobMatcher};
 pub(crate) struct KeyPattern {
     /// Every matching key starts with this.
     prefix: String,
+    /// Every matching key ends with this. Checking it first spares the regex most non-matching
+    /// keys when the index cannot narrow the scan (`**/decisions`, `*/blockers`).
+    suffix: String,
+    /// The last segment, when it is literal: only keys ending in that segment can match.
+    leaf: Option<String>,
     /// The glob has no special characters: it matches exactly `prefix`.
     literal: bool,
     matcher: GlobMatcher,
@@ -39,22 +45,56 @@ impl KeyPattern {
         let prefix_end = glob.find(SPECIAL).unwrap_or(glob.len());
         Ok(Self {
             prefix: glob[..prefix_end].to_owned(),
+            suffix: literal_suffix(glob).to_owned(),
+            leaf: literal_leaf(glob).map(str::to_owned),
             literal: prefix_end == glob.len(),
             matcher,
         })
     }
 
-    pub(crate) fn literal_prefix(&self) -> &str {
-        &self.prefix
+    /// The index scan that finds this pattern's candidates; `matches` then decides.
+    pub(crate) fn scan<'a>(
+        &'a self,
+        namespace: Option<&'a str>,
+        include_namespace: &'a dyn Fn(&str) -> bool,
+    ) -> Scan<'a> {
+        Scan {
+            namespace,
+            include_namespace,
+            key_prefix: &self.prefix,
+            leaf: self.leaf.as_deref(),
+            pattern: Some(self),
+        }
     }
 
     pub(crate) fn matches(&self, key: &str) -> bool {
         if self.literal {
             key == self.prefix
         } else {
-            self.matcher.is_match(key)
+            key.ends_with(&self.suffix) && self.matcher.is_match(key)
         }
     }
+}
+
+/// The last `/`-separated segment of the glob when it has no special character. A `/` inside a
+/// class or an alternation leaves a special character after it, so it is never mistaken for one.
+fn literal_leaf(glob: &str) -> Option<&str> {
+    let leaf = glob.rsplit('/').next().unwrap_or(glob);
+    (!leaf.is_empty() && !leaf.contains(['*', '?', '[', ']', '{', '}', '\\'])).then_some(leaf)
+}
+
+/// The literal text every match ends with: what follows the last wildcard, class or alternation,
+/// unless it holds an escape or an opening bracket (then nothing is assumed). A leading `/` is
+/// left out because `**/x` also matches a plain `x`.
+fn literal_suffix(glob: &str) -> &str {
+    let start = glob
+        .rfind(['*', '?', ']', '}'])
+        .map_or(0, |special| special + 1);
+    let suffix = &glob[start..];
+    if suffix.contains(['[', '{', '\\']) {
+        return "";
+    }
+    suffix.strip_prefix('/').unwrap_or(suffix)
 }
 
 #[cfg(test)]
@@ -85,13 +125,32 @@ mod tests {
 
     #[test]
     fn literal_prefix_stops_at_the_first_special_character() {
-        assert_eq!(
-            KeyPattern::new("session/4*/x").unwrap().literal_prefix(),
-            "session/4"
-        );
-        assert_eq!(KeyPattern::new("**/x").unwrap().literal_prefix(), "");
-        assert_eq!(KeyPattern::new("a/\\*").unwrap().literal_prefix(), "a/");
-        assert_eq!(KeyPattern::new("s/{a,b}").unwrap().literal_prefix(), "s/");
+        assert_eq!(KeyPattern::new("session/4*/x").unwrap().prefix, "session/4");
+        assert_eq!(KeyPattern::new("**/x").unwrap().prefix, "");
+        assert_eq!(KeyPattern::new("a/\\*").unwrap().prefix, "a/");
+        assert_eq!(KeyPattern::new("s/{a,b}").unwrap().prefix, "s/");
+    }
+
+    #[test]
+    fn literal_suffix_is_what_follows_the_last_special_character() {
+        assert_eq!(literal_suffix("**/decisions"), "decisions");
+        assert_eq!(literal_suffix("session/*/blockers"), "blockers");
+        assert_eq!(literal_suffix("s/{a,b}.md"), ".md");
+        assert_eq!(literal_suffix("a/**"), "");
+        assert_eq!(literal_suffix("a/*x\\.y"), "");
+        assert_eq!(literal_suffix("a/[bc]d"), "d");
+        assert!(matches("**/decisions", "decisions"));
+        assert!(!matches("**/decisions", "indecisions"));
+    }
+
+    #[test]
+    fn literal_leaf_is_a_last_segment_without_special_characters() {
+        assert_eq!(literal_leaf("**/decisions"), Some("decisions"));
+        assert_eq!(literal_leaf("session/*/blockers"), Some("blockers"));
+        assert_eq!(literal_leaf("session/42/*"), None);
+        assert_eq!(literal_leaf("{a,b/c}"), None);
+        assert_eq!(literal_leaf("x[/]y"), None);
+        assert_eq!(literal_leaf("a/"), None);
     }
 
     #[test]

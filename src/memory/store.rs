@@ -1,11 +1,12 @@
 //! The store itself: a sharded concurrent map from (namespace, key) to entry, plus a sorted index
-//! of the keys for listing and prefix-bounded glob search.
+//! of the keys (see `index`) for listing and glob search.
 //!
 //! Locking: a mutation holds the shard guard of its key while it updates the index and reports the
 //! change to the sink, so for one key the sink sees changes in the order they were applied. Locks
-//! are only ever taken in the order shard -> index -> sink; readers of the index release it before
+//! are never taken in the other order (index, then shard); readers of the index release it before
 //! they touch the map. No guard is ever held across an `.await`.
 
+use super::index::{KeyIndex, Scan};
 use super::key::{validate_path, Address, SlotKey};
 use super::pattern::KeyPattern;
 use super::{Entry, MemoryChange, MemoryError, MemoryRecord};
@@ -14,9 +15,8 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io;
-use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -127,9 +127,6 @@ fn is_live(expires_ms: Option<u64>, now: u64) -> bool {
     expires_ms.is_none_or(|deadline| now < deadline)
 }
 
-/// Namespace -> sorted keys. Only the presence of keys lives here; entries live in the map.
-type KeyIndex = BTreeMap<Arc<str>, BTreeSet<Arc<str>>>;
-
 struct Inner {
     map: DashMap<SlotKey, Slot>,
     index: RwLock<KeyIndex>,
@@ -160,22 +157,12 @@ pub(crate) struct Page {
     pub(crate) total: usize,
 }
 
-/// What to look at in a scan of the index.
-pub(crate) struct Query<'a> {
-    pub(crate) namespace: Option<&'a str>,
-    pub(crate) include_namespace: &'a dyn Fn(&str) -> bool,
-    pub(crate) key_prefix: &'a str,
-    pub(crate) include_key: &'a dyn Fn(&str) -> bool,
-    /// At most this many records are materialised; the others are only counted.
-    pub(crate) limit: usize,
-}
-
 impl MemoryStore {
     pub fn new(clock: SharedClock, limits: MemoryLimits) -> Self {
         Self {
             inner: Arc::new(Inner {
                 map: DashMap::new(),
-                index: RwLock::new(BTreeMap::new()),
+                index: RwLock::new(KeyIndex::default()),
                 clock,
                 limits,
                 sink: RwLock::new(None),
@@ -263,14 +250,14 @@ impl MemoryStore {
     /// Live entries sorted by namespace then key; only `namespace` when given, only keys that start
     /// with `prefix` (plain text, not a glob) when given. Listing does not count as an access.
     pub fn list(&self, namespace: Option<&str>, prefix: Option<&str>) -> Vec<MemoryRecord> {
-        self.query(&Query {
+        let scan = Scan {
             namespace,
             include_namespace: &|_| true,
             key_prefix: prefix.unwrap_or(""),
-            include_key: &|_| true,
-            limit: usize::MAX,
-        })
-        .records
+            leaf: None,
+            pattern: None,
+        };
+        self.query(&scan, usize::MAX).records
     }
 
     /// Live entries whose key matches `glob`, sorted like [`list`](Self::list). `*` stays within a
@@ -281,15 +268,8 @@ impl MemoryStore {
         glob: &str,
     ) -> Result<Vec<MemoryRecord>, MemoryError> {
         let pattern = KeyPattern::new(glob)?;
-        Ok(self
-            .query(&Query {
-                namespace,
-                include_namespace: &|_| true,
-                key_prefix: pattern.literal_prefix(),
-                include_key: &|key| pattern.matches(key),
-                limit: usize::MAX,
-            })
-            .records)
+        let scan = pattern.scan(namespace, &|_| true);
+        Ok(self.query(&scan, usize::MAX).records)
     }
 
     /// Removes every expired entry; returns how many. Expiry is not reported to the sink: a
@@ -395,10 +375,11 @@ impl MemoryStore {
         }
     }
 
-    /// Scans the sorted index, then reads the matching entries. The index lock is released before
-    /// the map is touched, keeping the lock order shard -> index.
-    pub(crate) fn query(&self, query: &Query<'_>) -> Page {
-        let addresses = self.matching_addresses(query);
+    /// Scans the sorted index, then reads the matching entries; at most `limit` are
+    /// materialised, the others only counted. The index lock is released before the map is
+    /// touched, keeping the lock order shard -> index.
+    pub(crate) fn query(&self, scan: &Scan<'_>, limit: usize) -> Page {
+        let addresses = self.inner.index.read().scan(scan);
         let now = self.now();
         let mut page = Page {
             records: Vec::new(),
@@ -412,7 +393,7 @@ impl MemoryStore {
                 continue;
             }
             page.total += 1;
-            if page.records.len() < query.limit {
+            if page.records.len() < limit {
                 page.records.push(MemoryRecord {
                     namespace: address.namespace.to_string(),
                     key: address.key.to_string(),
@@ -421,35 +402,6 @@ impl MemoryStore {
             }
         }
         page
-    }
-
-    fn matching_addresses(&self, query: &Query<'_>) -> Vec<SlotKey> {
-        let index = self.inner.index.read();
-        // One namespace is the range from it to itself, so both cases share one iterator type.
-        let namespaces = match query.namespace {
-            Some(namespace) => {
-                index.range::<str, _>((Bound::Included(namespace), Bound::Included(namespace)))
-            }
-            None => index.range::<str, _>((Bound::Unbounded, Bound::Unbounded)),
-        };
-        let mut addresses = Vec::new();
-        for (namespace, keys) in namespaces {
-            if !(query.include_namespace)(namespace) {
-                continue;
-            }
-            let from = (Bound::Included(query.key_prefix), Bound::Unbounded);
-            for key in keys
-                .range::<str, _>(from)
-                .take_while(|key| key.starts_with(query.key_prefix))
-                .filter(|key| (query.include_key)(key))
-            {
-                addresses.push(SlotKey {
-                    namespace: Arc::clone(namespace),
-                    key: Arc::clone(key),
-                });
-            }
-        }
-        addresses
     }
 
     fn write(
@@ -589,22 +541,11 @@ impl MemoryStore {
     }
 
     fn index(&self, slot_key: &SlotKey) {
-        self.inner
-            .index
-            .write()
-            .entry(Arc::clone(&slot_key.namespace))
-            .or_default()
-            .insert(Arc::clone(&slot_key.key));
+        self.inner.index.write().insert(slot_key);
     }
 
     fn unindex(&self, slot_key: &SlotKey) {
-        let mut index = self.inner.index.write();
-        if let Some(keys) = index.get_mut(&*slot_key.namespace) {
-            keys.remove(&*slot_key.key);
-            if keys.is_empty() {
-                index.remove(&*slot_key.namespace);
-            }
-        }
+        self.inner.index.write().remove(slot_key);
     }
 }
 

@@ -3,11 +3,12 @@
 //! Results are compact JSON. A missing key is a normal result (`{"found":false,...}`); bad
 //! arguments, a denied namespace or a rejected write are tool errors the model can read and act
 //! on, never a failure of the agent. Search and list results are capped so one call cannot flood
-//! a prompt; the result says how many matches were left out.
+//! a prompt; the result says how many matches were left out, and values past a byte budget are
+//! replaced by their size.
 
+use super::index::Scan;
 use super::key::clip;
 use super::pattern::KeyPattern;
-use super::store::Query;
 use super::{AccessPolicy, MemoryRecord, MemoryStore, Ttl};
 use crate::llm::{ToolOutput, ToolSchema};
 use crate::spec::{duration, ToolName};
@@ -17,7 +18,7 @@ use serde_json::{json, Map, Value};
 pub const SEARCH_LIMIT: usize = 50;
 /// Most keys one `memory_list` returns.
 pub const LIST_LIMIT: usize = 200;
-/// Most bytes of values one `memory_search` returns; later matches are left out.
+/// Most bytes of values one `memory_search` returns; past it, matches come without their value.
 pub const SEARCH_VALUE_BUDGET: usize = 16 * 1024;
 
 /// The memory tools, in the order they are offered.
@@ -66,7 +67,9 @@ pub fn schema(tool: ToolName) -> Option<ToolSchema> {
         ),
         ToolName::MemorySearch => (
             "Find entries whose key matches a glob: `*` matches within one `/` segment, `**` \
-             across segments, e.g. `session/*/blockers` or `**/decisions`. Returns keys and values.",
+             across segments, e.g. `session/*/blockers` or `**/decisions`. Returns keys and values; \
+             past a size budget a match has `value_bytes` instead of its value (read it with \
+             memory_retrieve).",
             json!({
                 "pattern": {"type": "string", "description": "Glob over keys."},
                 "namespace": {"type": "string", "description": "Only this namespace; defaults to every namespace you can read."}
@@ -243,26 +246,23 @@ fn search(ctx: &ToolContext<'_>, args: &Args<'_>) -> Result<Value, String> {
         ensure_readable(ctx, namespace)?;
     }
     let pattern = KeyPattern::new(pattern).map_err(|e| e.to_string())?;
-    let page = ctx.store.query(&Query {
-        namespace,
-        include_namespace: &|ns| ctx.policy.can_read(ns),
-        key_prefix: pattern.literal_prefix(),
-        include_key: &|key| pattern.matches(key),
-        limit: SEARCH_LIMIT,
-    });
+    let readable = |ns: &str| ctx.policy.can_read(ns);
+    let page = ctx
+        .store
+        .query(&pattern.scan(namespace, &readable), SEARCH_LIMIT);
     let mut budget = SEARCH_VALUE_BUDGET;
     let mut matches = Vec::new();
     for record in page.records {
-        let cost = record.entry.value.to_string().len();
-        if cost > budget {
-            break;
-        }
-        budget -= cost;
-        matches.push(json!({
-            "namespace": record.namespace,
-            "key": record.key,
-            "value": record.entry.value,
-        }));
+        let size = record.entry.value.to_string().len();
+        // A value that no longer fits is replaced by its size: the key is still there to
+        // retrieve it with memory_retrieve.
+        let shown = if size <= budget {
+            budget -= size;
+            json!({"namespace": record.namespace, "key": record.key, "value": record.entry.value})
+        } else {
+            json!({"namespace": record.namespace, "key": record.key, "value_bytes": size})
+        };
+        matches.push(shown);
     }
     Ok(capped("matches", matches, page.total))
 }
@@ -273,13 +273,14 @@ fn list(ctx: &ToolContext<'_>, args: &Args<'_>) -> Result<Value, String> {
     if let Some(namespace) = namespace {
         ensure_readable(ctx, namespace)?;
     }
-    let page = ctx.store.query(&Query {
+    let scan = Scan {
         namespace,
         include_namespace: &|ns| ctx.policy.can_read(ns),
         key_prefix: prefix.unwrap_or(""),
-        include_key: &|_| true,
-        limit: LIST_LIMIT,
-    });
+        leaf: None,
+        pattern: None,
+    };
+    let page = ctx.store.query(&scan, LIST_LIMIT);
     let keys = page
         .records
         .into_iter()

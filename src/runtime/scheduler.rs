@@ -7,9 +7,9 @@ use super::agent::{work_on, TaskEnd};
 use super::context::{StopReason, SwarmContext};
 use super::roster::AgentInfo;
 use super::{PLAN_TASK, RUNTIME_AUTHOR, SYNTHESIS_TASK};
-use crate::session::{Event, SessionState, SessionStatus, TaskStatus};
+use crate::session::{Event, SessionStatus, TaskStatus};
 use crate::spec::{TaskSpec, Topology};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -26,16 +26,14 @@ pub async fn drive(ctx: Arc<SwarmContext>) -> RunEnd {
     let mut running: JoinSet<TaskEnd> = JoinSet::new();
     let mut assigned: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
     let mut busy: HashSet<String> = HashSet::new();
-    // Tasks handed to an agent that has not yet recorded TaskStarted still look pending.
-    let mut handed_out: HashSet<String> = HashSet::new();
+    let mut graph = ReadyIndex::default();
     loop {
         ensure_synthesis(&ctx);
-        fail_blocked(&ctx);
+        graph.index_new_tasks(&ctx);
         if ctx.control.stopped().is_none() {
             let capacity = max_agents.saturating_sub(busy.len());
-            for (task, agent) in pick_ready(&ctx, &busy, &handed_out, capacity) {
+            for (task, agent) in graph.pick(&ctx, &busy, capacity) {
                 busy.insert(agent.id.clone());
-                handed_out.insert(task.clone());
                 let handle = running.spawn(work_on(Arc::clone(&ctx), task.clone(), agent.clone()));
                 assigned.insert(handle.id(), (task, agent.id));
             }
@@ -47,15 +45,19 @@ pub async fn drive(ctx: Arc<SwarmContext>) -> RunEnd {
             joined = running.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
                 let id = match &joined { Ok((id, _)) => *id, Err(e) => e.id() };
-                if let Some((task, agent)) = assigned.remove(&id) {
-                    busy.remove(&agent);
-                    handed_out.remove(&task);
-                    if let Err(e) = joined {
+                let Some((task, agent)) = assigned.remove(&id) else { continue };
+                busy.remove(&agent);
+                match joined {
+                    Ok((_, TaskEnd::Done)) => graph.finished(&ctx, &task, true),
+                    Ok((_, TaskEnd::Failed)) => graph.finished(&ctx, &task, false),
+                    Ok((_, TaskEnd::Stopped(_))) => {}
+                    Err(e) => {
                         // A panicking agent fails its task, never the run.
                         let error = if e.is_panic() { "the agent crashed (a bug in swarm-runtime)" } else { "the agent was cancelled" };
                         drop(ctx.recorder.emit(Event::TaskFailed {
-                            task, agent: Some(agent), error: error.to_string(), at_ms: ctx.now_ms(),
+                            task: task.clone(), agent: Some(agent), error: error.to_string(), at_ms: ctx.now_ms(),
                         }));
+                        graph.finished(&ctx, &task, false);
                     }
                 }
             }
@@ -67,105 +69,250 @@ pub async fn drive(ctx: Arc<SwarmContext>) -> RunEnd {
     outcome(&ctx)
 }
 
-/// Ready tasks paired with free agents, at most `capacity` of them, in creation order.
-fn pick_ready(
-    ctx: &SwarmContext,
-    busy: &HashSet<String>,
-    handed_out: &HashSet<String>,
-    capacity: usize,
-) -> Vec<(String, AgentInfo)> {
-    if capacity == 0 {
-        return Vec::new();
-    }
-    let mut taken: HashSet<&str> = busy.iter().map(String::as_str).collect();
-    let mut picked = Vec::new();
-    let ready: Vec<(String, String, Option<String>, bool)> = ctx.recorder.read(|s| {
-        s.tasks_in_order()
-            .filter(|t| {
-                t.status == TaskStatus::Pending
-                    && !handed_out.contains(&t.spec.id)
-                    && deps_allow_start(s, &t.spec, is_synthesis(t))
-            })
-            .map(|t| {
-                let coordinator_task = t.created_by.as_deref() == Some(RUNTIME_AUTHOR);
-                (
-                    t.spec.id.clone(),
-                    t.spec.role.clone(),
-                    t.agent.clone(),
-                    coordinator_task,
-                )
-            })
-            .collect()
-    });
-    for (task, role, previous_agent, coordinator_task) in ready {
-        if picked.len() >= capacity {
-            break;
-        }
-        let candidate = if coordinator_task {
-            ctx.roster.coordinator().and_then(|c| ctx.roster.get(c))
-        } else {
-            // A resumed task goes back to the agent that started it when that agent is free.
-            previous_agent
-                .as_deref()
-                .and_then(|a| ctx.roster.get(a))
-                .filter(|a| a.role == role && !taken.contains(a.id.as_str()))
-                .or_else(|| {
-                    ctx.roster
-                        .agents()
+/// Which agents may take a ready task.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Queue {
+    /// The coordinator's own plan and synthesis.
+    Coordinator,
+    /// Any agent of the role.
+    Role(String),
+}
+
+/// The scheduler's view of the graph, kept up to date from task creations and task ends so that a
+/// wake-up costs what changed, not a scan of every task (and holds the state lock only to read
+/// new tasks).
+#[derive(Default)]
+struct ReadyIndex {
+    /// How many tasks of the session's creation order have been indexed.
+    indexed: usize,
+    /// Unmet dependencies of each waiting task.
+    waiting_on: HashMap<String, usize>,
+    /// Waiting tasks by the task they wait for.
+    dependents: HashMap<String, Vec<String>>,
+    /// Tasks that start once their dependencies finished, done or failed (the synthesis).
+    any_outcome: HashSet<String>,
+    /// Creation position, queue and previous agent of each task not finished yet.
+    info: HashMap<String, (usize, Queue, Option<String>)>,
+    /// Ready tasks per queue, in creation order.
+    ready: HashMap<Queue, BTreeMap<usize, String>>,
+    /// How tasks that ended during this run ended (true: done), for tasks indexed after them.
+    outcomes: HashMap<String, bool>,
+}
+
+/// A newly seen task, as read from the state.
+struct NewTask {
+    id: String,
+    position: usize,
+    queue: Queue,
+    agent: Option<String>,
+    any_outcome: bool,
+    /// Dependencies not yet done (not yet finished, for `any_outcome`).
+    unmet: Vec<String>,
+    /// A dependency that failed, for tasks that need their dependencies done.
+    failed_dependency: Option<String>,
+}
+
+impl ReadyIndex {
+    /// Indexes tasks created since the last call.
+    fn index_new_tasks(&mut self, ctx: &SwarmContext) {
+        let start = self.indexed;
+        let new: Vec<NewTask> = ctx.recorder.read(|s| {
+            s.task_order[start.min(s.task_order.len())..]
+                .iter()
+                .enumerate()
+                .filter_map(|(offset, id)| {
+                    let t = s.task(id)?;
+                    if t.status != TaskStatus::Pending && t.status != TaskStatus::Running {
+                        return None;
+                    }
+                    let any_outcome = is_synthesis(t);
+                    let status_of = |d: &String| s.task(d).map(|d| d.status);
+                    let failed_dependency = if any_outcome {
+                        None
+                    } else {
+                        t.spec
+                            .depends_on
+                            .iter()
+                            .find(|d| status_of(d) == Some(TaskStatus::Failed))
+                            .cloned()
+                    };
+                    let unmet = t
+                        .spec
+                        .depends_on
                         .iter()
-                        .find(|a| a.role == role && !taken.contains(a.id.as_str()))
+                        .filter(|d| match status_of(d) {
+                            Some(TaskStatus::Done) => false,
+                            Some(TaskStatus::Failed) => !any_outcome,
+                            _ => true,
+                        })
+                        .cloned()
+                        .collect();
+                    let queue = if t.created_by.as_deref() == Some(RUNTIME_AUTHOR) {
+                        Queue::Coordinator
+                    } else {
+                        Queue::Role(t.spec.role.clone())
+                    };
+                    Some(NewTask {
+                        id: id.clone(),
+                        position: start + offset,
+                        queue,
+                        agent: t.agent.clone(),
+                        any_outcome,
+                        unmet,
+                        failed_dependency,
+                    })
                 })
-        };
-        if let Some(agent) = candidate.filter(|a| !taken.contains(a.id.as_str())) {
-            taken.insert(agent.id.as_str());
-            picked.push((task, agent.clone()));
+                .collect()
+        });
+        self.indexed = ctx.recorder.read(|s| s.task_order.len()).max(start);
+        for mut task in new {
+            // A dependency may have ended since the state was read (e.g. blocked just above).
+            let failed_now = task
+                .unmet
+                .iter()
+                .find(|d| self.outcomes.get(*d) == Some(&false))
+                .cloned();
+            if let Some(dep) = task
+                .failed_dependency
+                .take()
+                .or(failed_now.filter(|_| !task.any_outcome))
+            {
+                block(ctx, &task.id, &dep);
+                self.finished(ctx, &task.id, false);
+                continue;
+            }
+            task.unmet.retain(|d| !self.outcomes.contains_key(d));
+            if task.any_outcome {
+                self.any_outcome.insert(task.id.clone());
+            }
+            self.info
+                .insert(task.id.clone(), (task.position, task.queue, task.agent));
+            if task.unmet.is_empty() {
+                self.make_ready(&task.id);
+            } else {
+                self.waiting_on.insert(task.id.clone(), task.unmet.len());
+                for dep in task.unmet {
+                    self.dependents
+                        .entry(dep)
+                        .or_default()
+                        .push(task.id.clone());
+                }
+            }
         }
     }
-    picked
+
+    fn make_ready(&mut self, task: &str) {
+        if let Some((position, queue, _)) = self.info.get(task) {
+            self.ready
+                .entry(queue.clone())
+                .or_default()
+                .insert(*position, task.to_string());
+        }
+    }
+
+    /// A task ended: its dependents may become ready, or are blocked when it failed.
+    fn finished(&mut self, ctx: &SwarmContext, task: &str, done: bool) {
+        self.info.remove(task);
+        let mut stack = vec![(task.to_string(), done)];
+        while let Some((task, done)) = stack.pop() {
+            self.outcomes.insert(task.clone(), done);
+            for dependent in self.dependents.remove(&task).unwrap_or_default() {
+                if !done && !self.any_outcome.contains(&dependent) {
+                    if self.waiting_on.remove(&dependent).is_some() {
+                        block(ctx, &dependent, &task);
+                        self.info.remove(&dependent);
+                        stack.push((dependent, false));
+                    }
+                    continue;
+                }
+                if let Some(count) = self.waiting_on.get_mut(&dependent) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        self.waiting_on.remove(&dependent);
+                        self.make_ready(&dependent);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ready tasks paired with free agents, at most `capacity`, earliest created first.
+    fn pick(
+        &mut self,
+        ctx: &SwarmContext,
+        busy: &HashSet<String>,
+        capacity: usize,
+    ) -> Vec<(String, AgentInfo)> {
+        let mut taken: HashSet<String> = busy.clone();
+        let mut picked = Vec::new();
+        while picked.len() < capacity {
+            // The earliest ready task among the queues that have a free agent.
+            let mut best: Option<(usize, Queue, AgentInfo)> = None;
+            for (queue, tasks) in &self.ready {
+                let Some((&position, task)) = tasks.iter().next() else {
+                    continue;
+                };
+                if best.as_ref().is_some_and(|(p, _, _)| *p < position) {
+                    continue;
+                }
+                let previous = self.info.get(task).and_then(|(_, _, a)| a.as_deref());
+                if let Some(agent) = free_agent(ctx, queue, previous, &taken) {
+                    best = Some((position, queue.clone(), agent.clone()));
+                }
+            }
+            let Some((position, queue, agent)) = best else {
+                break;
+            };
+            let Some(task) = self.ready.get_mut(&queue).and_then(|q| q.remove(&position)) else {
+                break;
+            };
+            taken.insert(agent.id.clone());
+            picked.push((task, agent));
+        }
+        picked
+    }
+}
+
+/// A free agent for a task of `queue`; a resumed task goes back to the agent that started it when
+/// that agent is free.
+fn free_agent<'a>(
+    ctx: &'a SwarmContext,
+    queue: &Queue,
+    previous: Option<&str>,
+    taken: &HashSet<String>,
+) -> Option<&'a AgentInfo> {
+    let free = |a: &&AgentInfo| !taken.contains(&a.id);
+    match queue {
+        Queue::Coordinator => ctx
+            .roster
+            .coordinator()
+            .and_then(|c| ctx.roster.get(c))
+            .filter(free),
+        Queue::Role(role) => previous
+            .and_then(|a| ctx.roster.get(a))
+            .filter(|a| a.role == *role)
+            .filter(free)
+            .or_else(|| {
+                ctx.roster
+                    .agents()
+                    .iter()
+                    .find(|a| a.role == *role && !taken.contains(&a.id))
+            }),
+    }
 }
 
 fn is_synthesis(task: &crate::session::TaskState) -> bool {
     task.created_by.as_deref() == Some(RUNTIME_AUTHOR) && task.spec.id == SYNTHESIS_TASK
 }
 
-/// Whether a task's dependencies let it start: all done, or, for the synthesis, all finished.
-fn deps_allow_start(state: &SessionState, spec: &TaskSpec, finished_is_enough: bool) -> bool {
-    spec.depends_on
-        .iter()
-        .all(|d| match state.task(d).map(|t| t.status) {
-            Some(TaskStatus::Done) => true,
-            Some(TaskStatus::Failed) => finished_is_enough,
-            _ => false,
-        })
-}
-
-/// Fails pending tasks that depend on a failed task, transitively.
-fn fail_blocked(ctx: &SwarmContext) {
-    loop {
-        let blocked: Vec<(String, String)> = ctx.recorder.read(|s| {
-            s.tasks_in_order()
-                .filter(|t| t.status == TaskStatus::Pending && !is_synthesis(t))
-                .filter_map(|t| {
-                    t.spec
-                        .depends_on
-                        .iter()
-                        .find(|d| s.task(d).map(|d| d.status) == Some(TaskStatus::Failed))
-                        .map(|d| (t.spec.id.clone(), d.clone()))
-                })
-                .collect()
-        });
-        if blocked.is_empty() {
-            return;
-        }
-        for (task, dep) in blocked {
-            drop(ctx.recorder.emit(Event::TaskFailed {
-                task,
-                agent: None,
-                error: format!("blocked: the task it depends on, `{dep}`, failed"),
-                at_ms: ctx.now_ms(),
-            }));
-        }
-    }
+/// Fails a task whose dependency failed.
+fn block(ctx: &SwarmContext, task: &str, dependency: &str) {
+    drop(ctx.recorder.emit(Event::TaskFailed {
+        task: task.to_string(),
+        agent: None,
+        error: format!("blocked: the task it depends on, `{dependency}`, failed"),
+        at_ms: ctx.now_ms(),
+    }));
 }
 
 /// In a hierarchical swarm, once the coordinator's plan is done, adds the synthesis task that
