@@ -332,3 +332,28 @@ fn schemas_exist_only_for_workspace_tools() {
     );
     assert!(schema(ToolName::MemoryStore).is_none());
 }
+
+#[test]
+fn rewriting_a_file_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup();
+    s.ws.write_file("run.sh", "#!/bin/sh\necho 1\n").unwrap();
+    let script = s.ws.root().join("run.sh");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    s.ws.write_file("run.sh", "#!/bin/sh\necho 2\n").unwrap();
+    let mode = fs::metadata(&script).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755);
+}
+
+#[test]
+fn pipes_are_not_opened_for_reading() {
+    let s = setup();
+    let fifo = s.ws.root().join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let err = s.ws.read_file("pipe", 1024).unwrap_err();
+    assert!(matches!(err, WorkspaceError::NotRegular { .. }), "{err}");
+}

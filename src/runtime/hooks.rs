@@ -34,7 +34,6 @@ pub struct HookRunner {
     commands: BTreeMap<HookEvent, String>,
     timeout: Duration,
     cwd: PathBuf,
-    output_cap: usize,
 }
 
 impl HookRunner {
@@ -44,14 +43,7 @@ impl HookRunner {
             commands: settings.commands.clone(),
             timeout: settings.timeout,
             cwd: cwd.to_path_buf(),
-            output_cap: HOOK_OUTPUT_CAP,
         }
-    }
-
-    /// Keeps at most `cap` bytes of each hook's output instead of [`HOOK_OUTPUT_CAP`].
-    pub fn with_output_cap(mut self, cap: usize) -> Self {
-        self.output_cap = cap;
-        self
     }
 
     /// Whether a hook is set for `event`, so callers can skip building its variables.
@@ -72,7 +64,7 @@ impl HookRunner {
 
         let started = std::time::Instant::now();
         let outcome =
-            match run_shell(&self.cwd, command, &vars, self.timeout, self.output_cap).await {
+            match run_shell(&self.cwd, command, &vars, self.timeout, HOOK_OUTPUT_CAP).await {
                 Ok(outcome) => outcome,
                 Err(err) => {
                     return Some(HookOutcome {

@@ -53,6 +53,10 @@ pub enum WorkspaceError {
     IsADirectory { path: String },
     #[error("`{path}` is a file, not a folder; use read_file to read it")]
     NotADirectory { path: String },
+    #[error(
+        "`{path}` is not a regular file (a pipe, socket or device); read_file only reads files"
+    )]
+    NotRegular { path: String },
     #[error("`{path}` is not UTF-8 text (a binary file?); read_file only returns text")]
     NotUtf8 { path: String },
     #[error("could not {action} `{path}`: {source}")]
@@ -94,9 +98,6 @@ impl Workspace {
         };
         fs::create_dir_all(root).map_err(open_err)?;
         let root = fs::canonicalize(root).map_err(open_err)?;
-        if !root.is_dir() {
-            return Err(open_err(io::Error::other("not a folder")));
-        }
         Ok(Self { root })
     }
 
@@ -192,6 +193,12 @@ impl Workspace {
                 path: rel.to_string(),
             });
         }
+        // Opening a FIFO or a device could block the agent forever or never end.
+        if !meta.is_file() {
+            return Err(WorkspaceError::NotRegular {
+                path: rel.to_string(),
+            });
+        }
         let file = fs::File::open(&path).map_err(WorkspaceError::io("open", rel))?;
         let mut bytes = Vec::new();
         file.take(max_bytes.saturating_add(1))
@@ -240,15 +247,9 @@ impl Workspace {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(WorkspaceError::EmptyPath);
         };
-        fs::create_dir_all(parent).map_err(|source| match source.kind() {
-            // A file where a folder is needed: say which.
-            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory => {
-                WorkspaceError::NotADirectory {
-                    path: self.relative(parent),
-                }
-            }
-            _ => WorkspaceError::io("create the folders of", rel)(source),
-        })?;
+        fs::create_dir_all(parent).map_err(WorkspaceError::io("create the folders of", rel))?;
+        // The replacement is a new file: carry over the mode so a script stays executable.
+        let keep_permissions = fs::metadata(&path).ok().map(|meta| meta.permissions());
 
         static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
         let temp = parent.join(format!(
@@ -263,6 +264,9 @@ impl Workspace {
                 .create_new(true)
                 .open(&temp)?;
             file.write_all(content.as_bytes())?;
+            if let Some(permissions) = keep_permissions {
+                file.set_permissions(permissions)?;
+            }
             file.sync_all()?;
             fs::rename(&temp, &path)
         })();
