@@ -4,6 +4,7 @@
 //! coordinator is the first instance of its role, added to the roster if the roster lacks it.
 
 use crate::spec::{SwarmPlan, Topology};
+use std::collections::HashMap;
 
 /// One agent instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct AgentInfo {
 #[derive(Debug, Clone)]
 pub struct Roster {
     agents: Vec<AgentInfo>,
+    /// Position of each agent id in `agents`.
+    by_id: HashMap<String, usize>,
     coordinator: Option<String>,
     topology: Topology,
 }
@@ -47,8 +50,14 @@ impl Roster {
             }
             _ => None,
         };
+        let by_id = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i))
+            .collect();
         Self {
             agents,
+            by_id,
             coordinator,
             topology: plan.topology,
         }
@@ -72,7 +81,7 @@ impl Roster {
     }
 
     pub fn get(&self, agent: &str) -> Option<&AgentInfo> {
-        self.agents.iter().find(|a| a.id == agent)
+        self.by_id.get(agent).and_then(|i| self.agents.get(*i))
     }
 
     /// Agents of a role, in roster order.
@@ -107,25 +116,24 @@ impl Roster {
     /// Who `agent` may message, for a prompt: ids, with a role's many instances written as a range
     /// so that a large mesh does not put hundreds of names in every request.
     pub fn contacts_summary(&self, agent: &str) -> String {
-        let contacts = self.contacts(agent);
-        let mut parts: Vec<String> = Vec::new();
-        let mut roles_done: Vec<&str> = Vec::new();
-        for id in &contacts {
-            let Some(info) = self.get(id) else { continue };
-            if roles_done.contains(&info.role.as_str()) {
+        // Contacts grouped by role, roles in roster order.
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for a in &self.agents {
+            if a.id == agent || self.may_message(agent, &a.id).is_err() {
                 continue;
             }
-            roles_done.push(&info.role);
-            let of_role: Vec<&str> = contacts
-                .iter()
-                .copied()
-                .filter(|c| self.get(c).is_some_and(|a| a.role == info.role))
-                .collect();
-            if of_role.len() >= 4 {
-                let count = self.of_role(&info.role).count();
-                parts.push(format!("{role}-1..{role}-{count}", role = info.role));
+            match groups.iter_mut().find(|(role, _)| *role == a.role) {
+                Some((_, ids)) => ids.push(&a.id),
+                None => groups.push((&a.role, vec![&a.id])),
+            }
+        }
+        let mut parts: Vec<String> = Vec::new();
+        for (role, ids) in groups {
+            if ids.len() >= 4 {
+                let count = self.of_role(role).count();
+                parts.push(format!("{role}-1..{role}-{count}"));
             } else {
-                parts.extend(of_role.iter().map(|c| c.to_string()));
+                parts.extend(ids.iter().map(|id| id.to_string()));
             }
         }
         parts.join(", ")
