@@ -175,7 +175,8 @@ fn big_session() -> (SessionState, Vec<MemoryRecord>) {
         });
         state.apply(&turn(t, 0));
     }
-    let memory = (0..100_000)
+    // Sorted by namespace and key, as `MemoryStore::dump` gives them to a checkpoint.
+    let mut memory: Vec<MemoryRecord> = (0..100_000)
         .map(|i| MemoryRecord {
             namespace: "bench".into(),
             key: format!("agent/backend-dev-{}/notes/{i}", i % 8),
@@ -189,6 +190,7 @@ fn big_session() -> (SessionState, Vec<MemoryRecord>) {
             },
         })
         .collect();
+    memory.sort_unstable_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
     (state, memory)
 }
 
