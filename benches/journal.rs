@@ -1,6 +1,7 @@
 //! What durability costs: journal throughput with group commit (concurrent appenders awaiting
-//! their acks, and a burst), against a disabled journal; and snapshot write and load time for a
-//! large session (100k memory entries, 1000 tasks).
+//! their acks, and a burst), against a disabled journal; and snapshot write, load and resume
+//! (load plus filling the memory store) time for a large session (100k memory entries, 1000
+//! tasks).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_runtime::llm::{FinishReason, ToolCall, Usage};
-use swarm_runtime::memory::{Entry, MemoryRecord};
+use swarm_runtime::memory::{Entry, MemoryLimits, MemoryRecord, MemoryStore};
 use swarm_runtime::session::{Event, Journal, SessionState, StateDir};
 use swarm_runtime::spec::{
     BudgetSettings, CheckpointSettings, HookSettings, LlmSettings, MemorySettings, SwarmPlan,
@@ -175,7 +176,7 @@ fn big_session() -> (SessionState, Vec<MemoryRecord>) {
         });
         state.apply(&turn(t, 0));
     }
-    let memory = (0..100_000)
+    let records: Vec<MemoryRecord> = (0..100_000)
         .map(|i| MemoryRecord {
             namespace: "bench".into(),
             key: format!("agent/backend-dev-{}/notes/{i}", i % 8),
@@ -189,7 +190,10 @@ fn big_session() -> (SessionState, Vec<MemoryRecord>) {
             },
         })
         .collect();
-    (state, memory)
+    // What a checkpoint writes: the store's dump, sorted and freshly allocated.
+    let store = MemoryStore::new(swarm_runtime::clock::system(), MemoryLimits::default());
+    store.restore(records);
+    (state, store.dump())
 }
 
 fn snapshots(c: &mut Criterion) {
@@ -215,6 +219,16 @@ fn snapshots(c: &mut Criterion) {
             let restored = o.state_dir.load(&o.id).expect("load");
             assert_eq!(restored.memory.len(), memory.len());
             restored
+        })
+    });
+    group.bench_function("resume", |b| {
+        // What `swarm resume` does before agents run: load, then fill the memory store.
+        b.iter_with_large_drop(|| {
+            let restored = o.state_dir.load(&o.id).expect("load");
+            let store = MemoryStore::new(swarm_runtime::clock::system(), MemoryLimits::default());
+            store.restore(restored.memory);
+            assert_eq!(store.len(), memory.len());
+            (store, restored.state)
         })
     });
     group.finish();

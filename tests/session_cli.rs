@@ -198,6 +198,15 @@ fn memory_commands_round_trip() {
     assert_eq!(found.lines().count(), 5);
     let found = stdout(&swarm(&root, &["memory", "search", "*"]).success());
     assert_eq!(found.trim(), "other\tx\t1", "`*` does not cross `/`");
+    let found =
+        stdout(&swarm(&root, &["memory", "search", "**", "--namespace", "other"]).success());
+    assert_eq!(found.trim(), "other\tx\t1", "{found}");
+    let invalid = swarm(&root, &["memory", "search", "a/[b"]).failure();
+    assert!(
+        stderr(&invalid).contains("invalid glob `a/[b`"),
+        "{}",
+        stderr(&invalid)
+    );
 
     swarm(&root, &["memory", "delete", "x", "--namespace", "other"]).success();
     swarm(&root, &["memory", "get", "x", "--namespace", "other"]).code(1);

@@ -4,9 +4,8 @@
 
 use super::{MemoryArgs, MemoryCommand};
 use anyhow::{Context, Result};
-use globset::GlobBuilder;
 use std::path::Path;
-use swarm_runtime::memory::{Entry, MemoryChange, MemoryRecord};
+use swarm_runtime::memory::{Entry, MemoryChange, MemoryLimits, MemoryRecord, MemoryStore};
 use swarm_runtime::session::{Event, Restored, StateDir};
 use swarm_runtime::spec::duration;
 
@@ -72,18 +71,11 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
             Ok(super::exit::OK)
         }
         MemoryCommand::Search { glob } => {
-            let matcher = GlobBuilder::new(&glob)
-                .literal_separator(true)
-                .build()
-                .with_context(|| format!("`{glob}` is not a valid glob"))?
-                .compile_matcher();
             let (_, restored) = read(root, &args.session)?;
-            print_records(
-                restored
-                    .memory
-                    .iter()
-                    .filter(|r| in_namespace(r, namespace) && matcher.is_match(&r.key)),
-            );
+            // The store's own search, so the CLI matches exactly what agents' `memory_search` does.
+            let store = MemoryStore::new(swarm_runtime::clock::system(), MemoryLimits::default());
+            store.restore(restored.memory);
+            print_records(store.search(namespace, &glob)?.iter());
             Ok(super::exit::OK)
         }
         MemoryCommand::Delete { key } => {

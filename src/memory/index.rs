@@ -55,6 +55,20 @@ impl KeyIndex {
         }
     }
 
+    /// Puts a whole namespace's keys in place at once (restoring a snapshot): a bulk build
+    /// instead of a tree insert per key.
+    pub(crate) fn insert_namespace(&mut self, namespace: Arc<str>, all: BTreeSet<Arc<str>>) {
+        let mut by_leaf: HashMap<Box<str>, BTreeSet<Arc<str>>> = HashMap::new();
+        for key in &all {
+            by_leaf
+                .entry(leaf(key).into())
+                .or_default()
+                .insert(Arc::clone(key));
+        }
+        self.namespaces
+            .insert(namespace, NamespaceKeys { all, by_leaf });
+    }
+
     pub(crate) fn remove(&mut self, slot_key: &SlotKey) {
         let Some(keys) = self.namespaces.get_mut(&*slot_key.namespace) else {
             return;

@@ -15,6 +15,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -339,13 +340,31 @@ impl MemoryStore {
         self.inner.map.clear();
         self.inner.index.write().clear();
         let now = self.now();
+        // The index is built apart and put in place at once: a bulk build from sorted keys instead
+        // of a locked tree insert per record, which dominates restoring a large snapshot.
+        let mut keys: BTreeMap<Arc<str>, Vec<Arc<str>>> = BTreeMap::new();
+        let mut namespace: Option<Arc<str>> = None;
         for record in records {
-            if is_live(record.entry.expires_ms, now) {
-                self.install(
-                    SlotKey::new(&record.namespace, &record.key),
-                    Slot::from_entry(record.entry),
-                );
+            if !is_live(record.entry.expires_ms, now) {
+                continue;
             }
+            // Records come grouped by namespace: one shared name per group, not one per record.
+            let ns = match &namespace {
+                Some(ns) if **ns == *record.namespace => Arc::clone(ns),
+                _ => Arc::clone(namespace.insert(Arc::from(record.namespace.as_str()))),
+            };
+            let key: Arc<str> = Arc::from(record.key.as_str());
+            keys.entry(Arc::clone(&ns))
+                .or_default()
+                .push(Arc::clone(&key));
+            self.inner.map.insert(
+                SlotKey { namespace: ns, key },
+                Slot::from_entry(record.entry),
+            );
+        }
+        let mut index = self.inner.index.write();
+        for (ns, keys) in keys {
+            index.insert_namespace(ns, keys.into_iter().collect());
         }
     }
 

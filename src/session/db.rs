@@ -10,8 +10,9 @@ use std::time::Duration;
 /// The file name of the database inside the state dir.
 pub const DB_FILE: &str = "state.db";
 
-/// The schema version this build writes and reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes and reads (`PRAGMA user_version`). Version 2 stores
+/// snapshot memory in the binary framing of `snapshot.rs`; version 1 stored it as JSON.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

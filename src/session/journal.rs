@@ -22,6 +22,9 @@ use tokio::sync::oneshot;
 /// Upper bound of one group commit, so a flood of appends still gets acks at a steady pace.
 const MAX_BATCH: usize = 8192;
 
+/// SQLite's default WAL size, in pages, past which a commit checkpoints.
+const AUTOCHECKPOINT_PAGES: i64 = 1000;
+
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 
 enum Command {
@@ -333,6 +336,13 @@ impl Writer {
     /// Writes one batch in one transaction, then answers every command of it.
     fn commit(&mut self, batch: &mut Vec<Work>, replies: &mut Vec<Pending>) {
         let before = self.last_seq;
+        // A snapshot puts megabytes into the WAL, and the automatic checkpoint would copy them to
+        // the database file inside the commit, while the caller waits for its ack: the snapshot
+        // is durable once the WAL is synced, so the copy is deferred until the acks are sent.
+        let snapshot = batch.iter().any(|work| matches!(work, Work::Snapshot(_)));
+        if snapshot {
+            self.set_autocheckpoint(0);
+        }
         let failure = match self.write(batch) {
             Ok(()) => None,
             Err(e) => {
@@ -352,6 +362,18 @@ impl Writer {
                 }
             }
         }
+        if snapshot {
+            // PASSIVE never waits for readers; what it cannot copy now a later checkpoint will.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            self.set_autocheckpoint(AUTOCHECKPOINT_PAGES);
+        }
+    }
+
+    /// A failure leaves the previous setting, which costs time, not correctness.
+    fn set_autocheckpoint(&self, pages: i64) {
+        let _ = self.conn.pragma_update(None, "wal_autocheckpoint", pages);
     }
 
     fn write(&mut self, batch: &[Work]) -> rusqlite::Result<()> {
