@@ -54,7 +54,8 @@ struct Inner {
     session: String,
     commands: mpsc::Sender<Command>,
     external: Mutex<ExternalReader>,
-    /// The highest external event seq returned by `poll_external`.
+    /// The journal position `poll_external` has read up to: every external event at or below it
+    /// has been returned.
     external_seen: AtomicU64,
 }
 
@@ -248,21 +249,25 @@ impl Journal {
             return Ok(Vec::new());
         };
         let after = inner.external_seen.load(Ordering::Acquire);
+        // The cursor moves past every committed event, not only external ones, so that a poll
+        // reads just what arrived since the last one (the index is on session and seq).
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, body FROM events
-                 WHERE session = ?1 AND origin = 'external' AND seq > ?2 ORDER BY seq",
+                "SELECT seq, CASE WHEN origin = 'external' THEN body END FROM events
+                 WHERE session = ?1 AND seq > ?2 ORDER BY seq",
             )
             .map_err(err)?;
         let rows = stmt
             .query_map(rusqlite::params![inner.session, after as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(err)?;
-        let mut events = Vec::with_capacity(rows.len());
+        let mut events = Vec::new();
         let mut seen = after;
         for (seq, body) in rows {
+            seen = seen.max(seq as u64);
+            let Some(body) = body else { continue };
             let event = serde_json::from_slice(&body).map_err(|e| SessionError::Decode {
                 path: path.clone(),
                 session: inner.session.clone(),
@@ -270,7 +275,6 @@ impl Journal {
                 message: e.to_string(),
             })?;
             events.push(event);
-            seen = seq as u64;
         }
         inner.external_seen.store(seen, Ordering::Release);
         Ok(events)
