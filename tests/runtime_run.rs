@@ -602,3 +602,29 @@ fn a_failed_task_blocks_its_dependents_transitively_and_resume_retries_them() {
     );
     assert_eq!(mock.request_count(), 5, "d is not asked again");
 }
+
+#[test]
+fn retried_llm_faults_are_counted_in_the_session_metrics() {
+    let mock = MockLlm::spawn(Script::text("done"));
+    mock.push_faults([
+        support::Fault::rate_limited_ms(20),
+        support::Fault::server_error(),
+    ]);
+    let fx = SwarmFixture::new();
+    fx.role("worker", &["memory_store"]);
+    fx.swarm(&mesh_swarm(
+        "retry",
+        1,
+        "  - role: worker\n",
+        &[("t", "worker", &[])],
+        &llm_block(&mock, true),
+    ));
+    let out = fx.run(&["run", "swarm.yaml", "--goal", "x"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(mock.request_count(), 3);
+    assert!(stdout(&out).contains("retries 2"), "{}", stdout(&out));
+    let show = fx.run(&["sessions", "show", "latest", "--json"]);
+    let show: Value = serde_json::from_slice(&show.stdout).expect("json");
+    assert_eq!(show["metrics"]["retries"], 2);
+    assert_eq!(show["metrics"]["llm_calls"], 1);
+}
