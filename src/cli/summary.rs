@@ -31,9 +31,16 @@ pub fn render(ctx: &SwarmContext, report: &RunReport, state_dir: &Path) -> Strin
         .max()
         .unwrap_or(4)
         .max(4);
+    let agent_width = state
+        .tasks
+        .values()
+        .filter_map(|t| t.agent.as_ref().map(String::len))
+        .max()
+        .unwrap_or(5)
+        .max(5);
     let _ = writeln!(
         out,
-        "\n{:<width$}  {:<role_width$}  {:<7}  {:<18}  RESULT",
+        "\n{:<width$}  {:<role_width$}  {:<7}  {:<agent_width$}  RESULT",
         "TASK", "ROLE", "STATUS", "AGENT"
     );
     for task in state.tasks_in_order() {
@@ -47,7 +54,7 @@ pub fn render(ctx: &SwarmContext, report: &RunReport, state_dir: &Path) -> Strin
         };
         let _ = writeln!(
             out,
-            "{:<width$}  {:<role_width$}  {:<7}  {:<18}  {}",
+            "{:<width$}  {:<role_width$}  {:<7}  {:<agent_width$}  {}",
             task.spec.id,
             task.spec.role,
             task.status.as_str(),
