@@ -160,6 +160,11 @@ impl Journal {
         Self { inner: None }
     }
 
+    /// Whether events are written at all (false for [`Journal::disabled`]).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Queues an event; the returned [`Ack`] resolves once it is committed.
     pub fn append(&self, event: Arc<Event>) -> Ack {
         let state = match &self.inner {
