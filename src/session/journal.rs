@@ -318,9 +318,9 @@ struct Writer {
 /// Rows per INSERT statement, largest first. One statement per event paid for a statement's
 /// setup and for the AUTOINCREMENT bookkeeping (a `sqlite_sequence` update) on every event;
 /// a multi-row INSERT pays them once per chunk. Seqs stay in event order.
-const INSERT_ROWS: [usize; 6] = [32, 16, 8, 4, 2, 1];
+pub(crate) const INSERT_ROWS: [usize; 6] = [32, 16, 8, 4, 2, 1];
 
-fn insert_sql(rows: usize) -> String {
+pub(crate) fn insert_sql(rows: usize) -> String {
     let values = (0..rows)
         .map(|i| format!("(?1, ?2, ?{})", i + 3))
         .collect::<Vec<_>>()
@@ -427,7 +427,14 @@ impl Writer {
                         effect.add(event);
                     }
                 }
-                insert_events(&tx, &self.insert_sql, &self.session, &self.buf, &self.ends)?;
+                insert_events(
+                    &tx,
+                    &self.insert_sql,
+                    &self.session,
+                    Origin::Runner,
+                    &self.buf,
+                    &self.ends,
+                )?;
                 self.last_seq = tx.last_insert_rowid() as u64;
                 rest = &rest[run..];
                 continue;
@@ -463,12 +470,13 @@ impl Writer {
     }
 }
 
-/// Inserts the runner events whose encodings lie one after the other in `bodies` (each ending
-/// at its entry of `ends`), in order, a chunk of rows per statement.
-fn insert_events(
-    tx: &rusqlite::Transaction<'_>,
+/// Inserts the events whose encodings lie one after the other in `bodies` (each ending at its
+/// entry of `ends`), in order, a chunk of rows per statement.
+pub(crate) fn insert_events(
+    tx: &Connection,
     insert_sql: &[String; INSERT_ROWS.len()],
     session: &str,
+    origin: Origin,
     bodies: &[u8],
     ends: &[usize],
 ) -> rusqlite::Result<()> {
@@ -483,7 +491,7 @@ fn insert_events(
             .unwrap_or((&1, &insert_sql[INSERT_ROWS.len() - 1]));
         let mut insert = tx.prepare_cached(sql)?;
         insert.raw_bind_parameter(1, session)?;
-        insert.raw_bind_parameter(2, Origin::Runner.as_str())?;
+        insert.raw_bind_parameter(2, origin.as_str())?;
         for (i, &end) in ends[done..done + size].iter().enumerate() {
             insert.raw_bind_parameter(i + 3, &bodies[start..end])?;
             start = end;

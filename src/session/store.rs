@@ -4,7 +4,7 @@
 use super::db::{self, Access, Origin};
 use super::error::SessionError;
 use super::event::{Event, SessionStatus};
-use super::journal::Journal;
+use super::journal::{self, Journal};
 use super::lock::{self, SessionLock};
 use super::snapshot::{self, MemoryFold};
 use super::state::SessionState;
@@ -461,29 +461,35 @@ impl StateDir {
         now_ms: Option<u64>,
     ) -> Result<u64, SessionError> {
         let mut effect = RowEffect::default();
-        let mut last_seq = 0;
-        {
-            let mut insert = conn.prepare_cached(INSERT_EVENT).map_err(self.err())?;
-            for event in events {
-                let body = serde_json::to_vec(event).map_err(|e| SessionError::Encode {
-                    session: id.to_string(),
-                    what: "event",
-                    message: e.to_string(),
-                })?;
-                insert
-                    .execute(rusqlite::params![id, origin.as_str(), body])
-                    .map_err(self.err())?;
-                last_seq = conn.last_insert_rowid() as u64;
-                effect.add(event);
-            }
+        let mut bodies = Vec::new();
+        let mut ends = Vec::with_capacity(events.len());
+        for event in events {
+            serde_json::to_writer(&mut bodies, event).map_err(|e| SessionError::Encode {
+                session: id.to_string(),
+                what: "event",
+                message: e.to_string(),
+            })?;
+            ends.push(bodies.len());
+            effect.add(event);
         }
+        journal::insert_events(
+            conn,
+            &journal::INSERT_ROWS.map(journal::insert_sql),
+            id,
+            origin,
+            &bodies,
+            &ends,
+        )
+        .map_err(self.err())?;
+        let last_seq = if events.is_empty() {
+            0
+        } else {
+            conn.last_insert_rowid() as u64
+        };
         effect.write(conn, id, now_ms).map_err(self.err())?;
         Ok(last_seq)
     }
 }
-
-pub(crate) const INSERT_EVENT: &str =
-    "INSERT INTO events (session, origin, body) VALUES (?1, ?2, ?3)";
 
 /// What a run of events changes in the session's row: task tallies for `sessions list` (kept
 /// there so listing does not replay every journal) and the status.
