@@ -80,6 +80,17 @@ impl Recorder {
         Some(ack)
     }
 
+    /// Applies and broadcasts an event the state dir already holds (written with the session
+    /// itself), without journaling it again.
+    pub fn publish_committed(&self, event: Event) {
+        let mut inner = self.inner.lock();
+        let event = Arc::new(event);
+        inner.state.apply(&event);
+        inner
+            .observers
+            .retain(|tx| tx.send(Arc::clone(&event)).is_ok());
+    }
+
     /// Emits `event` and waits until it is durable.
     pub async fn emit_durable(&self, event: Event) -> Result<(), SessionError> {
         self.emit(event).await

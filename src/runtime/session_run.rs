@@ -47,7 +47,15 @@ pub struct PreparedRun {
     state_dir: StateDir,
     state_dir_path: PathBuf,
     lock: SessionLock,
-    opening: Vec<Event>,
+    opening: Opening,
+}
+
+/// The events a run starts with.
+enum Opening {
+    /// Already in the state dir, written with the session (or not journaled at all).
+    Committed(Vec<Event>),
+    /// Still to be journaled.
+    ToEmit(Vec<Event>),
 }
 
 /// What a finished run reports.
@@ -78,19 +86,27 @@ impl PreparedRun {
         options: RunOptions,
     ) -> Result<Self, RunError> {
         let state_dir = StateDir::open(&options.state_dir)?;
-        let session = state_dir.create_session(&plan, goal.as_deref())?;
-        let lock = state_dir.lock(&session)?;
         let clock = clock::system();
         let now = clock.now_ms();
-        let mut opening = vec![Event::SessionStarted {
-            session: session.clone(),
-            swarm: plan.name.clone(),
-            goal: goal.clone(),
-            provider: options.provider.kind.as_str().to_string(),
-            model: options.provider.model.clone(),
-            at_ms: now,
-        }];
-        opening.extend(initial_tasks(&plan, goal.as_deref(), now));
+        // The session row, its lock and its opening events commit together; `execute` then only
+        // applies and broadcasts them.
+        let (session, lock, opening) = state_dir.create_locked_session(
+            &plan,
+            goal.as_deref(),
+            options.journal,
+            |session| {
+                let mut opening = vec![Event::SessionStarted {
+                    session: session.to_string(),
+                    swarm: plan.name.clone(),
+                    goal: goal.clone(),
+                    provider: options.provider.kind.as_str().to_string(),
+                    model: options.provider.model.clone(),
+                    at_ms: now,
+                }];
+                opening.extend(initial_tasks(&plan, goal.as_deref(), now));
+                opening
+            },
+        )?;
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
         memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
         Self::assemble(
@@ -101,7 +117,7 @@ impl PreparedRun {
             memory,
             state_dir,
             lock,
-            opening,
+            Opening::Committed(opening),
             options,
             clock,
         )
@@ -167,7 +183,7 @@ impl PreparedRun {
             memory,
             state_dir,
             lock,
-            opening,
+            Opening::ToEmit(opening),
             options,
             clock,
         )
@@ -182,7 +198,7 @@ impl PreparedRun {
         memory: MemoryStore,
         state_dir: StateDir,
         lock: SessionLock,
-        opening: Vec<Event>,
+        opening: Opening,
         options: RunOptions,
         clock: SharedClock,
     ) -> Result<Self, RunError> {
@@ -236,15 +252,28 @@ impl PreparedRun {
     pub async fn execute(self) -> Result<RunReport, RunError> {
         let ctx = self.ctx;
         let hook_events = ctx.recorder.subscribe();
-        let mut last_ack = None;
-        for event in self.opening {
-            last_ack = Some(ctx.recorder.emit(event));
+        match self.opening {
+            Opening::Committed(events) => {
+                for event in events {
+                    ctx.recorder.publish_committed(event);
+                }
+            }
+            Opening::ToEmit(events) => {
+                let mut last_ack = None;
+                for event in events {
+                    last_ack = Some(ctx.recorder.emit(event));
+                }
+                if let Some(ack) = last_ack {
+                    ack.await?;
+                }
+            }
         }
-        if let Some(ack) = last_ack {
-            ack.await?;
+        // A journaled SessionStarted or SessionResumed has set the stored status already.
+        let journaled = ctx.recorder.journal().is_enabled();
+        if !journaled {
+            self.state_dir
+                .set_status(&ctx.session_id, SessionStatus::Running)?;
         }
-        self.state_dir
-            .set_status(&ctx.session_id, SessionStatus::Running)?;
         let hook_task = hook_dispatch::spawn(Arc::clone(&ctx), hook_events);
         hook_dispatch::fire_session(&ctx, HookEvent::SessionStart, "running").await;
         let sweeper = ctx.memory.spawn_sweeper(MEMORY_SWEEP);
@@ -264,7 +293,10 @@ impl PreparedRun {
         let _ = hook_task.await;
         hook_dispatch::fire_session(&ctx, HookEvent::SessionEnd, end.status.as_str()).await;
         ctx.recorder.checkpoint(&ctx.memory).await?;
-        self.state_dir.set_status(&ctx.session_id, end.status)?;
+        // A journaled SessionEnded has set the stored status already.
+        if !journaled {
+            self.state_dir.set_status(&ctx.session_id, end.status)?;
+        }
         let state = ctx.recorder.read(SessionState::clone);
         let handoff = match end.status {
             SessionStatus::Interrupted | SessionStatus::BudgetStopped => Some(write_handoff(

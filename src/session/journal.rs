@@ -7,7 +7,7 @@ use super::error::SessionError;
 use super::event::Event;
 use super::lock::SessionLock;
 use super::state::SessionState;
-use super::store::{RowEffect, INSERT_EVENT};
+use super::store::RowEffect;
 use crate::memory::MemoryRecord;
 use parking_lot::Mutex;
 use rusqlite::{Connection, TransactionBehavior};
@@ -135,7 +135,9 @@ impl Journal {
             path: path.to_path_buf(),
             session: session.to_string(),
             last_seq: last_seq as u64,
-            buf: Vec::with_capacity(1024),
+            buf: Vec::with_capacity(64 * 1024),
+            ends: Vec::new(),
+            insert_sql: INSERT_ROWS.map(insert_sql),
         };
         std::thread::Builder::new()
             .name(format!("journal-{session}"))
@@ -158,6 +160,11 @@ impl Journal {
     /// costs (`--no-journal`).
     pub fn disabled() -> Self {
         Self { inner: None }
+    }
+
+    /// Whether events are written at all (false for [`Journal::disabled`]).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
     }
 
     /// Queues an event; the returned [`Ack`] resolves once it is committed.
@@ -299,8 +306,26 @@ struct Writer {
     session: String,
     /// The seq of the last event this writer committed (or the session's journal end at open).
     last_seq: u64,
-    /// Reused encoding buffer: one allocation for the life of the writer, not one per event.
+    /// Reused encoding buffer of a run of events, one after the other: one allocation for the
+    /// life of the writer, not one per event.
     buf: Vec<u8>,
+    /// Where each event of `buf` ends.
+    ends: Vec<usize>,
+    /// The multi-row INSERT for each size of [`INSERT_ROWS`].
+    insert_sql: [String; INSERT_ROWS.len()],
+}
+
+/// Rows per INSERT statement, largest first. One statement per event paid for a statement's
+/// setup and for the AUTOINCREMENT bookkeeping (a `sqlite_sequence` update) on every event;
+/// a multi-row INSERT pays them once per chunk. Seqs stay in event order.
+pub(crate) const INSERT_ROWS: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+pub(crate) fn insert_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| format!("(?1, ?2, ?{})", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO events (session, origin, body) VALUES {values}")
 }
 
 impl Writer {
@@ -385,52 +410,96 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut effect = RowEffect::default();
-        {
-            let mut insert = tx.prepare_cached(INSERT_EVENT)?;
-            for work in batch {
-                match work {
-                    Work::Event(event) => {
-                        self.buf.clear();
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let run = rest
+                .iter()
+                .position(|work| !matches!(work, Work::Event(_)))
+                .unwrap_or(rest.len());
+            if run > 0 {
+                self.buf.clear();
+                self.ends.clear();
+                for work in &rest[..run] {
+                    if let Work::Event(event) = work {
                         serde_json::to_writer(&mut self.buf, &**event)
                             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                        insert.execute(rusqlite::params![
-                            self.session,
-                            Origin::Runner.as_str(),
-                            self.buf
-                        ])?;
-                        self.last_seq = tx.last_insert_rowid() as u64;
+                        self.ends.push(self.buf.len());
                         effect.add(event);
                     }
-                    Work::Snapshot(snapshot) => {
-                        tx.prepare_cached(
-                            "INSERT OR REPLACE INTO snapshots (session, covers_seq, state, memory, at_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5)",
-                        )?
-                        .execute(rusqlite::params![
-                            self.session,
-                            snapshot.covers as i64,
-                            snapshot.state,
-                            snapshot.memory,
-                            snapshot.at_ms as i64
-                        ])?;
-                        tx.prepare_cached(
-                            "DELETE FROM events WHERE session = ?1 AND (
-                                 (origin = 'runner' AND seq <= ?2)
-                              OR (origin = 'external' AND seq <= ?3))",
-                        )?
-                        .execute(rusqlite::params![
-                            self.session,
-                            snapshot.covers as i64,
-                            snapshot.external_seen as i64
-                        ])?;
-                        effect.set_exact(snapshot.tasks);
-                    }
                 }
+                insert_events(
+                    &tx,
+                    &self.insert_sql,
+                    &self.session,
+                    Origin::Runner,
+                    &self.buf,
+                    &self.ends,
+                )?;
+                self.last_seq = tx.last_insert_rowid() as u64;
+                rest = &rest[run..];
+                continue;
+            }
+            if let Some((Work::Snapshot(snapshot), tail)) = rest.split_first() {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO snapshots (session, covers_seq, state, memory, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(rusqlite::params![
+                    self.session,
+                    snapshot.covers as i64,
+                    snapshot.state,
+                    snapshot.memory,
+                    snapshot.at_ms as i64
+                ])?;
+                tx.prepare_cached(
+                    "DELETE FROM events WHERE session = ?1 AND (
+                         (origin = 'runner' AND seq <= ?2)
+                      OR (origin = 'external' AND seq <= ?3))",
+                )?
+                .execute(rusqlite::params![
+                    self.session,
+                    snapshot.covers as i64,
+                    snapshot.external_seen as i64
+                ])?;
+                effect.set_exact(snapshot.tasks);
+                rest = tail;
             }
         }
         effect.write(&tx, &self.session, None)?;
         tx.commit()
     }
+}
+
+/// Inserts the events whose encodings lie one after the other in `bodies` (each ending at its
+/// entry of `ends`), in order, a chunk of rows per statement.
+pub(crate) fn insert_events(
+    tx: &Connection,
+    insert_sql: &[String; INSERT_ROWS.len()],
+    session: &str,
+    origin: Origin,
+    bodies: &[u8],
+    ends: &[usize],
+) -> rusqlite::Result<()> {
+    let mut start = 0;
+    let mut done = 0;
+    while done < ends.len() {
+        let left = ends.len() - done;
+        let (size, sql) = INSERT_ROWS
+            .iter()
+            .zip(insert_sql)
+            .find(|(rows, _)| **rows <= left)
+            .unwrap_or((&1, &insert_sql[INSERT_ROWS.len() - 1]));
+        let mut insert = tx.prepare_cached(sql)?;
+        insert.raw_bind_parameter(1, session)?;
+        insert.raw_bind_parameter(2, origin.as_str())?;
+        for (i, &end) in ends[done..done + size].iter().enumerate() {
+            insert.raw_bind_parameter(i + 3, &bodies[start..end])?;
+            start = end;
+        }
+        insert.raw_execute()?;
+        done += size;
+    }
+    Ok(())
 }
 
 /// What a batch writes.

@@ -5,7 +5,7 @@
 use super::db::{self, Access};
 use super::error::SessionError;
 use rusqlite::{OptionalExtension, TransactionBehavior};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Holds a session for one runner; released on drop.
 #[derive(Debug)]
@@ -24,6 +24,28 @@ impl SessionLock {
     pub fn session(&self) -> &str {
         &self.session
     }
+
+    /// The lock of a session whose row was written with this process as the holder.
+    pub(crate) fn held(
+        path: &Path,
+        session: &str,
+        (pid, start): (u32, u64),
+        external_from: u64,
+    ) -> Self {
+        Self {
+            session: session.to_string(),
+            path: path.to_path_buf(),
+            pid,
+            start,
+            external_from,
+        }
+    }
+}
+
+/// This process as a lock holder: its pid and start time.
+pub(crate) fn current_process() -> (u32, u64) {
+    let me = std::process::id();
+    (me, process_start(me).unwrap_or(0))
 }
 
 impl Drop for SessionLock {
@@ -77,8 +99,7 @@ pub(crate) fn acquire(path: &PathBuf, session: &str) -> Result<SessionLock, Sess
         }
         tracing::info!("session {session}: taking over the stale lock of process {pid}");
     }
-    let me = std::process::id();
-    let my_start = process_start(me).unwrap_or(0);
+    let (me, my_start) = current_process();
     tx.execute(
         "UPDATE sessions SET lock_pid = ?2, lock_start = ?3 WHERE id = ?1",
         rusqlite::params![session, me, my_start as i64],

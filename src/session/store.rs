@@ -4,7 +4,7 @@
 use super::db::{self, Access, Origin};
 use super::error::SessionError;
 use super::event::{Event, SessionStatus};
-use super::journal::Journal;
+use super::journal::{self, Journal};
 use super::lock::{self, SessionLock};
 use super::snapshot::{self, MemoryFold};
 use super::state::SessionState;
@@ -112,27 +112,70 @@ impl StateDir {
         plan: &SwarmPlan,
         goal: Option<&str>,
     ) -> Result<String, SessionError> {
+        let conn = self.conn.lock();
+        self.insert_session(&conn, plan, goal, None, crate::clock::now_ms())
+    }
+
+    /// Records a new session for `plan`, locked by this process, together with the events
+    /// `opening` builds from its id, in one transaction: a run starts behind one fsync instead
+    /// of one per step. Pass `journal: false` to record the session and the lock but no events.
+    pub fn create_locked_session(
+        &self,
+        plan: &SwarmPlan,
+        goal: Option<&str>,
+        journal: bool,
+        opening: impl FnOnce(&str) -> Vec<Event>,
+    ) -> Result<(String, SessionLock, Vec<Event>), SessionError> {
+        let now = crate::clock::now_ms();
+        let holder = lock::current_process();
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        let id = self.insert_session(&tx, plan, goal, Some(holder), now)?;
+        let events = opening(&id);
+        let last_seq = if journal {
+            self.insert_events(&tx, &id, Origin::Runner, &events, Some(now))?
+        } else {
+            0
+        };
+        tx.commit().map_err(self.err())?;
+        let lock = SessionLock::held(&self.path, &id, holder, last_seq);
+        Ok((id, lock, events))
+    }
+
+    /// Inserts the row of a new session, held by `holder` (pid, start) when given; returns its id.
+    fn insert_session(
+        &self,
+        conn: &Connection,
+        plan: &SwarmPlan,
+        goal: Option<&str>,
+        holder: Option<(u32, u64)>,
+        now: u64,
+    ) -> Result<String, SessionError> {
         let plan_json = serde_json::to_string(plan).map_err(|e| SessionError::Encode {
             session: String::new(),
             what: "plan",
             message: e.to_string(),
         })?;
-        let now = crate::clock::now_ms();
-        let conn = self.conn.lock();
+        let (pid, start) = holder.unzip();
         loop {
             let id = new_session_id(now);
             let inserted = conn
                 .execute(
                     "INSERT OR IGNORE INTO sessions
-                     (id, swarm, status, goal, created_ms, updated_ms, plan, source_hash, tasks_total)
-                     VALUES (?1, ?2, 'running', ?3, ?4, ?4, ?5, ?6, 0)",
+                     (id, swarm, status, goal, created_ms, updated_ms, plan, source_hash,
+                      tasks_total, lock_pid, lock_start)
+                     VALUES (?1, ?2, 'running', ?3, ?4, ?4, ?5, ?6, 0, ?7, ?8)",
                     rusqlite::params![
                         id,
                         plan.name,
                         goal,
                         now as i64,
                         plan_json,
-                        plan.source_hash
+                        plan.source_hash,
+                        pid,
+                        start.map(|s| s as i64)
                     ],
                 )
                 .map_err(self.err())?;
@@ -404,28 +447,49 @@ impl StateDir {
             drop(conn);
             return Err(self.unknown(id));
         }
-        let mut effect = RowEffect::default();
-        {
-            let mut insert = tx.prepare_cached(INSERT_EVENT).map_err(self.err())?;
-            for event in events {
-                let body = serde_json::to_vec(event).map_err(|e| SessionError::Encode {
-                    session: id.to_string(),
-                    what: "event",
-                    message: e.to_string(),
-                })?;
-                insert
-                    .execute(rusqlite::params![id, Origin::External.as_str(), body])
-                    .map_err(self.err())?;
-                effect.add(event);
-            }
-        }
-        effect.write(&tx, id, None).map_err(self.err())?;
+        self.insert_events(&tx, id, Origin::External, events, None)?;
         tx.commit().map_err(self.err())
     }
-}
 
-pub(crate) const INSERT_EVENT: &str =
-    "INSERT INTO events (session, origin, body) VALUES (?1, ?2, ?3)";
+    /// Inserts `events` and their effect on the session's row; returns the last seq written.
+    fn insert_events(
+        &self,
+        conn: &Connection,
+        id: &str,
+        origin: Origin,
+        events: &[Event],
+        now_ms: Option<u64>,
+    ) -> Result<u64, SessionError> {
+        let mut effect = RowEffect::default();
+        let mut bodies = Vec::new();
+        let mut ends = Vec::with_capacity(events.len());
+        for event in events {
+            serde_json::to_writer(&mut bodies, event).map_err(|e| SessionError::Encode {
+                session: id.to_string(),
+                what: "event",
+                message: e.to_string(),
+            })?;
+            ends.push(bodies.len());
+            effect.add(event);
+        }
+        journal::insert_events(
+            conn,
+            &journal::INSERT_ROWS.map(journal::insert_sql),
+            id,
+            origin,
+            &bodies,
+            &ends,
+        )
+        .map_err(self.err())?;
+        let last_seq = if events.is_empty() {
+            0
+        } else {
+            conn.last_insert_rowid() as u64
+        };
+        effect.write(conn, id, now_ms).map_err(self.err())?;
+        Ok(last_seq)
+    }
+}
 
 /// What a run of events changes in the session's row: task tallies for `sessions list` (kept
 /// there so listing does not replay every journal) and the status.
