@@ -213,7 +213,7 @@ async fn requests_in_flight_never_exceed_max_concurrency() {
     assert_eq!(mock.peak_in_flight(), 3);
 }
 
-/// Collects everything logged through `tracing` while it is the default subscriber.
+/// Collects everything logged through `tracing` once it is the global subscriber.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -237,7 +237,9 @@ async fn the_api_key_shows_nowhere() {
         .with_ansi(false)
         .with_max_level(tracing::Level::TRACE)
         .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    // Global, not thread-local: a thread-local default races with the other tests of this binary
+    // over callsite interest, and the retry log can then be skipped. Only this test sets it.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
 
     let mock = MockLlm::start(Script::text("ok")).await;
     for (kind, stream) in MODES {
