@@ -118,13 +118,25 @@ impl Recorder {
     /// covers exactly the events applied to that copy. Memory is dumped afterwards: it may hold
     /// changes past the position, and replaying those again is harmless.
     pub async fn checkpoint(&self, memory: &MemoryStore) -> Result<(), SessionError> {
+        self.checkpoint_state(memory).await.map(drop)
+    }
+
+    /// Like [`Recorder::checkpoint`], and returns the state the snapshot holds, so that a caller
+    /// that needs a copy of it (the end of a run) does not make a second one.
+    pub async fn checkpoint_state(
+        &self,
+        memory: &MemoryStore,
+    ) -> Result<SessionState, SessionError> {
         let (state, position) = {
             let inner = self.inner.lock();
             (inner.state.clone(), self.journal.mark())
         };
         let covers = position.await?;
         let records = memory.dump();
-        self.journal.write_snapshot(covers, &state, &records).await
+        self.journal
+            .write_snapshot(covers, &state, &records)
+            .await?;
+        Ok(state)
     }
 
     /// The journal, for closing it at the end of a run.

@@ -292,12 +292,12 @@ impl PreparedRun {
             .await?;
         let _ = hook_task.await;
         hook_dispatch::fire_session(&ctx, HookEvent::SessionEnd, end.status.as_str()).await;
-        ctx.recorder.checkpoint(&ctx.memory).await?;
+        // Nothing is emitted any more: the snapshot's copy of the state is the final state.
+        let state = ctx.recorder.checkpoint_state(&ctx.memory).await?;
         // A journaled SessionEnded has set the stored status already.
         if !journaled {
             self.state_dir.set_status(&ctx.session_id, end.status)?;
         }
-        let state = ctx.recorder.read(SessionState::clone);
         let handoff = match end.status {
             SessionStatus::Interrupted | SessionStatus::BudgetStopped => Some(write_handoff(
                 &self.state_dir_path,
