@@ -36,12 +36,7 @@ impl AnthropicProvider {
             format!("{base}/v1/messages")
         };
         Self {
-            endpoint: Endpoint {
-                http,
-                url,
-                key,
-                stream,
-            },
+            endpoint: Endpoint::new(http, url, key, stream),
         }
     }
 

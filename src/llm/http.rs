@@ -26,11 +26,30 @@ pub(crate) fn http_client() -> Result<reqwest::Client, LlmError> {
 pub(crate) struct Endpoint {
     pub(crate) http: reqwest::Client,
     pub(crate) url: String,
+    /// `url` parsed once: parsing it on every request showed in the per-call profile.
+    parsed: Option<reqwest::Url>,
     pub(crate) key: Option<ApiKey>,
     pub(crate) stream: bool,
 }
 
 impl Endpoint {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        url: String,
+        key: Option<ApiKey>,
+        stream: bool,
+    ) -> Self {
+        // A URL that does not parse is left to reqwest, which reports it on the first request.
+        let parsed = reqwest::Url::parse(&url).ok();
+        Self {
+            http,
+            url,
+            parsed,
+            key,
+            stream,
+        }
+    }
+
     /// Posts `body` as JSON; `authorize` adds the protocol's headers and key.
     pub(crate) async fn post<B: Serialize>(
         &self,
@@ -39,9 +58,11 @@ impl Endpoint {
     ) -> Result<Response, LlmError> {
         let body = serde_json::to_vec(body)
             .map_err(|e| LlmError::InvalidResponse(format!("cannot encode the request: {e}")))?;
-        let builder = self
-            .http
-            .post(&self.url)
+        let builder = match &self.parsed {
+            Some(url) => self.http.post(url.clone()),
+            None => self.http.post(&self.url),
+        };
+        let builder = builder
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         send(authorize(builder, self.key.as_ref())).await

@@ -26,12 +26,12 @@ impl OpenAiProvider {
         stream: bool,
     ) -> Self {
         Self {
-            endpoint: Endpoint {
+            endpoint: Endpoint::new(
                 http,
-                url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
+                format!("{}/chat/completions", base_url.trim_end_matches('/')),
                 key,
                 stream,
-            },
+            ),
         }
     }
 
