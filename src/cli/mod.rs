@@ -241,6 +241,24 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A loaded definition with its warnings printed, or its errors printed and the usage exit code.
+fn print_loaded<T>(
+    result: Result<swarm_runtime::spec::Loaded<T>, swarm_runtime::spec::SpecError>,
+) -> Result<T, u8> {
+    match result {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                eprintln!("{warning}");
+            }
+            Ok(loaded.value)
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            Err(exit::USAGE)
+        }
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -33,17 +33,10 @@ fn list(roles_dir: Option<PathBuf>) -> anyhow::Result<u8> {
 }
 
 fn show(name: &str, roles_dir: Option<PathBuf>) -> anyhow::Result<u8> {
-    let loaded = match catalog(roles_dir).find(name) {
-        Ok(loaded) => loaded,
-        Err(err) => {
-            eprintln!("{err}");
-            return Ok(exit::USAGE);
-        }
+    let role = match super::print_loaded(catalog(roles_dir).find(name)) {
+        Ok(role) => role,
+        Err(code) => return Ok(code),
     };
-    for warning in &loaded.warnings {
-        eprintln!("{warning}");
-    }
-    let role = loaded.value;
     println!("name:        {}", role.name);
     println!("description: {}", role.description);
     println!("source:      {}", role.source);

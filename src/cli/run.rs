@@ -15,17 +15,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let options = LoadOptions {
         roles_dir: args.roles_dir.clone(),
     };
-    let loaded = match spec::load_swarm(&args.swarm, &options) {
-        Ok(loaded) => loaded,
-        Err(err) => {
-            eprintln!("{err}");
-            return Ok(exit::USAGE);
-        }
+    let mut plan = match super::print_loaded(spec::load_swarm(&args.swarm, &options)) {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
     };
-    for warning in &loaded.warnings {
-        eprintln!("{warning}");
-    }
-    let mut plan = loaded.value;
     let cwd = std::env::current_dir().context("the current directory is not readable")?;
     if let Some(max_agents) = args.max_agents {
         anyhow::ensure!(max_agents >= 1, "--max-agents must be at least 1");
