@@ -100,10 +100,6 @@ impl LlmPool {
         }
     }
 
-    pub fn default_model(&self) -> &str {
-        &self.base.model
-    }
-
     pub fn client(&self, model: Option<&str>) -> Result<LlmClient, LlmError> {
         let model = model.unwrap_or(&self.base.model);
         let mut clients = self.clients.lock();

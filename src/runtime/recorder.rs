@@ -91,11 +91,6 @@ impl Recorder {
             .retain(|tx| tx.send(Arc::clone(&event)).is_ok());
     }
 
-    /// Emits `event` and waits until it is durable.
-    pub async fn emit_durable(&self, event: Event) -> Result<(), SessionError> {
-        self.emit(event).await
-    }
-
     /// Reads the live state. Keep `f` short: emitting waits for it.
     pub fn read<R>(&self, f: impl FnOnce(&SessionState) -> R) -> R {
         f(&self.inner.lock().state)
