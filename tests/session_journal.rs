@@ -189,7 +189,8 @@ async fn a_lock_left_by_a_dead_process_is_taken_over() {
     let pid = child.id();
     child.kill().unwrap();
     child.wait().unwrap();
-    let conn = rusqlite::Connection::open(state_dir.db_path()).unwrap();
+    let conn =
+        rusqlite::Connection::open(state_dir.db_path().expect("an SQLite state dir")).unwrap();
     conn.execute(
         "UPDATE sessions SET lock_pid = ?1, lock_start = 12345, status = 'running' WHERE id = ?2",
         rusqlite::params![pid, id],
@@ -213,7 +214,8 @@ async fn a_live_pid_with_another_start_time_is_a_reused_pid() {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = StateDir::open(dir.path()).unwrap();
     let id = state_dir.create_session(&plan(), None).unwrap();
-    let conn = rusqlite::Connection::open(state_dir.db_path()).unwrap();
+    let conn =
+        rusqlite::Connection::open(state_dir.db_path().expect("an SQLite state dir")).unwrap();
     // Our own pid is alive, but the lock says it started at another time.
     conn.execute(
         "UPDATE sessions SET lock_pid = ?1, lock_start = 1 WHERE id = ?2",
@@ -285,4 +287,34 @@ fn open_existing_on_a_missing_dir_says_to_run_first() {
     let dir = tempfile::tempdir().unwrap();
     let err = StateDir::open_existing(&dir.path().join(".swarm")).unwrap_err();
     assert!(err.to_string().contains("run `swarm run` first"), "{err}");
+}
+
+#[tokio::test]
+async fn observers_get_each_durable_event_with_the_seq_a_follower_reads_back() {
+    let f = Fixture::new();
+    let (id, journal) = (f.id.clone(), f.journal());
+    let mut observer = journal.subscribe();
+    let events = workload(&id, 5);
+    append_all(&journal, &events).await;
+    let mut seen = Vec::new();
+    while seen.len() < events.len() {
+        seen.push(observer.recv().await.expect("an envelope per event"));
+    }
+    let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive: {seqs:?}"
+    );
+    let observed: Vec<Event> = seen.iter().map(|e| (*e.event).clone()).collect();
+    assert_eq!(observed, events);
+    // A follower in another process reads the same places from the store.
+    let follower = StateDir::open_read_only(f.dir.path()).unwrap();
+    let stored = follower.events_after(&id, seqs[1], 100).unwrap();
+    assert_eq!(stored, seen[2..].to_vec());
+    let page = follower.events_after(&id, 0, 2).unwrap();
+    assert_eq!(page, seen[..2].to_vec());
+    let line = serde_json::to_value(&seen[0]).unwrap();
+    assert_eq!(line["seq"], seqs[0]);
+    assert_eq!(line["type"], "session_started");
+    journal.close().await;
 }

@@ -33,7 +33,8 @@ impl Display {
 
 async fn print_json(mut events: Observer) {
     while let Some(event) = events.recv().await {
-        if let Ok(line) = serde_json::to_string(&*event) {
+        // The envelope: the event's fields and its `seq`.
+        if let Ok(line) = serde_json::to_string(&event) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
         }

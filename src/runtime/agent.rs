@@ -10,12 +10,12 @@ use super::context::{StopReason, SwarmContext};
 use super::hook_dispatch::{fire, task_env};
 use super::prompt::{self, Phase, TaskBrief};
 use super::roster::AgentInfo;
+use super::tools::{AgentTools, Effect};
 use super::{PLAN_TASK, RUNTIME_AUTHOR, SYNTHESIS_TASK};
 use crate::llm::{ChatRequest, Message, ToolCall};
 use crate::memory::Ttl;
 use crate::session::{Event, TaskState, TaskStatus};
 use crate::spec::HookEvent;
-use crate::tools::ToolSet;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ struct Step {
     ctx: Arc<SwarmContext>,
     task: String,
     agent: AgentInfo,
-    tools: Arc<ToolSet>,
+    tools: Arc<AgentTools>,
     system: String,
     model: Option<String>,
     max_turns: u32,
@@ -194,11 +194,10 @@ impl Step {
                 }
                 continue;
             }
-            let outcome = self.tools.call(call).await;
-            if let Some(text) = outcome.completes_task {
+            let (output, effect) = self.tools.execute(&self.ctx, call).await;
+            if let Effect::Complete(text) = effect {
                 result = Some(text);
             }
-            let output = outcome.output;
             self.transcript.push(Message::Tool {
                 call_id: call.id.clone(),
                 name: call.name.clone(),

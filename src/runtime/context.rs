@@ -1,18 +1,17 @@
 //! What every agent of a run shares: the plan, the roster, the recorder, memory, the workspace,
 //! the LLM clients, and the controls that stop a run (Ctrl-C, budgets).
 
+use super::command::CommandPolicy;
 use super::hooks::HookRunner;
 use super::recorder::Recorder;
 use super::roster::Roster;
-use super::tools::{build_tool_set, SessionHandles, ToolDeps};
+use super::tools::AgentTools;
+use super::workspace::Workspace;
 use crate::clock::SharedClock;
 use crate::llm::{LlmClient, LlmError, ProviderConfig};
 use crate::memory::{KeyPattern, MemoryStore};
 use crate::session::BudgetResource;
 use crate::spec::SwarmPlan;
-use crate::tools::command::CommandPolicy;
-use crate::tools::workspace::Workspace;
-use crate::tools::ToolSet;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -120,10 +119,11 @@ pub struct SwarmContext {
     pub plan: Arc<SwarmPlan>,
     pub session_id: String,
     pub goal: Option<String>,
-    pub roster: Arc<Roster>,
+    pub roster: Roster,
     pub recorder: Arc<Recorder>,
     pub memory: MemoryStore,
-    pub workspace: Arc<Workspace>,
+    pub workspace: Workspace,
+    pub commands: Option<CommandPolicy>,
     pub llm: LlmPool,
     pub hooks: HookRunner,
     pub control: Control,
@@ -131,8 +131,8 @@ pub struct SwarmContext {
     /// Memory every task's brief shows: blockers and decisions, compiled once.
     pub note_patterns: Vec<KeyPattern>,
     /// Each agent's tools, built once (an invalid memory rule is the agent's error).
-    tool_sets: HashMap<String, Result<Arc<ToolSet>, String>>,
-    wake: Arc<Notify>,
+    tool_sets: HashMap<String, Result<Arc<AgentTools>, String>>,
+    wake: Notify,
 }
 
 impl SwarmContext {
@@ -148,25 +148,13 @@ impl SwarmContext {
         hooks: HookRunner,
         clock: SharedClock,
     ) -> Self {
-        let roster = Arc::new(Roster::new(&plan));
-        let workspace = Arc::new(workspace);
-        let wake = Arc::new(Notify::new());
-        let deps = ToolDeps {
-            session: Arc::new(SessionHandles {
-                recorder: Arc::clone(&recorder),
-                roster: Arc::clone(&roster),
-                clock: Arc::clone(&clock),
-                wake: Arc::clone(&wake),
-            }),
-            memory: memory.clone(),
-            workspace: Arc::clone(&workspace),
-            commands: plan.allow_commands.then(CommandPolicy::default),
-        };
+        let commands = plan.allow_commands.then(CommandPolicy::default);
+        let roster = Roster::new(&plan);
         let tool_sets = roster
             .agents()
             .iter()
             .map(|a| {
-                let tools = build_tool_set(&plan, &deps, &a.id, &a.role).map(Arc::new);
+                let tools = AgentTools::new(&plan, &roster, &a.id, &a.role).map(Arc::new);
                 (a.id.clone(), tools)
             })
             .collect();
@@ -182,18 +170,19 @@ impl SwarmContext {
             recorder,
             memory,
             workspace,
+            commands,
             llm,
             hooks,
             control: Control::default(),
             clock,
             note_patterns,
             tool_sets,
-            wake,
+            wake: Notify::new(),
         }
     }
 
     /// The tools of `agent`.
-    pub fn tools_of(&self, agent: &str) -> Result<Arc<ToolSet>, String> {
+    pub fn tools_of(&self, agent: &str) -> Result<Arc<AgentTools>, String> {
         self.tool_sets
             .get(agent)
             .cloned()

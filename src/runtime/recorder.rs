@@ -1,20 +1,19 @@
 //! The single point every state change goes through: an event is applied to the live
-//! [`SessionState`], appended to the journal and handed to observers (progress, `--json`, hooks),
-//! all under one lock so that the journal's order is the order the state saw.
+//! [`SessionState`] and appended to the journal under one lock, so that the journal's order is
+//! the order the state saw; the journal hands each event, with its seq, to observers (progress,
+//! `--json`, hooks) once it is durable.
 
 use crate::memory::{ChangeSink, MemoryChange, MemoryStore};
-use crate::session::{Event, Journal, SessionError, SessionState};
+use crate::session::{Envelope, Event, Journal, SessionError, SessionState};
 use parking_lot::Mutex;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
-/// Receives every event after it was applied, in order.
-pub type Observer = mpsc::UnboundedReceiver<Arc<Event>>;
+/// Receives every event once it is durable, in journal order, with its seq.
+pub use crate::session::Observer;
 
 struct Inner {
     state: SessionState,
-    observers: Vec<mpsc::UnboundedSender<Arc<Event>>>,
 }
 
 /// Applies, journals and broadcasts events.
@@ -26,23 +25,18 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(state: SessionState, journal: Journal) -> Arc<Self> {
         Arc::new(Self {
-            inner: Mutex::new(Inner {
-                state,
-                observers: Vec::new(),
-            }),
+            inner: Mutex::new(Inner { state }),
             journal,
         })
     }
 
-    /// A new observer; it sees every event emitted from now on.
+    /// A new observer; it sees every event emitted from now on, once durable.
     pub fn subscribe(&self) -> Observer {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.lock().observers.push(tx);
-        rx
+        self.journal.subscribe()
     }
 
-    /// Applies `event`, appends it to the journal and notifies observers. The returned future
-    /// resolves once the event is durable; awaiting it is optional.
+    /// Applies `event` and appends it to the journal, which notifies observers once it is
+    /// durable. The returned future resolves then too; awaiting it is optional.
     pub fn emit(
         &self,
         event: Event,
@@ -73,22 +67,15 @@ impl Recorder {
         let mut inner = self.inner.lock();
         let event = Arc::new(build(&inner.state)?);
         inner.state.apply(&event);
-        let ack = self.journal.append(Arc::clone(&event));
-        inner
-            .observers
-            .retain(|tx| tx.send(Arc::clone(&event)).is_ok());
-        Some(ack)
+        Some(self.journal.append(event))
     }
 
     /// Applies and broadcasts an event the state dir already holds (written with the session
     /// itself), without journaling it again.
-    pub fn publish_committed(&self, event: Event) {
+    pub fn publish_committed(&self, envelope: Envelope) {
         let mut inner = self.inner.lock();
-        let event = Arc::new(event);
-        inner.state.apply(&event);
-        inner
-            .observers
-            .retain(|tx| tx.send(Arc::clone(&event)).is_ok());
+        inner.state.apply(&envelope.event);
+        self.journal.publish_committed(envelope);
     }
 
     /// Reads the live state. Keep `f` short: emitting waits for it.

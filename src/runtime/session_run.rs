@@ -7,16 +7,16 @@ use super::hook_dispatch;
 use super::hooks::HookRunner;
 use super::recorder::{Observer, Recorder};
 use super::scheduler::{self, RunEnd};
+use super::workspace::Workspace;
 use super::{PLAN_TASK, RUNTIME_AUTHOR};
 use crate::clock::{self, SharedClock};
 use crate::llm::ProviderConfig;
 use crate::memory::{MemoryLimits, MemoryStore};
 use crate::session::{
-    report, Event, Journal, SessionError, SessionLock, SessionState, SessionStatus, StateDir,
-    TaskStatus,
+    report, Envelope, Event, Journal, SessionError, SessionLock, SessionState, SessionStatus,
+    StateDir, TaskStatus,
 };
 use crate::spec::{HookEvent, SwarmPlan, TaskSpec, Topology};
-use crate::tools::workspace::Workspace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +36,6 @@ pub enum RunError {
     Report { path: PathBuf, reason: String },
 }
 
-/// How often changes made with `swarm memory` on a running session are picked up.
-const EXTERNAL_POLL: Duration = Duration::from_millis(250);
 /// How often expired memory entries are swept.
 const MEMORY_SWEEP: Duration = Duration::from_secs(10);
 
@@ -53,7 +51,7 @@ pub struct PreparedRun {
 /// The events a run starts with.
 enum Opening {
     /// Already in the state dir, written with the session (or not journaled at all).
-    Committed(Vec<Event>),
+    Committed(Vec<Envelope>),
     /// Still to be journaled.
     ToEmit(Vec<Event>),
 }
@@ -322,7 +320,12 @@ impl PreparedRun {
 async fn background_duties(ctx: Arc<SwarmContext>) {
     let mut checkpoint = tokio::time::interval(ctx.plan.checkpoint.interval);
     checkpoint.tick().await;
-    let mut poll = tokio::time::interval(EXTERNAL_POLL);
+    let journal = ctx.recorder.journal().clone();
+    // One wait kept across iterations: a fresh one per iteration would restart its timer on
+    // every checkpoint. Polls and checkpoints take turns, so a snapshot never claims external
+    // events whose changes its memory dump missed.
+    let changed = journal.external_changed();
+    tokio::pin!(changed);
     loop {
         tokio::select! {
             _ = checkpoint.tick() => {
@@ -331,14 +334,15 @@ async fn background_duties(ctx: Arc<SwarmContext>) {
                     Err(e) => eprintln!("checkpoint failed: {e}"),
                 }
             }
-            _ = poll.tick() => {
-                if let Ok(events) = ctx.recorder.journal().poll_external() {
+            () = &mut changed => {
+                if let Ok(events) = journal.poll_external() {
                     for event in events {
                         if let Event::MemoryChanged { change } = event {
                             ctx.memory.apply(&change);
                         }
                     }
                 }
+                changed.set(journal.external_changed());
             }
         }
     }

@@ -1,7 +1,8 @@
-//! What can go wrong with the state dir. Every variant names the file or session concerned so the
-//! message alone tells a user what to look at.
+//! What can go wrong with the state store. Every variant names the store (a state dir's file or a
+//! database URL without its password) or session concerned so the message alone tells a user what
+//! to look at. Backend errors arrive here already classified by their backend's module.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 /// An error of the state dir, the journal or a session in it.
@@ -9,30 +10,29 @@ use std::sync::Arc;
 /// `Clone` because one failed group commit is reported to every append it covered.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
-    #[error("no sessions in {} (run `swarm run` first)", .root.display())]
-    NoStateDir { root: PathBuf },
+    #[error("no sessions in {location} (run `swarm run` first)")]
+    NoStateDir { location: String },
 
-    #[error("{}: not a swarm state database: {reason}", .path.display())]
-    NotADatabase { path: PathBuf, reason: String },
+    #[error("{location}: not a swarm state database: {reason}")]
+    NotADatabase { location: String, reason: String },
 
-    #[error("{}: the database is damaged ({reason}); it was left untouched", .path.display())]
-    Corrupt { path: PathBuf, reason: String },
+    #[error("{location}: the database is damaged ({reason}); it was left untouched")]
+    Corrupt { location: String, reason: String },
 
     #[error(
-        "{}: schema version {found} is not one this swarm understands (it writes version {supported}); \
-         use the swarm release that created it",
-        .path.display()
+        "{location}: schema version {found} is not one this swarm understands (it writes version {supported}); \
+         use the swarm release that created it"
     )]
     UnknownSchema {
-        path: PathBuf,
+        location: String,
         found: i64,
         supported: i64,
     },
 
-    #[error("no session `{id}` in {}{}", .path.display(), known_ids(.known))]
+    #[error("no session `{id}` in {location}{}", known_ids(.known))]
     UnknownSession {
         id: String,
-        path: PathBuf,
+        location: String,
         known: Vec<String>,
     },
 
@@ -41,24 +41,25 @@ pub enum SessionError {
     )]
     Locked { id: String, pid: u32 },
 
-    #[error("{}: {source}", .path.display())]
-    Sqlite {
-        path: PathBuf,
+    /// The backend failed (a statement, a transaction, the connection).
+    #[error("{location}: {source}")]
+    Backend {
+        location: String,
         #[source]
-        source: Arc<rusqlite::Error>,
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
 
-    #[error("{}: {source}", .path.display())]
+    #[error("{location}: {source}")]
     Io {
-        path: PathBuf,
+        location: String,
         #[source]
         source: Arc<std::io::Error>,
     },
 
     /// Stored JSON that does not decode: the file was written by a different version or edited.
-    #[error("{}: the stored {what} of session {session} cannot be read: {message}", .path.display())]
+    #[error("{location}: the stored {what} of session {session} cannot be read: {message}")]
     Decode {
-        path: PathBuf,
+        location: String,
         session: String,
         what: &'static str,
         message: String,
@@ -85,29 +86,19 @@ fn known_ids(known: &[String]) -> String {
 }
 
 impl SessionError {
-    /// Classifies an SQLite error on the database at `path`: damage and foreign files get their
-    /// own variants so the message says what is wrong instead of an SQLite code.
-    pub(crate) fn sqlite(path: impl Into<PathBuf>, err: rusqlite::Error) -> Self {
-        let path = path.into();
-        match err.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase) => SessionError::NotADatabase {
-                path,
-                reason: err.to_string(),
-            },
-            Some(rusqlite::ErrorCode::DatabaseCorrupt) => SessionError::Corrupt {
-                path,
-                reason: err.to_string(),
-            },
-            _ => SessionError::Sqlite {
-                path,
-                source: Arc::new(err),
-            },
+    pub(crate) fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {
+        SessionError::Io {
+            location: path.as_ref().display().to_string(),
+            source: Arc::new(err),
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, err: std::io::Error) -> Self {
-        SessionError::Io {
-            path: path.into(),
+    pub(crate) fn backend(
+        location: impl Into<String>,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        SessionError::Backend {
+            location: location.into(),
             source: Arc::new(err),
         }
     }

@@ -220,3 +220,21 @@ impl Event {
         }
     }
 }
+
+/// A journaled event and its place in the session's journal: `seq` grows with every event of
+/// the session, so whoever reads the stream (observers, `--json` lines, followers of the state
+/// store) can say where they are and ask for what came after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub event: std::sync::Arc<Event>,
+}
+
+impl std::ops::Deref for Envelope {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}

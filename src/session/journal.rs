@@ -1,76 +1,120 @@
-//! The journal: the session's event stream appended durably by one writer thread with group
-//! commit. Appends queue on a channel; the writer drains everything queued, writes it in one
-//! transaction (one fsync covers the lot) and then resolves each append's [`Ack`].
+//! The journal: a running session's event stream appended durably by one writer thread with
+//! group commit, whatever the backend. Appends queue on a channel; the writer drains everything
+//! queued, hands it to the backend's [`EventLog`] to write in one transaction (one durable commit
+//! covers the lot), then gives each event its place ([`Envelope`]), tells observers, and resolves
+//! each append's [`Ack`].
 
-use super::db::{self, Access, Origin};
 use super::error::SessionError;
-use super::event::Event;
-use super::lock::SessionLock;
+use super::event::{Envelope, Event};
 use super::state::SessionState;
-use super::store::RowEffect;
 use crate::memory::MemoryRecord;
 use parking_lot::Mutex;
-use rusqlite::{Connection, TransactionBehavior};
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll};
-use tokio::sync::oneshot;
+use std::time::Duration;
+use tokio::sync::{mpsc as tokio_mpsc, oneshot, Notify};
 
 /// Upper bound of one group commit, so a flood of appends still gets acks at a steady pace.
 const MAX_BATCH: usize = 8192;
 
-/// The writer's page cache, as SQLite's `cache_size` (negative: KiB).
-const WRITER_CACHE_KIB: i64 = -256;
-
-/// SQLite's default WAL size, in pages, past which a commit checkpoints.
-const AUTOCHECKPOINT_PAGES: i64 = 1000;
+/// Receives every event of the session, in journal order, once it is durable.
+pub type Observer = tokio_mpsc::UnboundedReceiver<Envelope>;
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 
 enum Command {
     Append(Arc<Event>, Reply<()>),
     Mark(Reply<u64>),
-    Snapshot(Box<Snapshot>, Reply<()>),
+    Snapshot(Box<SnapshotRow>, Reply<()>),
     Close(oneshot::Sender<()>),
 }
 
-struct Snapshot {
-    covers: u64,
-    external_seen: u64,
-    state: Vec<u8>,
-    memory: Vec<u8>,
-    tasks: (i64, i64),
-    at_ms: u64,
+/// A snapshot as a backend stores it.
+pub(crate) struct SnapshotRow {
+    /// The journal position it covers: runner events up to here are deleted.
+    pub covers: u64,
+    /// External events up to here are in `memory` and are deleted too.
+    pub external_seen: u64,
+    pub state: Vec<u8>,
+    pub memory: Vec<u8>,
+    /// `(tasks total, tasks done)` for the session's row.
+    pub tasks: (i64, i64),
+    pub at_ms: u64,
 }
+
+/// What one group commit writes, in order.
+pub(crate) enum Work {
+    Event(Arc<Event>),
+    Snapshot(Box<SnapshotRow>),
+}
+
+/// A backend's append path: one transaction per batch.
+pub(crate) trait EventLog: Send + 'static {
+    /// Writes `batch` in one transaction, checking that this runner still holds the session, and
+    /// returns the seq of the batch's last event (`last_seq` when it holds none). The events of a
+    /// batch get consecutive seqs.
+    fn commit(&mut self, batch: &[Work], last_seq: u64) -> Result<u64, SessionError>;
+
+    /// Work that may wait until the batch's acks are sent (e.g. copying a large WAL).
+    fn settle(&mut self) {}
+}
+
+/// A backend's reader of external events (the memory CLI) appended to a running session.
+pub(crate) trait ExternalFeed: Send + 'static {
+    /// External events after journal position `after`, and the position read up to.
+    fn poll(&mut self, after: u64) -> Result<(Vec<Event>, u64), SessionError>;
+
+    /// Woken when external events may have arrived, for backends that are told (PostgreSQL's
+    /// LISTEN/NOTIFY); `None` for backends that must be polled.
+    fn notifications(&self) -> Option<Arc<Notify>> {
+        None
+    }
+}
+
+/// How often a backend without notifications looks for external events.
+const EXTERNAL_POLL: Duration = Duration::from_millis(250);
+
+/// How often a backend with notifications looks anyway, in case one was lost on a reconnect.
+const NOTIFIED_POLL: Duration = Duration::from_secs(5);
 
 /// The durable event stream of one running session. Cheap to clone; every clone feeds the same
 /// writer.
 #[derive(Clone)]
 pub struct Journal {
-    inner: Option<Arc<Inner>>,
+    inner: Arc<Inner>,
 }
 
 struct Inner {
     session: String,
-    commands: mpsc::Sender<Command>,
-    external: Mutex<ExternalReader>,
+    /// `None` for a disabled journal.
+    commands: Option<mpsc::Sender<Command>>,
+    observers: Arc<Observers>,
+    external: Mutex<Option<Box<dyn ExternalFeed>>>,
+    external_notify: Option<Arc<Notify>>,
     /// The journal position `poll_external` has read up to: every external event at or below it
     /// has been returned.
     external_seen: AtomicU64,
+    /// The seq a disabled journal gives the next event.
+    unjournaled_seq: AtomicU64,
 }
 
-struct ExternalReader {
-    conn: Option<Connection>,
-    path: PathBuf,
+/// Everyone following the stream.
+#[derive(Default)]
+struct Observers(Mutex<Vec<tokio_mpsc::UnboundedSender<Envelope>>>);
+
+impl Observers {
+    fn publish(&self, envelope: Envelope) {
+        self.0.lock().retain(|tx| tx.send(envelope.clone()).is_ok());
+    }
 }
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.inner {
-            Some(inner) => write!(f, "Journal({})", inner.session),
+        match &self.inner.commands {
+            Some(_) => write!(f, "Journal({})", self.inner.session),
             None => f.write_str("Journal(disabled)"),
         }
     }
@@ -111,76 +155,101 @@ impl Inner {
     }
 
     async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, SessionError> {
+        let Some(commands) = &self.commands else {
+            return Err(self.closed());
+        };
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).map_err(|_| self.closed())?;
+        commands.send(make(tx)).map_err(|_| self.closed())?;
         rx.await.unwrap_or_else(|_| Err(self.closed()))
     }
 }
 
 impl Journal {
-    pub(crate) fn open(
-        path: &Path,
+    /// Starts the writer thread of `session` over a backend's log. `last_seq` is the session's
+    /// journal end; `external_from` the position from which external events are new to this
+    /// runner (those before it are in what the load returned).
+    pub(crate) fn start(
         session: &str,
-        lock: &SessionLock,
+        log: Box<dyn EventLog>,
+        feed: Box<dyn ExternalFeed>,
+        last_seq: u64,
+        external_from: u64,
     ) -> Result<Self, SessionError> {
-        let conn = db::connect(path, Access::ReadWrite)?;
-        // The writer appends at the right edge of its b-trees and rereads almost nothing: a small
-        // page cache does the same work as SQLite's default 2 MiB, which counts in peak RSS.
-        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
-            .map_err(|e| SessionError::sqlite(path, e))?;
-        let last_seq: i64 = conn
-            .query_row(
-                "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE session = ?1), 0),
-                            COALESCE((SELECT covers_seq FROM snapshots WHERE session = ?1), 0))",
-                [session],
-                |r| r.get(0),
-            )
-            .map_err(|e| SessionError::sqlite(path, e))?;
         let (commands, queue) = mpsc::channel();
+        let observers = Arc::new(Observers::default());
         let writer = Writer {
-            conn,
-            path: path.to_path_buf(),
-            session: session.to_string(),
-            last_seq: last_seq as u64,
-            buf: Vec::with_capacity(64 * 1024),
-            ends: Vec::new(),
-            insert_sql: INSERT_ROWS.map(insert_sql),
+            log,
+            last_seq,
+            observers: Arc::clone(&observers),
         };
         std::thread::Builder::new()
             .name(format!("journal-{session}"))
             .spawn(move || writer.run(queue))
-            .map_err(|e| SessionError::io(path, e))?;
+            .map_err(|e| SessionError::io(format!("the journal writer of {session}"), e))?;
         Ok(Self {
-            inner: Some(Arc::new(Inner {
+            inner: Arc::new(Inner {
                 session: session.to_string(),
-                commands,
-                external: Mutex::new(ExternalReader {
-                    conn: None,
-                    path: path.to_path_buf(),
-                }),
-                external_seen: AtomicU64::new(lock.external_from),
-            })),
+                commands: Some(commands),
+                observers,
+                external_notify: feed.notifications(),
+                external: Mutex::new(Some(feed)),
+                external_seen: AtomicU64::new(external_from),
+                unjournaled_seq: AtomicU64::new(0),
+            }),
         })
     }
 
     /// A journal that writes nothing; its acks resolve at once. For measuring what durability
     /// costs (`--no-journal`).
     pub fn disabled() -> Self {
-        Self { inner: None }
+        Self {
+            inner: Arc::new(Inner {
+                session: String::new(),
+                commands: None,
+                observers: Arc::default(),
+                external: Mutex::new(None),
+                external_notify: None,
+                external_seen: AtomicU64::new(0),
+                unjournaled_seq: AtomicU64::new(0),
+            }),
+        }
     }
 
     /// Whether events are written at all (false for [`Journal::disabled`]).
     pub fn is_enabled(&self) -> bool {
-        self.inner.is_some()
+        self.inner.commands.is_some()
     }
 
-    /// Queues an event; the returned [`Ack`] resolves once it is committed.
+    /// A new observer: it sees every event that becomes durable from now on, with its seq.
+    pub fn subscribe(&self) -> Observer {
+        let (tx, rx) = tokio_mpsc::unbounded_channel();
+        self.inner.observers.0.lock().push(tx);
+        rx
+    }
+
+    /// Hands an event that is already in the state store (written with the session itself) to
+    /// the observers.
+    pub fn publish_committed(&self, envelope: Envelope) {
+        self.inner
+            .unjournaled_seq
+            .fetch_max(envelope.seq, Ordering::AcqRel);
+        self.inner.observers.publish(envelope);
+    }
+
+    /// Queues an event; the returned [`Ack`] resolves once it is committed. Observers get it when
+    /// it is committed; callers that need that order to match the order of their state call this
+    /// under the same lock as they change the state.
     pub fn append(&self, event: Arc<Event>) -> Ack {
-        let state = match &self.inner {
-            None => AckState::Ready(Some(Ok(()))),
-            Some(inner) => {
+        let inner = &self.inner;
+        let state = match &inner.commands {
+            None => {
+                let seq = inner.unjournaled_seq.fetch_add(1, Ordering::AcqRel) + 1;
+                inner.observers.publish(Envelope { seq, event });
+                AckState::Ready(Some(Ok(())))
+            }
+            Some(commands) => {
                 let (tx, rx) = oneshot::channel();
-                match inner.commands.send(Command::Append(event, tx)) {
+                match commands.send(Command::Append(event, tx)) {
                     Ok(()) => AckState::Waiting {
                         reply: rx,
                         inner: inner.clone(),
@@ -198,16 +267,17 @@ impl Journal {
     /// The request is queued when this is called, not when the future is first polled, so a
     /// caller can take the position under the same lock as the state it snapshots.
     pub fn mark(&self) -> impl Future<Output = Result<u64, SessionError>> + Send + 'static {
-        let queued = self.inner.as_ref().map(|inner| {
+        let inner = Arc::clone(&self.inner);
+        let queued = inner.commands.as_ref().map(|commands| {
             let (tx, rx) = oneshot::channel();
-            let sent = inner.commands.send(Command::Mark(tx)).is_ok();
-            (rx, inner.clone(), sent)
+            let sent = commands.send(Command::Mark(tx)).is_ok();
+            (rx, sent)
         });
         async move {
             match queued {
                 None => Ok(0),
-                Some((_, inner, false)) => Err(inner.closed()),
-                Some((rx, inner, true)) => rx.await.unwrap_or_else(|_| Err(inner.closed())),
+                Some((_, false)) => Err(inner.closed()),
+                Some((rx, true)) => rx.await.unwrap_or_else(|_| Err(inner.closed())),
             }
         }
     }
@@ -222,9 +292,10 @@ impl Journal {
         state: &SessionState,
         memory: &[MemoryRecord],
     ) -> Result<(), SessionError> {
-        let Some(inner) = &self.inner else {
+        let inner = &self.inner;
+        if inner.commands.is_none() {
             return Ok(());
-        };
+        }
         let encode = |what, result: serde_json::Result<Vec<u8>>| {
             result.map_err(|e| SessionError::Encode {
                 session: inner.session.clone(),
@@ -232,7 +303,7 @@ impl Journal {
                 message: e.to_string(),
             })
         };
-        let snapshot = Snapshot {
+        let snapshot = SnapshotRow {
             covers,
             external_seen: inner.external_seen.load(Ordering::Acquire),
             state: encode("snapshot state", serde_json::to_vec(state))?,
@@ -250,55 +321,35 @@ impl Journal {
 
     /// External events (the memory CLI) appended since the last poll, in journal order.
     pub fn poll_external(&self) -> Result<Vec<Event>, SessionError> {
-        let Some(inner) = &self.inner else {
+        let mut feed = self.inner.external.lock();
+        let Some(feed) = feed.as_mut() else {
             return Ok(Vec::new());
         };
-        let mut reader = inner.external.lock();
-        let path = reader.path.clone();
-        let err = |e| SessionError::sqlite(&path, e);
-        if reader.conn.is_none() {
-            reader.conn = Some(db::connect(&path, Access::ReadOnly)?);
-        }
-        let Some(conn) = reader.conn.as_ref() else {
-            return Ok(Vec::new());
-        };
-        let after = inner.external_seen.load(Ordering::Acquire);
-        // The cursor moves past every committed event, not only external ones, so that a poll
-        // reads just what arrived since the last one (the index is on session and seq).
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, CASE WHEN origin = 'external' THEN body END FROM events
-                 WHERE session = ?1 AND seq > ?2 ORDER BY seq",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(rusqlite::params![inner.session, after as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(err)?;
-        let mut events = Vec::new();
-        let mut seen = after;
-        for (seq, body) in rows {
-            seen = seen.max(seq as u64);
-            let Some(body) = body else { continue };
-            let event = serde_json::from_slice(&body).map_err(|e| SessionError::Decode {
-                path: path.clone(),
-                session: inner.session.clone(),
-                what: "event",
-                message: e.to_string(),
-            })?;
-            events.push(event);
-        }
-        inner.external_seen.store(seen, Ordering::Release);
+        let after = self.inner.external_seen.load(Ordering::Acquire);
+        let (events, seen) = feed.poll(after)?;
+        self.inner
+            .external_seen
+            .store(seen.max(after), Ordering::Release);
         Ok(events)
+    }
+
+    /// Resolves when [`Journal::poll_external`] may have something new: at once on a
+    /// notification from the backend, else after a short interval.
+    pub async fn external_changed(&self) {
+        match &self.inner.external_notify {
+            Some(notify) => {
+                let _ = tokio::time::timeout(NOTIFIED_POLL, notify.notified()).await;
+            }
+            None if self.is_enabled() => tokio::time::sleep(EXTERNAL_POLL).await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Commits everything queued and stops the writer.
     pub async fn close(self) {
-        if let Some(inner) = &self.inner {
+        if let Some(commands) = &self.inner.commands {
             let (tx, rx) = oneshot::channel();
-            if inner.commands.send(Command::Close(tx)).is_ok() {
+            if commands.send(Command::Close(tx)).is_ok() {
                 // An error means the writer already stopped: nothing is left to flush.
                 let _ = rx.await;
             }
@@ -306,33 +357,12 @@ impl Journal {
     }
 }
 
-/// The writer thread's side: one connection, one transaction per batch.
+/// The writer thread: drains the queue, commits a batch, answers it.
 struct Writer {
-    conn: Connection,
-    path: PathBuf,
-    session: String,
-    /// The seq of the last event this writer committed (or the session's journal end at open).
+    log: Box<dyn EventLog>,
+    /// The seq of the last event this writer committed (or the session's journal end at start).
     last_seq: u64,
-    /// Reused encoding buffer of a run of events, one after the other: one allocation for the
-    /// life of the writer, not one per event.
-    buf: Vec<u8>,
-    /// Where each event of `buf` ends.
-    ends: Vec<usize>,
-    /// The multi-row INSERT for each size of [`INSERT_ROWS`].
-    insert_sql: [String; INSERT_ROWS.len()],
-}
-
-/// Rows per INSERT statement, largest first. One statement per event paid for a statement's
-/// setup and for the AUTOINCREMENT bookkeeping (a `sqlite_sequence` update) on every event;
-/// a multi-row INSERT pays them once per chunk. Seqs stay in event order.
-pub(crate) const INSERT_ROWS: [usize; 6] = [32, 16, 8, 4, 2, 1];
-
-pub(crate) fn insert_sql(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| format!("(?1, ?2, ?{})", i + 3))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("INSERT INTO events (session, origin, body) VALUES {values}")
+    observers: Arc<Observers>,
 }
 
 impl Writer {
@@ -369,21 +399,29 @@ impl Writer {
         }
     }
 
-    /// Writes one batch in one transaction, then answers every command of it.
+    /// Writes one batch in one transaction, tells the observers, then answers every command of
+    /// it.
     fn commit(&mut self, batch: &mut Vec<Work>, replies: &mut Vec<Pending>) {
-        let before = self.last_seq;
-        // A snapshot puts megabytes into the WAL, and the automatic checkpoint would copy them to
-        // the database file inside the commit, while the caller waits for its ack: the snapshot
-        // is durable once the WAL is synced, so the copy is deferred until the acks are sent.
-        let snapshot = batch.iter().any(|work| matches!(work, Work::Snapshot(_)));
-        if snapshot {
-            self.set_autocheckpoint(0);
-        }
-        let failure = match self.write(batch) {
-            Ok(()) => None,
-            Err(e) => {
-                self.last_seq = before;
-                Some(SessionError::sqlite(&self.path, e))
+        let failure = if batch.is_empty() {
+            None
+        } else {
+            match self.log.commit(batch, self.last_seq) {
+                Ok(last) => {
+                    let events = batch.iter().filter_map(|work| match work {
+                        Work::Event(event) => Some(event),
+                        Work::Snapshot(_) => None,
+                    });
+                    let count = events.clone().count() as u64;
+                    for (i, event) in events.enumerate() {
+                        self.observers.publish(Envelope {
+                            seq: last + 1 + i as u64 - count,
+                            event: Arc::clone(event),
+                        });
+                    }
+                    self.last_seq = last;
+                    None
+                }
+                Err(e) => Some(e),
             }
         };
         batch.clear();
@@ -398,121 +436,8 @@ impl Writer {
                 }
             }
         }
-        if snapshot {
-            // PASSIVE never waits for readers; what it cannot copy now a later checkpoint will.
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            self.set_autocheckpoint(AUTOCHECKPOINT_PAGES);
-        }
+        self.log.settle();
     }
-
-    /// A failure leaves the previous setting, which costs time, not correctness.
-    fn set_autocheckpoint(&self, pages: i64) {
-        let _ = self.conn.pragma_update(None, "wal_autocheckpoint", pages);
-    }
-
-    fn write(&mut self, batch: &[Work]) -> rusqlite::Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut effect = RowEffect::default();
-        let mut rest = batch;
-        while !rest.is_empty() {
-            let run = rest
-                .iter()
-                .position(|work| !matches!(work, Work::Event(_)))
-                .unwrap_or(rest.len());
-            if run > 0 {
-                self.buf.clear();
-                self.ends.clear();
-                for work in &rest[..run] {
-                    if let Work::Event(event) = work {
-                        serde_json::to_writer(&mut self.buf, &**event)
-                            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                        self.ends.push(self.buf.len());
-                        effect.add(event);
-                    }
-                }
-                insert_events(
-                    &tx,
-                    &self.insert_sql,
-                    &self.session,
-                    Origin::Runner,
-                    &self.buf,
-                    &self.ends,
-                )?;
-                self.last_seq = tx.last_insert_rowid() as u64;
-                rest = &rest[run..];
-                continue;
-            }
-            if let Some((Work::Snapshot(snapshot), tail)) = rest.split_first() {
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO snapshots (session, covers_seq, state, memory, at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(rusqlite::params![
-                    self.session,
-                    snapshot.covers as i64,
-                    snapshot.state,
-                    snapshot.memory,
-                    snapshot.at_ms as i64
-                ])?;
-                tx.prepare_cached(
-                    "DELETE FROM events WHERE session = ?1 AND (
-                         (origin = 'runner' AND seq <= ?2)
-                      OR (origin = 'external' AND seq <= ?3))",
-                )?
-                .execute(rusqlite::params![
-                    self.session,
-                    snapshot.covers as i64,
-                    snapshot.external_seen as i64
-                ])?;
-                effect.set_exact(snapshot.tasks);
-                rest = tail;
-            }
-        }
-        effect.write(&tx, &self.session, None)?;
-        tx.commit()
-    }
-}
-
-/// Inserts the events whose encodings lie one after the other in `bodies` (each ending at its
-/// entry of `ends`), in order, a chunk of rows per statement.
-pub(crate) fn insert_events(
-    tx: &Connection,
-    insert_sql: &[String; INSERT_ROWS.len()],
-    session: &str,
-    origin: Origin,
-    bodies: &[u8],
-    ends: &[usize],
-) -> rusqlite::Result<()> {
-    let mut start = 0;
-    let mut done = 0;
-    while done < ends.len() {
-        let left = ends.len() - done;
-        let (size, sql) = INSERT_ROWS
-            .iter()
-            .zip(insert_sql)
-            .find(|(rows, _)| **rows <= left)
-            .unwrap_or((&1, &insert_sql[INSERT_ROWS.len() - 1]));
-        let mut insert = tx.prepare_cached(sql)?;
-        insert.raw_bind_parameter(1, session)?;
-        insert.raw_bind_parameter(2, origin.as_str())?;
-        for (i, &end) in ends[done..done + size].iter().enumerate() {
-            insert.raw_bind_parameter(i + 3, &bodies[start..end])?;
-            start = end;
-        }
-        insert.raw_execute()?;
-        done += size;
-    }
-    Ok(())
-}
-
-/// What a batch writes.
-enum Work {
-    Event(Arc<Event>),
-    Snapshot(Box<Snapshot>),
 }
 
 /// Replies owed once a batch's transaction has committed (or failed).

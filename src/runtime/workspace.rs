@@ -1,5 +1,5 @@
-//! The workspace: the one folder the file tools may touch, and the confined file operations
-//! they are built on.
+//! The workspace: the one folder the file tools may touch, and the file tools themselves
+//! (`read_file`, `write_file`, `list_files`, plus the `run_command` glue).
 //!
 //! Every path an agent gives is relative to the workspace root and is checked before use:
 //! absolute paths, `..`, NUL bytes and symbolic links that lead outside the root are refused.
@@ -9,6 +9,11 @@
 //! folder for a link in between. Agents only act through these tools, so that race needs a
 //! `run_command`, which a swarm has to allow explicitly.
 
+use super::command::{run_command, CommandPolicy};
+use crate::llm::{ToolOutput, ToolSchema};
+use crate::spec::ToolName;
+use serde::Deserialize;
+use serde_json::json;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -349,5 +354,170 @@ impl Workspace {
     fn relative(&self, path: &Path) -> String {
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
         rel.to_string_lossy().into_owned()
+    }
+}
+
+/// The schema offered to the model for a workspace tool; `None` for other tools.
+pub fn schema(tool: ToolName) -> Option<ToolSchema> {
+    let (description, parameters) = match tool {
+        ToolName::ReadFile => (
+            "Read a UTF-8 text file from the workspace. Long files are truncated with a note.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "File path relative to the workspace root"}
+                },
+                "required": ["path"]
+            }),
+        ),
+        ToolName::WriteFile => (
+            "Create or replace a file in the workspace with the given text; missing folders are created.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "File path relative to the workspace root"},
+                    "content": {"type": "string", "description": "The complete new content of the file"}
+                },
+                "required": ["path", "content"]
+            }),
+        ),
+        ToolName::ListFiles => (
+            "List files and folders in the workspace (folders end with /), as paths relative to the workspace root.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "Folder relative to the workspace root; omit for the root"},
+                    "recursive": {"type": "boolean", "description": "Include everything below the folder; default false"}
+                }
+            }),
+        ),
+        ToolName::RunCommand => (
+            "Run a shell command (sh -c) in the workspace root. Returns the exit code and the combined output; long output is cut in the middle, and the command is killed after a timeout.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string", "description": "The shell command line to run"}
+                },
+                "required": ["command"]
+            }),
+        ),
+        _ => return None,
+    };
+    Some(ToolSchema {
+        name: tool.as_str().to_string(),
+        description: description.to_string(),
+        parameters,
+    })
+}
+
+#[derive(Deserialize)]
+struct PathArgs {
+    path: String,
+}
+
+#[derive(Deserialize)]
+struct WriteArgs {
+    path: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct ListArgs {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    recursive: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct CommandArgs {
+    command: String,
+}
+
+/// Parses tool arguments, or says what shape was expected.
+fn parse_args<T: serde::de::DeserializeOwned>(
+    tool: ToolName,
+    args: &serde_json::Value,
+    shape: &str,
+) -> Result<T, ToolOutput> {
+    let problem = match args.get("_raw") {
+        Some(_) => "the arguments were not valid JSON".to_string(),
+        None => match serde_json::from_value(args.clone()) {
+            Ok(parsed) => return Ok(parsed),
+            Err(err) => err.to_string(),
+        },
+    };
+    Err(ToolOutput::error(format!(
+        "bad arguments for {tool}: {problem}; expected {shape}"
+    )))
+}
+
+/// Runs a workspace tool call. `commands` is the command policy when the swarm allows
+/// `run_command`, `None` when it does not.
+pub async fn execute(
+    ws: &Workspace,
+    tool: ToolName,
+    args: &serde_json::Value,
+    commands: Option<&CommandPolicy>,
+) -> ToolOutput {
+    let result = match tool {
+        ToolName::ReadFile => {
+            let args: PathArgs = match parse_args(tool, args, r#"{"path": string}"#) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            ws.read_file(&args.path, READ_FILE_MAX_BYTES)
+        }
+        ToolName::WriteFile => {
+            let shape = r#"{"path": string, "content": string}"#;
+            let args: WriteArgs = match parse_args(tool, args, shape) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            ws.write_file(&args.path, &args.content)
+                .map(|bytes| json!({"path": args.path, "bytes_written": bytes}).to_string())
+        }
+        ToolName::ListFiles => {
+            let shape = r#"{"path"?: string, "recursive"?: boolean}"#;
+            // Models often send `{}` or nothing at all for "list the root".
+            let args: ListArgs = if args.is_null() {
+                ListArgs {
+                    path: None,
+                    recursive: None,
+                }
+            } else {
+                match parse_args(tool, args, shape) {
+                    Ok(args) => args,
+                    Err(out) => return out,
+                }
+            };
+            ws.list_files(args.path.as_deref(), args.recursive.unwrap_or(false))
+                .map(|entries| {
+                    if entries.is_empty() {
+                        "(empty folder)".to_string()
+                    } else {
+                        entries.join("\n")
+                    }
+                })
+        }
+        ToolName::RunCommand => {
+            let Some(policy) = commands else {
+                return ToolOutput::error(
+                    "commands are not allowed in this swarm (allow_commands: false)",
+                );
+            };
+            let args: CommandArgs = match parse_args(tool, args, r#"{"command": string}"#) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            return run_command(ws, &args.command, policy).await;
+        }
+        other => {
+            return ToolOutput::error(format!("{other} is not a workspace tool"));
+        }
+    };
+    match result {
+        Ok(text) => ToolOutput::ok(text),
+        Err(err) => ToolOutput::error(err.to_string()),
     }
 }

@@ -3,7 +3,7 @@
 //! reused by an unrelated process started later) is recognised as stale and taken over.
 
 use super::db::{self, Access};
-use super::error::SessionError;
+use crate::session::error::SessionError;
 use rusqlite::{OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,7 @@ pub struct SessionLock {
     pid: u32,
     start: u64,
     /// The journal position when the lock was taken: external events after it are returned by
-    /// [`super::Journal::poll_external`]; those before it are in what [`super::StateDir::load`]
+    /// [`crate::session::Journal::poll_external`]; those before it are in what [`crate::session::StateDir::load`]
     /// returns (a load happens after locking).
     pub(crate) external_from: u64,
 }
@@ -56,7 +56,7 @@ impl Drop for SessionLock {
                  WHERE id = ?1 AND lock_pid = ?2 AND lock_start = ?3",
                 rusqlite::params![self.session, self.pid, self.start as i64],
             )
-            .map_err(|e| SessionError::sqlite(&self.path, e))
+            .map_err(|e| super::sqlite_error(&self.path, e))
         });
         if let Err(err) = released {
             // The next runner will find the lock stale once this process has exited.
@@ -69,8 +69,8 @@ impl Drop for SessionLock {
 }
 
 /// Takes the lock of `session` for this process.
-pub(crate) fn acquire(path: &PathBuf, session: &str) -> Result<SessionLock, SessionError> {
-    let err = |e| SessionError::sqlite(path, e);
+pub(crate) fn acquire(path: &Path, session: &str) -> Result<SessionLock, SessionError> {
+    let err = |e| super::sqlite_error(path, e);
     let mut conn = db::connect(path, Access::ReadWrite)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -86,7 +86,7 @@ pub(crate) fn acquire(path: &PathBuf, session: &str) -> Result<SessionLock, Sess
     let Some((pid, start)) = holder else {
         return Err(SessionError::UnknownSession {
             id: session.to_string(),
-            path: path.clone(),
+            location: path.display().to_string(),
             known: Vec::new(),
         });
     };
@@ -115,7 +115,7 @@ pub(crate) fn acquire(path: &PathBuf, session: &str) -> Result<SessionLock, Sess
     tx.commit().map_err(err)?;
     Ok(SessionLock {
         session: session.to_string(),
-        path: path.clone(),
+        path: path.to_path_buf(),
         pid: me,
         start: my_start,
         external_from: external_from as u64,

@@ -1,7 +1,7 @@
 //! The database file of a state dir: its schema, how connections are opened, and the checks that
 //! refuse a damaged or foreign file before SQLite is allowed to touch it.
 
-use super::error::SessionError;
+use crate::session::error::SessionError;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -48,23 +48,6 @@ CREATE TABLE snapshots (
 );
 ";
 
-/// Where an event came from. External events (the memory CLI) are compacted only once a runner
-/// has seen them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Runner,
-    External,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Runner => "runner",
-            Origin::External => "external",
-        }
-    }
-}
-
 /// Whether a connection may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -88,7 +71,7 @@ pub fn check_file(path: &Path) -> Result<(), SessionError> {
     let mut header = [0u8; 100];
     if len < header.len() as u64 {
         return Err(SessionError::NotADatabase {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             reason: format!("the file is only {len} bytes long"),
         });
     }
@@ -96,7 +79,7 @@ pub fn check_file(path: &Path) -> Result<(), SessionError> {
         .map_err(|e| SessionError::io(path, e))?;
     if &header[..16] != b"SQLite format 3\0" {
         return Err(SessionError::NotADatabase {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             reason: "the file does not start with the SQLite header".to_string(),
         });
     }
@@ -109,7 +92,7 @@ pub fn check_file(path: &Path) -> Result<(), SessionError> {
     };
     if !(512..=65_536).contains(&page_size) || !page_size.is_power_of_two() {
         return Err(SessionError::Corrupt {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             reason: format!("invalid page size {page_size} in the header"),
         });
     }
@@ -122,7 +105,7 @@ pub fn check_file(path: &Path) -> Result<(), SessionError> {
         .unwrap_or(0);
     if header_size_valid && wal_len == 0 && len < pages * page_size {
         return Err(SessionError::Corrupt {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             reason: format!(
                 "the file is truncated: {len} bytes where the header records {pages} pages of {page_size} bytes"
             ),
@@ -137,12 +120,12 @@ fn check_version(path: &Path, found: i64) -> Result<(), SessionError> {
         Ok(())
     } else if found == 0 {
         Err(SessionError::NotADatabase {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             reason: "an SQLite database, but not one written by swarm".to_string(),
         })
     } else {
         Err(SessionError::UnknownSchema {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             found,
             supported: SCHEMA_VERSION,
         })
@@ -157,7 +140,7 @@ fn wal_path(path: &Path) -> PathBuf {
 
 /// Opens a connection to an existing, checked database file.
 pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> {
-    let err = |e| SessionError::sqlite(path, e);
+    let err = |e| super::sqlite_error(path, e);
     let conn = match access {
         // No WAL file means no connection has the database open (the last one to close removes
         // it): read the file as it is, so that reading creates no `-wal`/`-shm` files beside it.
@@ -208,7 +191,7 @@ fn immutable_uri(path: &Path) -> String {
 
 /// Creates the database file with its schema. Fails rather than overwrite anything.
 pub fn create(path: &Path) -> Result<(), SessionError> {
-    let err = |e| SessionError::sqlite(path, e);
+    let err = |e| super::sqlite_error(path, e);
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -1,0 +1,293 @@
+//! The SQLite side of the journal: a batch of events and snapshots in one `IMMEDIATE`
+//! transaction (WAL, `synchronous=FULL`: one fsync per batch), multi-row INSERTs, and the reader
+//! of external events.
+
+use super::db::{self, Access};
+use super::sqlite_error;
+use crate::session::error::SessionError;
+use crate::session::journal::{EventLog, ExternalFeed, Work};
+use crate::session::rows::{Origin, RowEffect};
+use crate::session::Event;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::PathBuf;
+
+/// The writer's page cache, as SQLite's `cache_size` (negative: KiB).
+const WRITER_CACHE_KIB: i64 = -256;
+
+/// SQLite's default WAL size, in pages, past which a commit checkpoints.
+const AUTOCHECKPOINT_PAGES: i64 = 1000;
+
+/// Rows per INSERT statement, largest first. One statement per event paid for a statement's
+/// setup and for the AUTOINCREMENT bookkeeping (a `sqlite_sequence` update) on every event;
+/// a multi-row INSERT pays them once per chunk. Seqs stay in event order.
+pub(crate) const INSERT_ROWS: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+pub(crate) fn insert_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| format!("(?1, ?2, ?{})", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO events (session, origin, body) VALUES {values}")
+}
+
+/// The journal position of a session: its last event, or what its snapshot covers.
+pub(crate) fn last_seq(conn: &Connection, session: &str) -> rusqlite::Result<u64> {
+    let last: i64 = conn.query_row(
+        "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE session = ?1), 0),
+                    COALESCE((SELECT covers_seq FROM snapshots WHERE session = ?1), 0))",
+        [session],
+        |r| r.get(0),
+    )?;
+    Ok(last as u64)
+}
+
+/// The writer's connection and buffers.
+pub(crate) struct SqliteLog {
+    conn: Connection,
+    path: PathBuf,
+    session: String,
+    /// Reused encoding buffer of a run of events, one after the other: one allocation for the
+    /// life of the writer, not one per event.
+    buf: Vec<u8>,
+    /// Where each event of `buf` ends.
+    ends: Vec<usize>,
+    /// The multi-row INSERT for each size of [`INSERT_ROWS`].
+    insert_sql: [String; INSERT_ROWS.len()],
+    /// A snapshot was written: checkpoint once the acks are sent.
+    checkpoint_due: bool,
+}
+
+impl SqliteLog {
+    pub(crate) fn open(path: &std::path::Path, session: &str) -> Result<Self, SessionError> {
+        let conn = db::connect(path, Access::ReadWrite)?;
+        // The writer appends at the right edge of its b-trees and rereads almost nothing: a small
+        // page cache does the same work as SQLite's default 2 MiB, which counts in peak RSS.
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+            .map_err(|e| sqlite_error(path, e))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            session: session.to_string(),
+            buf: Vec::with_capacity(64 * 1024),
+            ends: Vec::new(),
+            insert_sql: INSERT_ROWS.map(insert_sql),
+            checkpoint_due: false,
+        })
+    }
+
+    pub(crate) fn last_seq(&self) -> Result<u64, SessionError> {
+        last_seq(&self.conn, &self.session).map_err(|e| sqlite_error(&self.path, e))
+    }
+
+    /// A failure leaves the previous setting, which costs time, not correctness.
+    fn set_autocheckpoint(&self, pages: i64) {
+        let _ = self.conn.pragma_update(None, "wal_autocheckpoint", pages);
+    }
+
+    fn write(&mut self, batch: &[Work], mut last_seq: u64) -> rusqlite::Result<u64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut effect = RowEffect::default();
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let run = rest
+                .iter()
+                .position(|work| !matches!(work, Work::Event(_)))
+                .unwrap_or(rest.len());
+            if run > 0 {
+                self.buf.clear();
+                self.ends.clear();
+                for work in &rest[..run] {
+                    if let Work::Event(event) = work {
+                        serde_json::to_writer(&mut self.buf, &**event)
+                            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                        self.ends.push(self.buf.len());
+                        effect.add(event);
+                    }
+                }
+                insert_events(
+                    &tx,
+                    &self.insert_sql,
+                    &self.session,
+                    Origin::Runner,
+                    &self.buf,
+                    &self.ends,
+                )?;
+                last_seq = tx.last_insert_rowid() as u64;
+                rest = &rest[run..];
+                continue;
+            }
+            if let Some((Work::Snapshot(snapshot), tail)) = rest.split_first() {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO snapshots (session, covers_seq, state, memory, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(rusqlite::params![
+                    self.session,
+                    snapshot.covers as i64,
+                    snapshot.state,
+                    snapshot.memory,
+                    snapshot.at_ms as i64
+                ])?;
+                tx.prepare_cached(
+                    "DELETE FROM events WHERE session = ?1 AND (
+                         (origin = 'runner' AND seq <= ?2)
+                      OR (origin = 'external' AND seq <= ?3))",
+                )?
+                .execute(rusqlite::params![
+                    self.session,
+                    snapshot.covers as i64,
+                    snapshot.external_seen as i64
+                ])?;
+                effect.set_exact(snapshot.tasks);
+                rest = tail;
+            }
+        }
+        write_effect(&tx, &self.session, &effect, None)?;
+        tx.commit()?;
+        Ok(last_seq)
+    }
+}
+
+impl EventLog for SqliteLog {
+    fn commit(&mut self, batch: &[Work], last_seq: u64) -> Result<u64, SessionError> {
+        // A snapshot puts megabytes into the WAL, and the automatic checkpoint would copy them to
+        // the database file inside the commit, while the caller waits for its ack: the snapshot
+        // is durable once the WAL is synced, so the copy is deferred until the acks are sent.
+        if batch.iter().any(|work| matches!(work, Work::Snapshot(_))) {
+            self.set_autocheckpoint(0);
+            self.checkpoint_due = true;
+        }
+        self.write(batch, last_seq)
+            .map_err(|e| sqlite_error(&self.path, e))
+    }
+
+    fn settle(&mut self) {
+        if std::mem::take(&mut self.checkpoint_due) {
+            // PASSIVE never waits for readers; what it cannot copy now a later checkpoint will.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            self.set_autocheckpoint(AUTOCHECKPOINT_PAGES);
+        }
+    }
+}
+
+/// Writes what a run of events changed in the session's row.
+pub(crate) fn write_effect(
+    conn: &Connection,
+    session: &str,
+    effect: &RowEffect,
+    now_ms: Option<u64>,
+) -> rusqlite::Result<()> {
+    let (total, done) = effect.exact.unzip();
+    conn.prepare_cached(
+        "UPDATE sessions SET
+             tasks_total = COALESCE(?2, tasks_total) + ?3,
+             tasks_done = COALESCE(?4, tasks_done) + ?5,
+             status = COALESCE(?6, status),
+             updated_ms = ?7
+         WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![
+        session,
+        total,
+        effect.tasks_created,
+        done,
+        effect.tasks_done,
+        effect.status.map(crate::session::SessionStatus::as_str),
+        now_ms.unwrap_or_else(crate::clock::now_ms) as i64,
+    ])?;
+    Ok(())
+}
+
+/// Inserts the events whose encodings lie one after the other in `bodies` (each ending at its
+/// entry of `ends`), in order, a chunk of rows per statement.
+pub(crate) fn insert_events(
+    tx: &Connection,
+    insert_sql: &[String; INSERT_ROWS.len()],
+    session: &str,
+    origin: Origin,
+    bodies: &[u8],
+    ends: &[usize],
+) -> rusqlite::Result<()> {
+    let mut start = 0;
+    let mut done = 0;
+    while done < ends.len() {
+        let left = ends.len() - done;
+        let (size, sql) = INSERT_ROWS
+            .iter()
+            .zip(insert_sql)
+            .find(|(rows, _)| **rows <= left)
+            .unwrap_or((&1, &insert_sql[INSERT_ROWS.len() - 1]));
+        let mut insert = tx.prepare_cached(sql)?;
+        insert.raw_bind_parameter(1, session)?;
+        insert.raw_bind_parameter(2, origin.as_str())?;
+        for (i, &end) in ends[done..done + size].iter().enumerate() {
+            insert.raw_bind_parameter(i + 3, &bodies[start..end])?;
+            start = end;
+        }
+        insert.raw_execute()?;
+        done += size;
+    }
+    Ok(())
+}
+
+/// Reads external events with a read-only connection opened on first use.
+pub(crate) struct SqliteFeed {
+    conn: Option<Connection>,
+    path: PathBuf,
+    session: String,
+}
+
+impl SqliteFeed {
+    pub(crate) fn new(path: &std::path::Path, session: &str) -> Self {
+        Self {
+            conn: None,
+            path: path.to_path_buf(),
+            session: session.to_string(),
+        }
+    }
+}
+
+impl ExternalFeed for SqliteFeed {
+    fn poll(&mut self, after: u64) -> Result<(Vec<Event>, u64), SessionError> {
+        let path = self.path.clone();
+        let err = |e| sqlite_error(&path, e);
+        if self.conn.is_none() {
+            self.conn = Some(db::connect(&path, Access::ReadOnly)?);
+        }
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok((Vec::new(), after));
+        };
+        // The cursor moves past every committed event, not only external ones, so that a poll
+        // reads just what arrived since the last one (the index is on session and seq).
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, CASE WHEN origin = 'external' THEN body END FROM events
+                 WHERE session = ?1 AND seq > ?2 ORDER BY seq",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(rusqlite::params![self.session, after as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(err)?;
+        let mut events = Vec::new();
+        let mut seen = after;
+        for (seq, body) in rows {
+            seen = seen.max(seq as u64);
+            let Some(body) = body else { continue };
+            let event = serde_json::from_slice(&body).map_err(|e| SessionError::Decode {
+                location: path.display().to_string(),
+                session: self.session.clone(),
+                what: "event",
+                message: e.to_string(),
+            })?;
+            events.push(event);
+        }
+        Ok((events, seen))
+    }
+}

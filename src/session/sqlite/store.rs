@@ -1,0 +1,585 @@
+//! The state dir: one SQLite database holding every session, its plan, its journal of events and
+//! its latest snapshot.
+
+use super::db::{self, Access};
+use super::lock::{self, SessionLock};
+use super::log::{self as sqlite_log, SqliteFeed, SqliteLog};
+use super::sqlite_error;
+use crate::session::error::SessionError;
+use crate::session::event::{Envelope, Event, SessionStatus};
+use crate::session::journal::Journal;
+use crate::session::rows::{new_session_id, parse_status, Origin, RowEffect};
+use crate::session::snapshot::{self, MemoryFold};
+use crate::session::state::SessionState;
+use crate::session::store::{Restored, SessionStore, SessionSummary};
+use crate::spec::SwarmPlan;
+use parking_lot::Mutex;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A state dir and its open database.
+#[derive(Debug)]
+pub struct SqliteStore {
+    root: PathBuf,
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens the state dir at `root`, creating the directory and the database when absent. A file
+    /// that exists but is not a healthy state database is refused, never recreated.
+    pub fn open(root: &Path) -> Result<Self, SessionError> {
+        std::fs::create_dir_all(root).map_err(|e| SessionError::io(root, e))?;
+        let path = db::db_path(root);
+        if !path.exists() {
+            db::create(&path)?;
+        }
+        Self::connect(root, path, Access::ReadWrite)
+    }
+
+    /// Opens an existing state dir for reading and writing.
+    pub fn open_existing(root: &Path) -> Result<Self, SessionError> {
+        let path = Self::existing_db(root)?;
+        Self::connect(root, path, Access::ReadWrite)
+    }
+
+    /// Opens an existing state dir without ever writing to it.
+    pub fn open_read_only(root: &Path) -> Result<Self, SessionError> {
+        let path = Self::existing_db(root)?;
+        Self::connect(root, path, Access::ReadOnly)
+    }
+
+    fn existing_db(root: &Path) -> Result<PathBuf, SessionError> {
+        let path = db::db_path(root);
+        if !path.is_file() {
+            return Err(SessionError::NoStateDir {
+                location: root.display().to_string(),
+            });
+        }
+        Ok(path)
+    }
+
+    fn connect(root: &Path, path: PathBuf, access: Access) -> Result<Self, SessionError> {
+        db::check_file(&path)?;
+        let conn = db::connect(&path, access)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The state dir itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The database file inside it.
+    pub fn db_path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> SessionError + '_ {
+        move |e| sqlite_error(&self.path, e)
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Records a new session for `plan` and returns its id. Its events come through a journal.
+    pub fn create_session(
+        &self,
+        plan: &SwarmPlan,
+        goal: Option<&str>,
+    ) -> Result<String, SessionError> {
+        let conn = self.conn.lock();
+        self.insert_session(&conn, plan, goal, None, crate::clock::now_ms())
+    }
+
+    /// Records a new session for `plan`, locked by this process, together with the events
+    /// `opening` builds from its id, in one transaction: a run starts behind one fsync instead
+    /// of one per step. Pass `journal: false` to record the session and the lock but no events.
+    pub fn create_locked_session(
+        &self,
+        plan: &SwarmPlan,
+        goal: Option<&str>,
+        journal: bool,
+        opening: impl FnOnce(&str) -> Vec<Event>,
+    ) -> Result<(String, SessionLock, Vec<Envelope>), SessionError> {
+        let now = crate::clock::now_ms();
+        let holder = lock::current_process();
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        let id = self.insert_session(&tx, plan, goal, Some(holder), now)?;
+        let events = opening(&id);
+        let last_seq = if journal {
+            self.insert_events(&tx, &id, Origin::Runner, &events, Some(now))?
+        } else {
+            0
+        };
+        tx.commit().map_err(self.err())?;
+        let lock = SessionLock::held(&self.path, &id, holder, last_seq);
+        // Unjournaled events get the places they would have had.
+        let first = if journal {
+            last_seq + 1 - events.len() as u64
+        } else {
+            1
+        };
+        let envelopes = events
+            .into_iter()
+            .zip(first..)
+            .map(|(event, seq)| Envelope {
+                seq,
+                event: Arc::new(event),
+            })
+            .collect();
+        Ok((id, lock, envelopes))
+    }
+
+    /// Inserts the row of a new session, held by `holder` (pid, start) when given; returns its id.
+    fn insert_session(
+        &self,
+        conn: &Connection,
+        plan: &SwarmPlan,
+        goal: Option<&str>,
+        holder: Option<(u32, u64)>,
+        now: u64,
+    ) -> Result<String, SessionError> {
+        let plan_json = serde_json::to_string(plan).map_err(|e| SessionError::Encode {
+            session: String::new(),
+            what: "plan",
+            message: e.to_string(),
+        })?;
+        let (pid, start) = holder.unzip();
+        loop {
+            let id = new_session_id(now);
+            let inserted = conn
+                .execute(
+                    "INSERT OR IGNORE INTO sessions
+                     (id, swarm, status, goal, created_ms, updated_ms, plan, source_hash,
+                      tasks_total, lock_pid, lock_start)
+                     VALUES (?1, ?2, 'running', ?3, ?4, ?4, ?5, ?6, 0, ?7, ?8)",
+                    rusqlite::params![
+                        id,
+                        plan.name,
+                        goal,
+                        now as i64,
+                        plan_json,
+                        plan.source_hash,
+                        pid,
+                        start.map(|s| s as i64)
+                    ],
+                )
+                .map_err(self.err())?;
+            // Zero rows: the random suffix collided with a session created in the same second.
+            if inserted == 1 {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// The id `id_or_latest` names: `latest` is the newest session.
+    pub fn resolve(&self, id_or_latest: &str) -> Result<String, SessionError> {
+        let conn = self.conn.lock();
+        let found: Option<String> = if id_or_latest == "latest" {
+            conn.query_row(
+                "SELECT id FROM sessions ORDER BY created_ms DESC, rowid DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+        } else {
+            conn.query_row(
+                "SELECT id FROM sessions WHERE id = ?1",
+                [id_or_latest],
+                |r| r.get(0),
+            )
+        }
+        .optional()
+        .map_err(self.err())?;
+        match found {
+            Some(id) => Ok(id),
+            None => {
+                let mut stmt = conn
+                    .prepare("SELECT id FROM sessions ORDER BY created_ms DESC, rowid DESC LIMIT 5")
+                    .map_err(self.err())?;
+                let known = stmt
+                    .query_map([], |r| r.get(0))
+                    .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+                    .map_err(self.err())?;
+                Err(SessionError::UnknownSession {
+                    id: id_or_latest.to_string(),
+                    location: self.location(),
+                    known,
+                })
+            }
+        }
+    }
+
+    /// Every session, newest first.
+    pub fn list(&self) -> Result<Vec<SessionSummary>, SessionError> {
+        self.summaries(None)
+    }
+
+    /// One session's summary.
+    pub fn summary(&self, id: &str) -> Result<SessionSummary, SessionError> {
+        self.summaries(Some(id))?
+            .pop()
+            .ok_or_else(|| self.unknown(id))
+    }
+
+    fn summaries(&self, only: Option<&str>) -> Result<Vec<SessionSummary>, SessionError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, swarm, status, goal, created_ms, updated_ms, tasks_done, tasks_total,
+                        lock_pid, lock_start
+                 FROM sessions WHERE ?1 IS NULL OR id = ?1
+                 ORDER BY created_ms DESC, rowid DESC",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([only], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err())?;
+        rows.into_iter()
+            .map(
+                |(id, swarm, status, goal, created, updated, done, total, pid, start)| {
+                    let stored = parse_status(&status).ok_or_else(|| SessionError::Decode {
+                        location: self.location(),
+                        session: id.clone(),
+                        what: "status",
+                        message: format!("unknown status `{status}`"),
+                    })?;
+                    let runner_pid = match (pid, start) {
+                        (Some(pid), Some(start)) if lock::holder_alive(pid, start) => {
+                            Some(pid as u32)
+                        }
+                        _ => None,
+                    };
+                    let status = if stored == SessionStatus::Running && runner_pid.is_none() {
+                        SessionStatus::Interrupted
+                    } else {
+                        stored
+                    };
+                    Ok(SessionSummary {
+                        id,
+                        swarm,
+                        status,
+                        goal,
+                        created_ms: created as u64,
+                        updated_ms: updated as u64,
+                        tasks_done: done as u64,
+                        tasks_total: total as u64,
+                        runner_pid,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn unknown(&self, id: &str) -> SessionError {
+        match self.resolve(id) {
+            Err(e) => e,
+            Ok(_) => SessionError::UnknownSession {
+                id: id.to_string(),
+                location: self.location(),
+                known: Vec::new(),
+            },
+        }
+    }
+
+    /// Takes the run lock of a session. A second runner gets [`SessionError::Locked`] naming the
+    /// holder's pid; a lock whose holder is gone is taken over.
+    pub fn lock(&self, id: &str) -> Result<SessionLock, SessionError> {
+        lock::acquire(&self.path, id).map_err(|e| match e {
+            SessionError::UnknownSession { .. } => self.unknown(id),
+            other => other,
+        })
+    }
+
+    /// Restores a session: its plan, and its latest snapshot with the journal events after it
+    /// applied (external memory changes included, in journal order).
+    pub fn load(&self, id: &str) -> Result<Restored, SessionError> {
+        let mut conn = self.conn.lock();
+        // One read transaction: a snapshot committed meanwhile (which deletes the events it
+        // covers) cannot pair an old snapshot with a compacted journal.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(self.err())?;
+        let plan: Option<String> = tx
+            .query_row("SELECT plan FROM sessions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err())?;
+        let Some(plan) = plan else {
+            drop(tx);
+            drop(conn);
+            return Err(self.unknown(id));
+        };
+        let plan: SwarmPlan = self.decode(id, "plan", plan.as_bytes())?;
+        let snapshot: Option<(i64, Vec<u8>, Vec<u8>)> = tx
+            .query_row(
+                "SELECT covers_seq, state, memory FROM snapshots WHERE session = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        let (covers, mut state, mut memory) = match snapshot {
+            Some((covers, state, memory)) => (
+                covers,
+                self.decode::<SessionState>(id, "snapshot state", &state)?,
+                MemoryFold::from_records(snapshot::decode_memory(&memory).map_err(|e| {
+                    SessionError::Decode {
+                        location: self.location(),
+                        session: id.to_string(),
+                        what: "snapshot memory",
+                        message: e.to_string(),
+                    }
+                })?),
+            ),
+            None => (0, SessionState::default(), MemoryFold::default()),
+        };
+        let mut stmt = tx
+            .prepare(
+                "SELECT body FROM events
+                 WHERE session = ?1 AND (seq > ?2 OR origin = 'external') ORDER BY seq",
+            )
+            .map_err(self.err())?;
+        let mut rows = stmt
+            .query(rusqlite::params![id, covers])
+            .map_err(self.err())?;
+        let mut events_replayed = 0;
+        while let Some(row) = rows.next().map_err(self.err())? {
+            let body = row.get_ref(0).map_err(self.err())?;
+            let bytes = body
+                .as_blob_or_null()
+                .ok()
+                .flatten()
+                .or_else(|| body.as_str().ok().map(str::as_bytes))
+                .unwrap_or_default();
+            let event: Event = self.decode(id, "event", bytes)?;
+            state.apply(&event);
+            if let Event::MemoryChanged { change } = &event {
+                memory.apply(change);
+            }
+            events_replayed += 1;
+        }
+        Ok(Restored {
+            plan,
+            state,
+            memory: memory.into_records(crate::clock::now_ms()),
+            events_replayed,
+        })
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        session: &str,
+        what: &'static str,
+        bytes: &[u8],
+    ) -> Result<T, SessionError> {
+        serde_json::from_slice(bytes).map_err(|e| SessionError::Decode {
+            location: self.location(),
+            session: session.to_string(),
+            what,
+            message: e.to_string(),
+        })
+    }
+
+    /// Starts the journal writer of a locked session.
+    pub fn open_journal(&self, id: &str, lock: &SessionLock) -> Result<Journal, SessionError> {
+        let log = SqliteLog::open(&self.path, id)?;
+        let last_seq = log.last_seq()?;
+        Journal::start(
+            id,
+            Box::new(log),
+            Box::new(SqliteFeed::new(&self.path, id)),
+            last_seq,
+            lock.external_from,
+        )
+    }
+
+    /// The events of a session after journal position `after`, oldest first, at most `limit`.
+    /// Events a snapshot has compacted are no longer there: the first returned may be later
+    /// than `after + 1`.
+    pub fn events_after(
+        &self,
+        id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, SessionError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, body FROM events WHERE session = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(
+                rusqlite::params![id, after as i64, limit.min(i64::MAX as usize) as i64],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.err())?;
+        rows.into_iter()
+            .map(|(seq, body)| {
+                Ok(Envelope {
+                    seq: seq as u64,
+                    event: Arc::new(self.decode(id, "event", &body)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Sets the stored status of a session (the journal also does so on start, resume and end
+    /// events).
+    pub fn set_status(&self, id: &str, status: SessionStatus) -> Result<(), SessionError> {
+        let changed = self
+            .conn
+            .lock()
+            .execute(
+                "UPDATE sessions SET status = ?2, updated_ms = ?3 WHERE id = ?1",
+                rusqlite::params![id, status.as_str(), crate::clock::now_ms() as i64],
+            )
+            .map_err(self.err())?;
+        if changed == 0 {
+            return Err(self.unknown(id));
+        }
+        Ok(())
+    }
+
+    /// Appends events from outside the session's runner (the memory CLI), whether or not a runner
+    /// is live: it picks them up with [`Journal::poll_external`], and a load replays them.
+    pub fn append_external(&self, id: &str, events: &[Event]) -> Result<(), SessionError> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
+        if exists.is_none() {
+            drop(tx);
+            drop(conn);
+            return Err(self.unknown(id));
+        }
+        self.insert_events(&tx, id, Origin::External, events, None)?;
+        tx.commit().map_err(self.err())
+    }
+
+    /// Inserts `events` and their effect on the session's row; returns the last seq written.
+    fn insert_events(
+        &self,
+        conn: &Connection,
+        id: &str,
+        origin: Origin,
+        events: &[Event],
+        now_ms: Option<u64>,
+    ) -> Result<u64, SessionError> {
+        let mut effect = RowEffect::default();
+        let mut bodies = Vec::new();
+        let mut ends = Vec::with_capacity(events.len());
+        for event in events {
+            serde_json::to_writer(&mut bodies, event).map_err(|e| SessionError::Encode {
+                session: id.to_string(),
+                what: "event",
+                message: e.to_string(),
+            })?;
+            ends.push(bodies.len());
+            effect.add(event);
+        }
+        sqlite_log::insert_events(
+            conn,
+            &sqlite_log::INSERT_ROWS.map(sqlite_log::insert_sql),
+            id,
+            origin,
+            &bodies,
+            &ends,
+        )
+        .map_err(self.err())?;
+        let last_seq = if events.is_empty() {
+            0
+        } else {
+            conn.last_insert_rowid() as u64
+        };
+        sqlite_log::write_effect(conn, id, &effect, now_ms).map_err(self.err())?;
+        Ok(last_seq)
+    }
+}
+
+impl SessionStore for SqliteStore {
+    fn create_session(&self, plan: &SwarmPlan, goal: Option<&str>) -> Result<String, SessionError> {
+        SqliteStore::create_session(self, plan, goal)
+    }
+
+    fn create_locked_session(
+        &self,
+        plan: &SwarmPlan,
+        goal: Option<&str>,
+        journal: bool,
+        opening: impl FnOnce(&str) -> Vec<Event>,
+    ) -> Result<(String, SessionLock, Vec<Envelope>), SessionError> {
+        SqliteStore::create_locked_session(self, plan, goal, journal, opening)
+    }
+
+    fn resolve(&self, id_or_latest: &str) -> Result<String, SessionError> {
+        SqliteStore::resolve(self, id_or_latest)
+    }
+
+    fn list(&self) -> Result<Vec<SessionSummary>, SessionError> {
+        SqliteStore::list(self)
+    }
+
+    fn summary(&self, id: &str) -> Result<SessionSummary, SessionError> {
+        SqliteStore::summary(self, id)
+    }
+
+    fn lock(&self, id: &str) -> Result<SessionLock, SessionError> {
+        SqliteStore::lock(self, id)
+    }
+
+    fn load(&self, id: &str) -> Result<Restored, SessionError> {
+        SqliteStore::load(self, id)
+    }
+
+    fn open_journal(&self, id: &str, lock: &SessionLock) -> Result<Journal, SessionError> {
+        SqliteStore::open_journal(self, id, lock)
+    }
+
+    fn set_status(&self, id: &str, status: SessionStatus) -> Result<(), SessionError> {
+        SqliteStore::set_status(self, id, status)
+    }
+
+    fn append_external(&self, id: &str, events: &[Event]) -> Result<(), SessionError> {
+        SqliteStore::append_external(self, id, events)
+    }
+
+    fn events_after(
+        &self,
+        id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, SessionError> {
+        SqliteStore::events_after(self, id, after, limit)
+    }
+}
