@@ -54,11 +54,9 @@ fn turn(task: usize, n: u32) -> Arc<Event> {
             arguments: serde_json::json!({"path": "src/handlers/login.rs", "content": "fn login() {}"}),
         }],
         finish: FinishReason::ToolCalls,
-        usage: Usage {
-            input_tokens: 1200,
-            output_tokens: 300,
-        },
+        usage: Usage::new(1200, 300),
         usd: 0.0004,
+        usd_saved: 0.0,
         latency_ms: 900,
         retries: 0,
         at_ms: 1_795_278_330_000,

@@ -197,6 +197,7 @@ async fn the_simulated_provider_answers_through_the_client() {
         }],
         tools: Vec::new().into(),
         max_tokens: 0,
+        cache_key: None,
     };
     let outcome = client.complete(&request).await.expect("offline answer");
     assert_eq!(outcome.retries, 0);

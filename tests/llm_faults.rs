@@ -33,6 +33,7 @@ fn request() -> ChatRequest {
         }],
         tools: Vec::new().into(),
         max_tokens: 64,
+        cache_key: None,
     }
 }
 

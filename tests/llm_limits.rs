@@ -17,6 +17,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         }],
         tools: Vec::new().into(),
         max_tokens,
+        cache_key: None,
     }
 }
 

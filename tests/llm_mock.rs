@@ -174,6 +174,7 @@ async fn rejects_tool_results_that_answer_no_call() {
                 messages,
                 tools: Vec::new().into(),
                 max_tokens: 10,
+                cache_key: None,
             };
             let err = client.complete(&request).await.expect_err("malformed");
             assert!(
@@ -198,6 +199,7 @@ async fn waiting_for_requests_needs_no_sleep() {
         }],
         tools: Vec::new().into(),
         max_tokens: 10,
+        cache_key: None,
     };
     let call = tokio::spawn(async move { client.complete(&request).await });
     mock.wait_for_requests(1).await;

@@ -29,6 +29,7 @@ fn request(messages: Vec<Message>) -> ChatRequest {
         }]
         .into(),
         max_tokens: 256,
+        cache_key: None,
     }
 }
 
@@ -64,14 +65,7 @@ async fn text_turns_come_back_whole_with_usage_in_every_mode() {
         );
         assert!(response.tool_calls.is_empty(), "{mode}");
         assert_eq!(response.finish, FinishReason::Stop, "{mode}");
-        assert_eq!(
-            response.usage,
-            Usage {
-                input_tokens: 123,
-                output_tokens: 45
-            },
-            "{mode}"
-        );
+        assert_eq!(response.usage, Usage::new(123, 45), "{mode}");
     }
     let seen: Vec<(Protocol, bool)> = (0..4)
         .map(|i| {
@@ -229,15 +223,29 @@ async fn tool_results_go_back_in_each_protocols_shape() {
                 );
             }
             _ => {
-                assert_eq!(body["system"], json!("You are terse."), "{mode}");
+                // Prompt caching is on by default: the system prompt and the newest message
+                // carry breakpoints.
+                assert_eq!(
+                    body["system"],
+                    json!([{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}]),
+                    "{mode}"
+                );
                 let last = messages.last().expect("a last message");
                 assert_eq!(
                     last,
                     &json!({"role": "user", "content": [
                         {"type": "tool_result", "tool_use_id": calls[0].id, "content": "written"},
-                        {"type": "tool_result", "tool_use_id": calls[1].id, "content": "no such file", "is_error": true}
+                        {"type": "tool_result", "tool_use_id": calls[1].id, "content": "no such file", "is_error": true,
+                         "cache_control": {"type": "ephemeral"}}
                     ]}),
                     "{mode}"
+                );
+                assert_eq!(
+                    messages[0],
+                    json!({"role": "user", "content": [
+                        {"type": "text", "text": "go", "cache_control": {"type": "ephemeral"}}
+                    ]}),
+                    "the newest message of the turn before keeps its breakpoint: {mode}"
                 );
             }
         }

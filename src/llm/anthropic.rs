@@ -20,6 +20,8 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 #[derive(Debug, Clone)]
 pub struct AnthropicProvider {
     endpoint: Endpoint,
+    /// Mark cache breakpoints on every request.
+    prompt_cache: bool,
 }
 
 impl AnthropicProvider {
@@ -37,17 +39,30 @@ impl AnthropicProvider {
         };
         Self {
             endpoint: Endpoint::new(http, url, key, stream),
+            prompt_cache: false,
         }
+    }
+
+    /// With `on`, every request marks its stable prefix and newest messages for the cache.
+    pub(crate) fn with_prompt_cache(mut self, on: bool) -> Self {
+        self.prompt_cache = on;
+        self
     }
 
     /// One assistant turn for `request`.
     pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let endpoint = &self.endpoint;
         let stream = endpoint.stream;
+        let cache = self.prompt_cache;
         endpoint
             .redacted(async {
+                let wire = WireRequest {
+                    request,
+                    stream,
+                    cache,
+                };
                 let response = endpoint
-                    .post(&WireRequest { request, stream }, |builder, key| {
+                    .post(&wire, |builder, key| {
                         let builder = builder.header("anthropic-version", ANTHROPIC_VERSION);
                         match key {
                             Some(key) => builder.header("x-api-key", key.expose()),
@@ -69,27 +84,132 @@ impl AnthropicProvider {
 struct WireRequest<'a> {
     request: &'a ChatRequest,
     stream: bool,
+    /// Mark cache breakpoints (see [`Breakpoints`]).
+    cache: bool,
 }
+
+/// Where the cache breakpoints of a request go, at most the API's four: the last tool (the tools
+/// alone are shared by every role with the same tools), the system prompt (tools and system are
+/// shared by every agent of a role), the newest message (the next turn of this conversation reads
+/// everything up to it) and the newest message of the turn before (which that turn wrote, so a
+/// turn that added more than the API's 20-block lookback still reads it).
+///
+/// With caching on, every message's content is sent as blocks, so that a message is the same
+/// bytes whether or not it carries a breakpoint.
+#[derive(Clone, Copy)]
+struct Breakpoints {
+    on: bool,
+    /// Wire turns of the request.
+    turns: usize,
+}
+
+impl Breakpoints {
+    fn marks_turn(&self, index: usize) -> bool {
+        self.on && (index + 1 == self.turns || index + 3 == self.turns)
+    }
+}
+
+#[derive(Serialize)]
+struct CacheControl {
+    r#type: &'static str,
+}
+
+const EPHEMERAL: CacheControl = CacheControl {
+    r#type: "ephemeral",
+};
 
 impl Serialize for WireRequest<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.request;
+        let turns = wire_turns(&r.messages);
+        let marks = Breakpoints {
+            on: self.cache,
+            turns: turns.len(),
+        };
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("model", &r.model)?;
         map.serialize_entry("max_tokens", &r.max_tokens)?;
         if !r.system.is_empty() {
-            map.serialize_entry("system", &r.system)?;
+            if self.cache {
+                #[derive(Serialize)]
+                struct SystemBlock<'a> {
+                    r#type: &'static str,
+                    text: &'a str,
+                    cache_control: CacheControl,
+                }
+                map.serialize_entry(
+                    "system",
+                    &[SystemBlock {
+                        r#type: "text",
+                        text: &r.system,
+                        cache_control: EPHEMERAL,
+                    }],
+                )?;
+            } else {
+                map.serialize_entry("system", &r.system)?;
+            }
         }
-        map.serialize_entry("messages", &WireMessages(&r.messages))?;
+        map.serialize_entry("messages", &WireMessages { turns, marks })?;
         if !r.tools.is_empty() {
-            map.serialize_entry("tools", &WireTools(r))?;
+            map.serialize_entry(
+                "tools",
+                &WireTools {
+                    request: r,
+                    cache: self.cache,
+                },
+            )?;
         }
         map.serialize_entry("stream", &self.stream)?;
         map.end()
     }
 }
 
-struct WireMessages<'a>(&'a [Message]);
+/// One message as the API sees it.
+enum WireTurn<'a> {
+    User(&'a str),
+    Assistant {
+        text: Option<&'a str>,
+        tool_calls: &'a [ToolCall],
+    },
+    /// The results of one turn's tool calls, together in one user message.
+    Results(&'a [Message]),
+}
+
+fn wire_turns(messages: &[Message]) -> Vec<WireTurn<'_>> {
+    let mut turns = Vec::with_capacity(messages.len());
+    let mut rest = messages;
+    while let Some((first, tail)) = rest.split_first() {
+        match first {
+            Message::User { content } => {
+                turns.push(WireTurn::User(content));
+                rest = tail;
+            }
+            Message::Assistant { text, tool_calls } => {
+                let text = text.as_deref().filter(|t| !t.is_empty());
+                // The API rejects an empty assistant turn; one with nothing to say is left out.
+                if text.is_some() || !tool_calls.is_empty() {
+                    turns.push(WireTurn::Assistant { text, tool_calls });
+                }
+                rest = tail;
+            }
+            Message::Tool { .. } => {
+                let run = rest
+                    .iter()
+                    .take_while(|m| matches!(m, Message::Tool { .. }))
+                    .count();
+                let (results, tail) = rest.split_at(run);
+                turns.push(WireTurn::Results(results));
+                rest = tail;
+            }
+        }
+    }
+    turns
+}
+
+struct WireMessages<'a> {
+    turns: Vec<WireTurn<'a>>,
+    marks: Breakpoints,
+}
 
 impl Serialize for WireMessages<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -98,81 +218,93 @@ impl Serialize for WireMessages<'_> {
             role: &'static str,
             content: C,
         }
-        let mut seq = serializer.serialize_seq(None)?;
-        let mut rest = self.0;
-        while let Some((first, tail)) = rest.split_first() {
-            match first {
-                Message::User { content } => {
-                    seq.serialize_element(&Turn {
-                        role: "user",
-                        content,
-                    })?;
-                    rest = tail;
-                }
-                Message::Assistant { text, tool_calls } => {
-                    let text = text.as_deref().filter(|t| !t.is_empty());
-                    // The API rejects an empty assistant turn; one with nothing to say is left out.
-                    if text.is_some() || !tool_calls.is_empty() {
-                        seq.serialize_element(&Turn {
-                            role: "assistant",
-                            content: AssistantBlocks { text, tool_calls },
-                        })?;
-                    }
-                    rest = tail;
-                }
-                Message::Tool { .. } => {
-                    let run = rest
-                        .iter()
-                        .take_while(|m| matches!(m, Message::Tool { .. }))
-                        .count();
-                    let (results, tail) = rest.split_at(run);
-                    seq.serialize_element(&Turn {
-                        role: "user",
-                        content: ToolResults(results),
-                    })?;
-                    rest = tail;
-                }
+        let mut seq = serializer.serialize_seq(Some(self.turns.len()))?;
+        for (index, turn) in self.turns.iter().enumerate() {
+            let mark = self.marks.marks_turn(index);
+            match turn {
+                WireTurn::User(content) if self.marks.on => seq.serialize_element(&Turn {
+                    role: "user",
+                    content: [TextBlock {
+                        r#type: "text",
+                        text: content,
+                        cache_control: mark.then_some(EPHEMERAL),
+                    }],
+                })?,
+                WireTurn::User(content) => seq.serialize_element(&Turn {
+                    role: "user",
+                    content,
+                })?,
+                WireTurn::Assistant { text, tool_calls } => seq.serialize_element(&Turn {
+                    role: "assistant",
+                    content: AssistantBlocks {
+                        text: *text,
+                        tool_calls,
+                        mark,
+                    },
+                })?,
+                WireTurn::Results(results) => seq.serialize_element(&Turn {
+                    role: "user",
+                    content: ToolResults { results, mark },
+                })?,
             }
         }
         seq.end()
     }
 }
 
+#[derive(Serialize)]
+struct TextBlock<'a> {
+    r#type: &'static str,
+    text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
+}
+
 struct AssistantBlocks<'a> {
     text: Option<&'a str>,
     tool_calls: &'a [ToolCall],
+    /// A breakpoint on the last block.
+    mark: bool,
 }
 
 impl Serialize for AssistantBlocks<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
-        #[serde(tag = "type", rename_all = "snake_case")]
-        enum Block<'a> {
-            Text {
-                text: &'a str,
-            },
-            ToolUse {
-                id: &'a str,
-                name: &'a str,
-                input: &'a Value,
-            },
+        struct ToolUse<'a> {
+            r#type: &'static str,
+            id: &'a str,
+            name: &'a str,
+            input: &'a Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cache_control: Option<CacheControl>,
         }
         let mut seq = serializer.serialize_seq(None)?;
         if let Some(text) = self.text {
-            seq.serialize_element(&Block::Text { text })?;
+            seq.serialize_element(&TextBlock {
+                r#type: "text",
+                text,
+                cache_control: (self.mark && self.tool_calls.is_empty()).then_some(EPHEMERAL),
+            })?;
         }
-        for call in self.tool_calls {
-            seq.serialize_element(&Block::ToolUse {
+        let last = self.tool_calls.len().wrapping_sub(1);
+        for (i, call) in self.tool_calls.iter().enumerate() {
+            seq.serialize_element(&ToolUse {
+                r#type: "tool_use",
                 id: &call.id,
                 name: &call.name,
                 input: &call.arguments,
+                cache_control: (self.mark && i == last).then_some(EPHEMERAL),
             })?;
         }
         seq.end()
     }
 }
 
-struct ToolResults<'a>(&'a [Message]);
+struct ToolResults<'a> {
+    results: &'a [Message],
+    /// A breakpoint on the last block.
+    mark: bool,
+}
 
 impl Serialize for ToolResults<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -183,9 +315,12 @@ impl Serialize for ToolResults<'_> {
             content: &'a str,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             is_error: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cache_control: Option<CacheControl>,
         }
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for message in self.0 {
+        let mut seq = serializer.serialize_seq(Some(self.results.len()))?;
+        let last = self.results.len().wrapping_sub(1);
+        for (i, message) in self.results.iter().enumerate() {
             if let Message::Tool {
                 call_id,
                 content,
@@ -198,6 +333,7 @@ impl Serialize for ToolResults<'_> {
                     tool_use_id: call_id,
                     content,
                     is_error: *is_error,
+                    cache_control: (self.mark && i == last).then_some(EPHEMERAL),
                 })?;
             }
         }
@@ -205,7 +341,11 @@ impl Serialize for ToolResults<'_> {
     }
 }
 
-struct WireTools<'a>(&'a ChatRequest);
+struct WireTools<'a> {
+    request: &'a ChatRequest,
+    /// A breakpoint on the last tool.
+    cache: bool,
+}
 
 impl Serialize for WireTools<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -214,14 +354,18 @@ impl Serialize for WireTools<'_> {
             name: &'a str,
             description: &'a str,
             input_schema: &'a Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cache_control: Option<CacheControl>,
         }
-        let tools = &self.0.tools;
+        let tools = &self.request.tools;
         let mut seq = serializer.serialize_seq(Some(tools.len()))?;
-        for tool in tools.iter() {
+        let last = tools.len().wrapping_sub(1);
+        for (i, tool) in tools.iter().enumerate() {
             seq.serialize_element(&Tool {
                 name: &tool.name,
                 description: &tool.description,
                 input_schema: &tool.parameters,
+                cache_control: (self.cache && i == last).then_some(EPHEMERAL),
             })?;
         }
         seq.end()
@@ -234,6 +378,31 @@ struct WireUsage {
     input_tokens: Option<u64>,
     #[serde(default)]
     output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Sets the counts this usage carries; the API's counts are cumulative, so a later one
+    /// replaces an earlier one and an absent one leaves it.
+    fn update(&self, usage: &mut Usage) {
+        let pairs = [
+            (self.input_tokens, &mut usage.input_tokens),
+            (self.output_tokens, &mut usage.output_tokens),
+            (
+                self.cache_creation_input_tokens,
+                &mut usage.cache_write_tokens,
+            ),
+            (self.cache_read_input_tokens, &mut usage.cache_read_tokens),
+        ];
+        for (value, slot) in pairs {
+            if let Some(n) = value {
+                *slot = n;
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -280,10 +449,8 @@ impl WireResponse {
                 Block::Other => {}
             }
         }
-        let usage = Usage {
-            input_tokens: self.usage.input_tokens.unwrap_or(0),
-            output_tokens: self.usage.output_tokens.unwrap_or(0),
-        };
+        let mut usage = Usage::default();
+        self.usage.update(&mut usage);
         assemble::response(
             Some(text),
             tool_calls,
@@ -393,10 +560,7 @@ async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmErr
             continue;
         }
         match http::parse_event::<StreamEvent>(&event.data)? {
-            StreamEvent::MessageStart { message } => {
-                usage.input_tokens = message.usage.input_tokens.unwrap_or(0);
-                usage.output_tokens = message.usage.output_tokens.unwrap_or(0);
-            }
+            StreamEvent::MessageStart { message } => message.usage.update(&mut usage),
             StreamEvent::ContentBlockStart {
                 index,
                 content_block,
@@ -421,13 +585,7 @@ async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmErr
                 delta,
                 usage: delta_usage,
             } => {
-                // These counts are cumulative, so the latest replaces the earlier ones.
-                if let Some(n) = delta_usage.input_tokens {
-                    usage.input_tokens = n;
-                }
-                if let Some(n) = delta_usage.output_tokens {
-                    usage.output_tokens = n;
-                }
+                delta_usage.update(&mut usage);
                 if delta.stop_reason.is_some() {
                     stop = delta.stop_reason;
                 }
@@ -502,10 +660,12 @@ mod tests {
             ],
             tools: Vec::new().into(),
             max_tokens: 5,
+            cache_key: None,
         };
         let body = serde_json::to_value(WireRequest {
             request: &request,
             stream: false,
+            cache: false,
         })
         .expect("serializes");
         assert_eq!(

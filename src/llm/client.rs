@@ -28,18 +28,24 @@ impl ProviderImpl {
     /// The provider `config` names, with its own HTTP connection pool.
     pub fn from_config(config: &ProviderConfig) -> Result<Self, LlmError> {
         Ok(match config.kind {
-            ProviderKind::Openai => ProviderImpl::OpenAi(OpenAiProvider::new(
-                http::http_client()?,
-                &config.base_url,
-                config.api_key.clone(),
-                config.stream,
-            )),
-            ProviderKind::Anthropic => ProviderImpl::Anthropic(AnthropicProvider::new(
-                http::http_client()?,
-                &config.base_url,
-                config.api_key.clone(),
-                config.stream,
-            )),
+            ProviderKind::Openai => ProviderImpl::OpenAi(
+                OpenAiProvider::new(
+                    http::http_client()?,
+                    &config.base_url,
+                    config.api_key.clone(),
+                    config.stream,
+                )
+                .with_prompt_cache(config.prompt_cache),
+            ),
+            ProviderKind::Anthropic => ProviderImpl::Anthropic(
+                AnthropicProvider::new(
+                    http::http_client()?,
+                    &config.base_url,
+                    config.api_key.clone(),
+                    config.stream,
+                )
+                .with_prompt_cache(config.prompt_cache),
+            ),
             ProviderKind::Simulated => ProviderImpl::Simulated(SimulatedProvider::new()),
         })
     }

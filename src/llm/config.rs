@@ -49,6 +49,8 @@ pub struct ProviderConfig {
     pub tokens_per_minute: Option<u32>,
     /// Used when a request does not set `max_tokens`.
     pub max_tokens: u32,
+    /// Mark requests for the provider's prompt cache (`llm.prompt_cache`).
+    pub prompt_cache: bool,
 }
 
 impl ProviderConfig {
@@ -70,6 +72,7 @@ impl ProviderConfig {
             requests_per_minute: defaults.requests_per_minute,
             tokens_per_minute: defaults.tokens_per_minute,
             max_tokens: defaults.max_tokens,
+            prompt_cache: defaults.prompt_cache,
         }
     }
 }
@@ -187,6 +190,7 @@ pub fn resolve(
     config.requests_per_minute = settings.requests_per_minute;
     config.tokens_per_minute = settings.tokens_per_minute;
     config.max_tokens = settings.max_tokens;
+    config.prompt_cache = settings.prompt_cache;
 
     let Some(penv) = provider_env(kind) else {
         config.model = SIMULATED_MODEL.to_string();

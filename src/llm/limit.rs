@@ -112,6 +112,7 @@ mod tests {
             }],
             tools: Vec::new().into(),
             max_tokens: 100,
+            cache_key: None,
         };
         assert_eq!(estimate_tokens(&request), 120);
     }

@@ -13,6 +13,7 @@ mod config;
 mod http;
 mod limit;
 mod openai;
+pub mod pricing;
 mod retry;
 pub mod simulated;
 mod types;

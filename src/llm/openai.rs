@@ -16,6 +16,8 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
     endpoint: Endpoint,
+    /// Send `prompt_cache_key`: only OpenAI itself knows it, other servers may reject it.
+    cache_key: bool,
 }
 
 impl OpenAiProvider {
@@ -32,17 +34,32 @@ impl OpenAiProvider {
                 key,
                 stream,
             ),
+            cache_key: false,
         }
+    }
+
+    /// With `on` and the endpoint at OpenAI itself, requests carry their `cache_key` as
+    /// `prompt_cache_key`, so requests of one role reach the same prompt cache. (Caching of
+    /// the prefix itself is automatic; it needs only the prefix to be byte-stable.)
+    pub(crate) fn with_prompt_cache(mut self, on: bool) -> Self {
+        self.cache_key = on && is_openai(&self.endpoint.url);
+        self
     }
 
     /// One assistant turn for `request`.
     pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let endpoint = &self.endpoint;
         let stream = endpoint.stream;
+        let cache_key = request.cache_key.as_deref().filter(|_| self.cache_key);
         endpoint
             .redacted(async {
+                let wire = WireRequest {
+                    request,
+                    stream,
+                    cache_key,
+                };
                 let response = endpoint
-                    .post(&WireRequest { request, stream }, |builder, key| match key {
+                    .post(&wire, |builder, key| match key {
                         Some(key) => builder.bearer_auth(key.expose()),
                         None => builder,
                     })
@@ -58,9 +75,15 @@ impl OpenAiProvider {
     }
 }
 
+/// Whether `url` is OpenAI's own API.
+fn is_openai(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| u.host_str() == Some("api.openai.com"))
+}
+
 struct WireRequest<'a> {
     request: &'a ChatRequest,
     stream: bool,
+    cache_key: Option<&'a str>,
 }
 
 impl Serialize for WireRequest<'_> {
@@ -73,6 +96,9 @@ impl Serialize for WireRequest<'_> {
             map.serialize_entry("tools", &WireTools(r))?;
         }
         map.serialize_entry("max_tokens", &r.max_tokens)?;
+        if let Some(key) = self.cache_key {
+            map.serialize_entry("prompt_cache_key", key)?;
+        }
         map.serialize_entry("stream", &self.stream)?;
         if self.stream {
             map.serialize_entry(
@@ -231,13 +257,29 @@ struct WireUsage {
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 impl From<WireUsage> for Usage {
+    /// `prompt_tokens` includes the cached ones; [`Usage`] counts them apart.
     fn from(u: WireUsage) -> Self {
+        let cached = u
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0)
+            .min(u.prompt_tokens);
         Usage {
-            input_tokens: u.prompt_tokens,
+            input_tokens: u.prompt_tokens - cached,
             output_tokens: u.completion_tokens,
+            cache_write_tokens: 0,
+            cache_read_tokens: cached,
         }
     }
 }
@@ -452,10 +494,12 @@ mod tests {
             }]
             .into(),
             max_tokens: 10,
+            cache_key: None,
         };
         let body = serde_json::to_value(WireRequest {
             request: &request,
             stream: true,
+            cache_key: None,
         })
         .expect("serializes");
         assert_eq!(

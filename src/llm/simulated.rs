@@ -36,10 +36,7 @@ impl SimulatedProvider {
         ChatResponse {
             text,
             tool_calls,
-            usage: Usage {
-                input_tokens: estimate_tokens(request),
-                output_tokens: (output_chars as u64).div_ceil(4),
-            },
+            usage: Usage::new(estimate_tokens(request), (output_chars as u64).div_ceil(4)),
             finish,
         }
     }

@@ -46,7 +46,7 @@ pub struct ToolSchema {
 }
 
 /// One request to the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChatRequest {
     pub model: String,
     pub system: String,
@@ -54,13 +54,62 @@ pub struct ChatRequest {
     /// Shared: an agent offers the same tools on every turn.
     pub tools: Arc<[ToolSchema]>,
     pub max_tokens: u32,
+    /// Requests with the same key share a long prefix (one role's system prompt and tools);
+    /// OpenAI routes them to the same cache with it (`prompt_cache_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<Arc<str>>,
 }
 
 /// Tokens counted by the API's usage field.
+///
+/// The three input counts do not overlap: `input_tokens` are billed at the full input price,
+/// `cache_write_tokens` were written to the prompt cache by this request and
+/// `cache_read_tokens` read from it (Anthropic's `input_tokens`, `cache_creation_input_tokens`
+/// and `cache_read_input_tokens`; OpenAI's `prompt_tokens` minus its `cached_tokens`, nothing,
+/// and `cached_tokens`). The whole prompt is their sum, [`Usage::prompt_tokens`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Absent from journals written before prompt caching: zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Usage {
+    /// Usage without any prompt caching.
+    pub const fn new(input_tokens: u64, output_tokens: u64) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            cache_write_tokens: 0,
+            cache_read_tokens: 0,
+        }
+    }
+
+    /// Every token of the prompt, cached or not.
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+    }
+
+    /// Every token of the call, prompt and answer.
+    pub fn total_tokens(&self) -> u64 {
+        self.prompt_tokens() + self.output_tokens
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+    }
 }
 
 /// Why the model stopped.

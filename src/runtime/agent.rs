@@ -5,14 +5,15 @@
 //! before the next turn, so an agent that resumes a task continues from its last completed step
 //! and never asks the LLM again for a turn it already has.
 
-use super::budget::admit_call;
+use super::budget::{admit_call, Worst};
 use super::context::{StopReason, SwarmContext};
 use super::hook_dispatch::{fire, task_env};
 use super::prompt::{self, Phase, TaskBrief};
 use super::roster::AgentInfo;
 use super::tools::{AgentTools, Effect};
 use super::{PLAN_TASK, RUNTIME_AUTHOR, SYNTHESIS_TASK};
-use crate::llm::{ChatRequest, Message, ToolCall};
+use crate::llm::pricing::Rates;
+use crate::llm::{estimate_tokens, ChatRequest, Message, ToolCall};
 use crate::memory::Ttl;
 use crate::session::{Event, TaskState, TaskStatus};
 use crate::spec::HookEvent;
@@ -63,6 +64,8 @@ struct Step {
     agent: AgentInfo,
     tools: Arc<AgentTools>,
     system: String,
+    /// Shared by the requests of every agent of the role (see `ChatRequest::cache_key`).
+    cache_key: Arc<str>,
     model: Option<String>,
     max_turns: u32,
     transcript: Vec<Message>,
@@ -124,6 +127,7 @@ impl Step {
             agent: agent.clone(),
             tools,
             system: prompt::system_prompt(&role.prompt),
+            cache_key: format!("{}/{}", ctx.plan.name, agent.role).into(),
             model: role.model.clone(),
             max_turns: role.max_turns,
             transcript,
@@ -145,9 +149,6 @@ impl Step {
                     self.max_turns
                 );
                 return fail(&self.ctx, &self.task, &self.agent.id, error).await;
-            }
-            if let Err(reason) = admit_call(&self.ctx) {
-                return TaskEnd::Stopped(reason);
             }
             if let Err(end) = self.take_turn().await {
                 return end;
@@ -232,7 +233,33 @@ impl Step {
             messages: self.transcript.clone(),
             tools: Arc::clone(self.tools.schemas()),
             max_tokens: self.ctx.plan.llm.max_tokens,
+            cache_key: Some(Arc::clone(&self.cache_key)),
         };
+        let config = client.config();
+        let rates = self
+            .ctx
+            .plan
+            .llm
+            .prices
+            .map(|p| Rates::new(&p, config.kind, &config.model));
+        let max_tokens = u64::from(if request.max_tokens > 0 {
+            request.max_tokens
+        } else {
+            config.max_tokens
+        });
+        let estimate =
+            u64::from(estimate_tokens(&request)).saturating_sub(u64::from(request.max_tokens));
+        let reservations = &self.ctx.reservations;
+        let input = reservations.input_tokens(estimate);
+        let worst = Worst {
+            tokens: input + max_tokens,
+            usd: rates.map_or(0.0, |r| r.worst_case(input, max_tokens)),
+        };
+        let admitted = tokio::select! {
+            admitted = admit_call(&self.ctx, worst) => admitted,
+            reason = self.ctx.control.wait_stop() => Err(reason),
+        };
+        let _reservation = admitted.map_err(TaskEnd::Stopped)?;
         let outcome = tokio::select! {
             outcome = client.complete(&request) => outcome,
             _ = self.ctx.control.wait_interrupt() => return Err(TaskEnd::Stopped(StopReason::Interrupted)),
@@ -258,9 +285,9 @@ impl Step {
             }
         };
         let response = outcome.response;
-        let usd = self.ctx.plan.llm.prices.map_or(0.0, |p| {
-            p.cost(response.usage.input_tokens, response.usage.output_tokens)
-        });
+        reservations.observe_input(estimate, response.usage.prompt_tokens());
+        let usd = rates.map_or(0.0, |r| r.cost(&response.usage));
+        let usd_saved = rates.map_or(0.0, |r| r.saving(&response.usage));
         self.transcript.push(Message::Assistant {
             text: response.text.clone(),
             tool_calls: response.tool_calls.clone(),
@@ -274,6 +301,7 @@ impl Step {
             finish: response.finish,
             usage: response.usage,
             usd,
+            usd_saved,
             latency_ms: outcome.latency_ms,
             retries: outcome.retries,
             at_ms: self.ctx.now_ms(),

@@ -1,6 +1,7 @@
 //! What every agent of a run shares: the plan, the roster, the recorder, memory, the workspace,
 //! the LLM clients, and the controls that stop a run (Ctrl-C, budgets).
 
+use super::budget::Reservations;
 use super::command::CommandPolicy;
 use super::hooks::HookRunner;
 use super::recorder::Recorder;
@@ -127,6 +128,8 @@ pub struct SwarmContext {
     pub llm: LlmPool,
     pub hooks: HookRunner,
     pub control: Control,
+    /// What the LLM calls in flight hold against the budget.
+    pub reservations: Reservations,
     pub clock: SharedClock,
     /// Memory every task's brief shows: blockers and decisions, compiled once.
     pub note_patterns: Vec<KeyPattern>,
@@ -174,6 +177,7 @@ impl SwarmContext {
             llm,
             hooks,
             control: Control::default(),
+            reservations: Reservations::default(),
             clock,
             note_patterns,
             tool_sets,

@@ -56,10 +56,7 @@ impl AgentTools {
         let policy =
             AccessPolicy::for_role(role.memory.as_ref(), &plan.memory.namespace, role_name)
                 .map_err(|e| e.to_string())?;
-        let schemas = tools
-            .iter()
-            .filter_map(|t| schema(roster, agent, *t))
-            .collect();
+        let schemas = tools.iter().filter_map(|t| schema(roster, *t)).collect();
         Ok(Self {
             agent: agent.to_string(),
             tools,
@@ -282,7 +279,7 @@ impl AgentTools {
 }
 
 /// The schema of `tool` as `agent` sees it.
-fn schema(roster: &Roster, agent: &str, tool: ToolName) -> Option<ToolSchema> {
+fn schema(roster: &Roster, tool: ToolName) -> Option<ToolSchema> {
     let object = |properties: Value, required: &[&str]| json!({ "type": "object", "properties": properties, "required": required });
     match tool {
         ToolName::MemoryStore
@@ -295,10 +292,11 @@ fn schema(roster: &Roster, agent: &str, tool: ToolName) -> Option<ToolSchema> {
         }
         ToolName::SendMessage => Some(ToolSchema {
             name: tool.as_str().into(),
-            description: format!(
-                "Send a message to another agent of the swarm. You may message: {}.",
-                roster.contacts_summary(agent)
-            ),
+            // The same for every agent of a role, so it stays in the prompt-cache prefix the
+            // role's agents share; who this agent may message is in its task's context block.
+            description: "Send a message to another agent of the swarm: one listed under \
+                          `contacts` in your task's context."
+                .into(),
             parameters: object(
                 json!({
                     "to": { "type": "string", "description": "an agent id (e.g. tester-1) or a role name" },

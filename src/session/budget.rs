@@ -127,11 +127,9 @@ mod tests {
             text: None,
             tool_calls: Vec::new(),
             finish: crate::llm::FinishReason::Stop,
-            usage: crate::llm::Usage {
-                input_tokens: tokens,
-                output_tokens: 0,
-            },
+            usage: crate::llm::Usage::new(tokens, 0),
             usd,
+            usd_saved: 0.0,
             latency_ms: 1,
             retries: 0,
             at_ms,

@@ -5,6 +5,10 @@ use crate::memory::MemoryChange;
 use crate::spec::TaskSpec;
 use serde::{Deserialize, Serialize};
 
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 /// How a session ended, or that it is still running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,6 +112,10 @@ pub enum Event {
         finish: FinishReason,
         usage: Usage,
         usd: f64,
+        /// What the prompt cache saved on this call against the same tokens uncached, in USD
+        /// (negative when it wrote more than it read). Zero in journals from before caching.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        usd_saved: f64,
         latency_ms: u64,
         retries: u32,
         at_ms: u64,

@@ -318,6 +318,14 @@ fn metrics(out: &mut String, state: &SessionState) {
     }
     metrics_row(out, "**total**", &state.totals);
     out.push('\n');
+    let t = &state.totals;
+    if t.cache_read_tokens + t.cache_write_tokens > 0 {
+        let _ = writeln!(
+            out,
+            "Prompt cache: {} of {} input tokens read from the cache, {} written to it; saved ${:.4} against the same calls uncached.\n",
+            t.cache_read_tokens, t.tokens_in, t.cache_write_tokens, t.usd_saved
+        );
+    }
 }
 
 fn metrics_row(out: &mut String, name: &str, c: &Counters) {

@@ -54,9 +54,18 @@ pub struct TaskState {
 pub struct Counters {
     pub llm_calls: u64,
     pub failed_calls: u64,
+    /// The whole prompt of every call, cached or not.
     pub tokens_in: u64,
     pub tokens_out: u64,
+    /// The parts of `tokens_in` written to and read from the prompt cache.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    #[serde(default)]
+    pub cache_read_tokens: u64,
     pub usd: f64,
+    /// What the prompt cache saved, in USD (see `Event::TurnCompleted`).
+    #[serde(default)]
+    pub usd_saved: f64,
     pub retries: u64,
     pub tool_calls: u64,
     /// Milliseconds spent waiting for the LLM.
@@ -240,6 +249,7 @@ impl SessionState {
                 tool_calls,
                 usage,
                 usd,
+                usd_saved,
                 latency_ms,
                 retries,
                 ..
@@ -250,8 +260,7 @@ impl SessionState {
                         tool_calls: tool_calls.clone(),
                     });
                     t.turns += 1;
-                    t.usage.input_tokens += usage.input_tokens;
-                    t.usage.output_tokens += usage.output_tokens;
+                    t.usage.add(usage);
                     t.usd += usd;
                 }
                 for c in [
@@ -259,9 +268,12 @@ impl SessionState {
                     self.per_agent.entry(agent.clone()).or_default(),
                 ] {
                     c.llm_calls += 1;
-                    c.tokens_in += usage.input_tokens;
+                    c.tokens_in += usage.prompt_tokens();
                     c.tokens_out += usage.output_tokens;
+                    c.cache_write_tokens += usage.cache_write_tokens;
+                    c.cache_read_tokens += usage.cache_read_tokens;
                     c.usd += usd;
+                    c.usd_saved += usd_saved;
                     c.retries += u64::from(*retries);
                     c.llm_ms += latency_ms;
                 }

@@ -176,17 +176,19 @@ impl fmt::Display for ProviderKind {
 }
 
 /// Prices in US dollars per million tokens.
+///
+/// The cache prices are optional: left out, they follow from the input price at the provider's
+/// own ratios (see `llm::pricing`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Prices {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
-}
-
-impl Prices {
-    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        (input_tokens as f64 * self.input_per_mtok + output_tokens as f64 * self.output_per_mtok)
-            / 1_000_000.0
-    }
+    /// Input written to the prompt cache (Anthropic bills it above the input price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_mtok: Option<f64>,
+    /// Input read from the prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_per_mtok: Option<f64>,
 }
 
 /// The `llm:` section. `None` fields fall back to the command line, the environment, or defaults
@@ -203,6 +205,10 @@ pub struct LlmSettings {
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u32>,
     pub prices: Option<Prices>,
+    /// Mark the stable prefix of each request for the provider's prompt cache; on by default.
+    /// Plans stored before the setting existed load with it on.
+    #[serde(default = "prompt_cache_default")]
+    pub prompt_cache: bool,
     /// Attempts after the first for retryable faults.
     pub max_retries: u32,
     /// Deadline for one request, including the whole streamed body.
@@ -223,11 +229,16 @@ impl Default for LlmSettings {
             requests_per_minute: None,
             tokens_per_minute: None,
             prices: None,
+            prompt_cache: true,
             max_retries: 4,
             timeout: Duration::from_secs(120),
             max_tokens: 4096,
         }
     }
+}
+
+fn prompt_cache_default() -> bool {
+    true
 }
 
 /// The `memory:` section.

@@ -784,6 +784,7 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
             "requests_per_minute",
             "tokens_per_minute",
             "prices",
+            "prompt_cache",
             "max_retries",
             "timeout",
             "max_tokens",
@@ -846,6 +847,12 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
             None => ok = false,
         }
     }
+    if let Some(n) = f.get("prompt_cache") {
+        match check.boolean(n, "`llm.prompt_cache`") {
+            Some(b) => llm.prompt_cache = b,
+            None => ok = false,
+        }
+    }
     for (key, slot) in [
         ("max_concurrency", &mut llm.max_concurrency),
         ("requests_per_minute", &mut llm.requests_per_minute),
@@ -885,35 +892,57 @@ fn check_prices(check: &mut Checker, node: &Node) -> Option<Prices> {
     let f = check.fields(
         node,
         "`llm.prices`",
-        &["input_per_mtok", "output_per_mtok"],
+        &[
+            "input_per_mtok",
+            "output_per_mtok",
+            "cache_write_per_mtok",
+            "cache_read_per_mtok",
+        ],
         false,
     )?;
     let mut prices = Prices::default();
     let mut ok = true;
-    for (key, slot) in [
-        ("input_per_mtok", &mut prices.input_per_mtok),
-        ("output_per_mtok", &mut prices.output_per_mtok),
-    ] {
+    let price = |check: &mut Checker, key: &str| -> Option<Option<f64>> {
         let Some(n) = f.get(key) else {
-            check.missing(
-                &f,
-                key,
-                "`llm.prices`",
-                "give both input_per_mtok and output_per_mtok, in US dollars per million tokens",
-            );
-            ok = false;
-            continue;
+            return Some(None);
         };
         match check.number(n, &format!("`llm.prices.{key}`")) {
-            Some(x) if x >= 0.0 => *slot = x,
+            Some(x) if x >= 0.0 => Some(Some(x)),
             Some(x) => {
                 check.error(
                     n,
                     format!("`llm.prices.{key}` is {x}; a price cannot be negative"),
                     "write the price in US dollars per million tokens, e.g. 0.15",
                 );
+                None
+            }
+            None => None,
+        }
+    };
+    for (key, slot) in [
+        ("input_per_mtok", &mut prices.input_per_mtok),
+        ("output_per_mtok", &mut prices.output_per_mtok),
+    ] {
+        match price(check, key) {
+            Some(Some(x)) => *slot = x,
+            Some(None) => {
+                check.missing(
+                    &f,
+                    key,
+                    "`llm.prices`",
+                    "give both input_per_mtok and output_per_mtok, in US dollars per million tokens",
+                );
                 ok = false;
             }
+            None => ok = false,
+        }
+    }
+    for (key, slot) in [
+        ("cache_write_per_mtok", &mut prices.cache_write_per_mtok),
+        ("cache_read_per_mtok", &mut prices.cache_read_per_mtok),
+    ] {
+        match price(check, key) {
+            Some(x) => *slot = x,
             None => ok = false,
         }
     }

@@ -93,11 +93,9 @@ pub fn turn(id: &str, agent: &str, n: u32, tokens: u64, at_ms: u64) -> Event {
             arguments: serde_json::json!({"path": "a.rs"}),
         }],
         finish: FinishReason::ToolCalls,
-        usage: Usage {
-            input_tokens: tokens,
-            output_tokens: tokens / 2,
-        },
+        usage: Usage::new(tokens, tokens / 2),
         usd: 0.001,
+        usd_saved: 0.0,
         latency_ms: 250,
         retries: 1,
         at_ms,

@@ -9,7 +9,11 @@
 //! The server checks the wire shape the way the real APIs do (tool results must answer the tool
 //! calls of the turn right before them, Anthropic needs `max_tokens` and `anthropic-version`) and
 //! answers a malformed request with a 400 in the protocol's error envelope.
+//!
+//! [`MockLlm::bill_like_the_api`] makes the input side of every usage follow the providers'
+//! documented prompt caching (see [`super::prompt_cache`]) and keeps the bill.
 
+use super::prompt_cache::{tokens_of, PromptCache};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -99,10 +103,7 @@ pub struct MockReply {
 }
 
 /// The usage a reply reports unless the script sets one.
-pub const DEFAULT_USAGE: Usage = Usage {
-    input_tokens: 10,
-    output_tokens: 5,
-};
+pub const DEFAULT_USAGE: Usage = Usage::new(10, 5);
 
 impl MockReply {
     pub fn text(text: impl Into<String>) -> Self {
@@ -141,10 +142,7 @@ impl MockReply {
     }
 
     pub fn with_usage(mut self, input_tokens: u64, output_tokens: u64) -> Self {
-        self.usage = Usage {
-            input_tokens,
-            output_tokens,
-        };
+        self.usage = Usage::new(input_tokens, output_tokens);
         self
     }
 }
@@ -267,6 +265,8 @@ struct Shared {
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
     log: Mutex<Vec<LoggedRequest>>,
+    /// Set by [`MockLlm::bill_like_the_api`].
+    cache: Mutex<Option<PromptCache>>,
 }
 
 /// Counts a request in flight for as long as its handler runs (a hung one until the client
@@ -424,6 +424,31 @@ impl MockLlm {
         self.shared.in_flight.load(Ordering::SeqCst)
     }
 
+    /// From now on, the input side of every usage follows the providers' prompt caching and
+    /// output is counted from the reply; the bill is kept (see [`MockLlm::bill`]).
+    pub fn bill_like_the_api(&self) {
+        self.shared
+            .cache
+            .lock()
+            .get_or_insert_with(PromptCache::default);
+    }
+
+    /// Cache entries expire `lifetime` after their last use (5 minutes unless set).
+    pub fn set_cache_lifetime(&self, lifetime: Duration) {
+        let mut cache = self.shared.cache.lock();
+        cache.get_or_insert_with(PromptCache::default).lifetime = Some(lifetime);
+    }
+
+    /// The usage billed so far, summed over every successful request (zero unless billing).
+    pub fn bill(&self) -> Usage {
+        self.shared
+            .cache
+            .lock()
+            .as_ref()
+            .map(|c| c.bill)
+            .unwrap_or_default()
+    }
+
     pub fn peak_in_flight(&self) -> usize {
         self.shared.peak_in_flight.load(Ordering::SeqCst)
     }
@@ -508,6 +533,7 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             peak_in_flight: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
+            cache: Mutex::new(None),
         })
     }
 
@@ -581,8 +607,23 @@ async fn handle(
     if let Some(fault) = fault {
         return fault_response(protocol, &request, fault).await;
     }
+    if protocol == Protocol::Anthropic {
+        if let Err(message) = PromptCache::check_anthropic(&request.body) {
+            return error_response(protocol, 400, &message, None, None);
+        }
+    }
     let script = shared.script.lock().clone();
-    let reply = (script.0)(&request);
+    let mut reply = (script.0)(&request);
+    if let Some(cache) = shared.cache.lock().as_mut() {
+        let mut usage = cache.input_usage(
+            protocol == Protocol::Anthropic,
+            &request.body,
+            std::time::Instant::now(),
+        );
+        usage.output_tokens = output_tokens(&reply);
+        cache.bill.add(&usage);
+        reply.usage = usage;
+    }
     shared.log.lock()[index].succeeded = true;
     reply_response(&request, &reply, ReplyEnd::Complete)
 }
@@ -735,11 +776,36 @@ fn openai_finish(reply: &MockReply) -> &'static str {
     }
 }
 
+/// What a reply's text and tool calls count as output, as the billing mock counts tokens.
+fn output_tokens(reply: &MockReply) -> u64 {
+    let calls: u64 = reply
+        .tool_calls
+        .iter()
+        .map(|c| tokens_of(&c.name) + tokens_of(&c.arguments))
+        .sum();
+    (tokens_of(reply.text.as_deref().unwrap_or("")) + calls).max(1)
+}
+
+/// OpenAI counts cached tokens inside `prompt_tokens`.
 fn openai_usage(usage: Usage) -> Value {
-    json!({
-        "prompt_tokens": usage.input_tokens,
+    let mut value = json!({
+        "prompt_tokens": usage.prompt_tokens(),
         "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "total_tokens": usage.total_tokens(),
+    });
+    if usage.cache_read_tokens > 0 {
+        value["prompt_tokens_details"] = json!({"cached_tokens": usage.cache_read_tokens});
+    }
+    value
+}
+
+/// Anthropic counts cached tokens apart from `input_tokens`.
+fn anthropic_usage(usage: Usage, output_tokens: u64) -> Value {
+    json!({
+        "input_tokens": usage.input_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "output_tokens": output_tokens,
     })
 }
 
@@ -833,7 +899,7 @@ fn anthropic_body(request: &MockRequest, reply: &MockReply) -> Value {
         "content": content,
         "stop_reason": anthropic_stop(reply),
         "stop_sequence": null,
-        "usage": {"input_tokens": reply.usage.input_tokens, "output_tokens": reply.usage.output_tokens},
+        "usage": anthropic_usage(reply.usage, reply.usage.output_tokens),
     })
 }
 
@@ -845,7 +911,7 @@ fn anthropic_frames(request: &MockRequest, reply: &MockReply) -> Vec<Vec<u8>> {
             json!({"type": "message_start", "message": {
                 "id": format!("msg_mock_{}", request.number), "type": "message", "role": "assistant",
                 "model": request.model, "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": reply.usage.input_tokens, "output_tokens": 1},
+                "usage": anthropic_usage(reply.usage, 1),
             }}),
         ),
         event("ping", json!({"type": "ping"})),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod mock_llm;
+pub mod prompt_cache;
 
 pub use mock_llm::*;
 pub mod swarm_fixture;
