@@ -6,7 +6,8 @@
 //! - [`llm`]: the providers (OpenAI-compatible, Anthropic, simulated) and the layers around them;
 //! - [`memory`]: the namespaced in-process store the agents share;
 //! - [`session`]: the event journal, snapshots, resume, budgets and reports;
-//! - [`runtime`]: the scheduler, the agent step machine, topologies and tools.
+//! - [`tools`]: the tool seam and the tools agents call (files, commands, memory, MCP servers);
+//! - [`runtime`]: the scheduler, the agent step machine, topologies and the session tools.
 
 pub mod clock;
 pub mod llm;
@@ -14,3 +15,4 @@ pub mod memory;
 pub mod runtime;
 pub mod session;
 pub mod spec;
+pub mod tools;

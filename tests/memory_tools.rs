@@ -4,9 +4,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use swarm_runtime::clock::{ManualClock, SharedClock};
 use swarm_runtime::llm::ToolOutput;
-use swarm_runtime::memory::tools::{self, ToolContext, LIST_LIMIT, SEARCH_LIMIT};
 use swarm_runtime::memory::{AccessPolicy, MemoryLimits, MemoryStore, Ttl};
 use swarm_runtime::spec::{MemoryAccessSpec, ToolName};
+use swarm_runtime::tools::memory::{self as tools, ToolContext, LIST_LIMIT, SEARCH_LIMIT};
 
 struct Fixture {
     store: MemoryStore,

@@ -3,9 +3,10 @@
 use serde_json::{json, Value};
 use std::fs;
 use std::time::{Duration, Instant};
-use swarm_runtime::runtime::command::{run_command, CommandPolicy};
-use swarm_runtime::runtime::workspace::{execute, Workspace};
 use swarm_runtime::spec::ToolName;
+use swarm_runtime::tools::command::{run_command, CommandPolicy};
+use swarm_runtime::tools::files::execute;
+use swarm_runtime::tools::workspace::Workspace;
 use tempfile::TempDir;
 
 fn workspace() -> (TempDir, Workspace) {

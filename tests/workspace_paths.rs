@@ -5,8 +5,9 @@ use serde_json::json;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use swarm_runtime::runtime::workspace::{execute, schema, Workspace, WorkspaceError};
 use swarm_runtime::spec::ToolName;
+use swarm_runtime::tools::files::{execute, schema};
+use swarm_runtime::tools::workspace::{Workspace, WorkspaceError};
 use tempfile::TempDir;
 
 /// A workspace folder and, beside it, an `outside` folder holding a secret file.

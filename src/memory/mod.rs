@@ -7,8 +7,9 @@
 //! without reporting to the sink again.
 //!
 //! - [`MemoryStore`]: the store (put, compare-and-swap, get, delete, list, glob search, TTLs);
-//! - [`AccessPolicy`]: which namespaces a role may read and write;
-//! - [`tools`]: the `memory_*` tools agents call.
+//! - [`AccessPolicy`]: which namespaces a role may read and write.
+//!
+//! The `memory_*` tools agents call live with the other tools, in `crate::tools::memory`.
 
 mod error;
 mod index;
@@ -16,11 +17,12 @@ mod key;
 mod pattern;
 mod policy;
 mod store;
-pub mod tools;
 mod transfer;
 mod types;
 
 pub use error::MemoryError;
+pub(crate) use index::Scan;
+pub(crate) use key::clip;
 pub use pattern::KeyPattern;
 pub use policy::AccessPolicy;
 pub use store::{ChangeSink, MemoryLimits, MemoryStore, Ttl};

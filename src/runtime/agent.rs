@@ -10,13 +10,13 @@ use super::context::{StopReason, SwarmContext};
 use super::hook_dispatch::{fire, task_env};
 use super::prompt::{self, Phase, TaskBrief};
 use super::roster::AgentInfo;
-use super::tools::{AgentTools, Effect};
 use super::{PLAN_TASK, RUNTIME_AUTHOR, SYNTHESIS_TASK};
 use crate::llm::pricing::Rates;
 use crate::llm::{estimate_tokens, ChatRequest, Message, ToolCall};
 use crate::memory::Ttl;
 use crate::session::{Event, TaskState, TaskStatus};
 use crate::spec::HookEvent;
+use crate::tools::ToolSet;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -62,7 +62,7 @@ struct Step {
     ctx: Arc<SwarmContext>,
     task: String,
     agent: AgentInfo,
-    tools: Arc<AgentTools>,
+    tools: Arc<ToolSet>,
     system: String,
     /// Shared by the requests of every agent of the role (see `ChatRequest::cache_key`).
     cache_key: Arc<str>,
@@ -195,10 +195,11 @@ impl Step {
                 }
                 continue;
             }
-            let (output, effect) = self.tools.execute(&self.ctx, call).await;
-            if let Effect::Complete(text) = effect {
+            let outcome = self.tools.call(call).await;
+            if let Some(text) = outcome.completes_task {
                 result = Some(text);
             }
+            let output = outcome.output;
             self.transcript.push(Message::Tool {
                 call_id: call.id.clone(),
                 name: call.name.clone(),

@@ -2,17 +2,18 @@
 //! the LLM clients, and the controls that stop a run (Ctrl-C, budgets).
 
 use super::budget::Reservations;
-use super::command::CommandPolicy;
 use super::hooks::HookRunner;
 use super::recorder::Recorder;
 use super::roster::Roster;
-use super::tools::AgentTools;
-use super::workspace::Workspace;
+use super::tools::{build_tool_set, SessionHandles, ToolDeps};
 use crate::clock::SharedClock;
 use crate::llm::{LlmClient, LlmError, ProviderConfig};
 use crate::memory::{KeyPattern, MemoryStore};
 use crate::session::BudgetResource;
 use crate::spec::SwarmPlan;
+use crate::tools::command::CommandPolicy;
+use crate::tools::workspace::Workspace;
+use crate::tools::ToolSet;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -120,11 +121,10 @@ pub struct SwarmContext {
     pub plan: Arc<SwarmPlan>,
     pub session_id: String,
     pub goal: Option<String>,
-    pub roster: Roster,
+    pub roster: Arc<Roster>,
     pub recorder: Arc<Recorder>,
     pub memory: MemoryStore,
-    pub workspace: Workspace,
-    pub commands: Option<CommandPolicy>,
+    pub workspace: Arc<Workspace>,
     pub llm: LlmPool,
     pub hooks: HookRunner,
     pub control: Control,
@@ -134,8 +134,8 @@ pub struct SwarmContext {
     /// Memory every task's brief shows: blockers and decisions, compiled once.
     pub note_patterns: Vec<KeyPattern>,
     /// Each agent's tools, built once (an invalid memory rule is the agent's error).
-    tool_sets: HashMap<String, Result<Arc<AgentTools>, String>>,
-    wake: Notify,
+    tool_sets: HashMap<String, Result<Arc<ToolSet>, String>>,
+    wake: Arc<Notify>,
 }
 
 impl SwarmContext {
@@ -151,13 +151,25 @@ impl SwarmContext {
         hooks: HookRunner,
         clock: SharedClock,
     ) -> Self {
-        let commands = plan.allow_commands.then(CommandPolicy::default);
-        let roster = Roster::new(&plan);
+        let roster = Arc::new(Roster::new(&plan));
+        let workspace = Arc::new(workspace);
+        let wake = Arc::new(Notify::new());
+        let deps = ToolDeps {
+            session: Arc::new(SessionHandles {
+                recorder: Arc::clone(&recorder),
+                roster: Arc::clone(&roster),
+                clock: Arc::clone(&clock),
+                wake: Arc::clone(&wake),
+            }),
+            memory: memory.clone(),
+            workspace: Arc::clone(&workspace),
+            commands: plan.allow_commands.then(CommandPolicy::default),
+        };
         let tool_sets = roster
             .agents()
             .iter()
             .map(|a| {
-                let tools = AgentTools::new(&plan, &roster, &a.id, &a.role).map(Arc::new);
+                let tools = build_tool_set(&plan, &deps, &a.id, &a.role).map(Arc::new);
                 (a.id.clone(), tools)
             })
             .collect();
@@ -173,7 +185,6 @@ impl SwarmContext {
             recorder,
             memory,
             workspace,
-            commands,
             llm,
             hooks,
             control: Control::default(),
@@ -181,12 +192,12 @@ impl SwarmContext {
             clock,
             note_patterns,
             tool_sets,
-            wake: Notify::new(),
+            wake,
         }
     }
 
     /// The tools of `agent`.
-    pub fn tools_of(&self, agent: &str) -> Result<Arc<AgentTools>, String> {
+    pub fn tools_of(&self, agent: &str) -> Result<Arc<ToolSet>, String> {
         self.tool_sets
             .get(agent)
             .cloned()

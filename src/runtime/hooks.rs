@@ -5,8 +5,8 @@
 //! it exceeds the timeout. A hook that fails or hangs is reported, never fatal: the runtime
 //! turns a [`HookOutcome`] into a warning and the swarm carries on.
 
-use super::command::{format_duration, run_shell};
 use crate::spec::{HookEvent, HookSettings};
+use crate::tools::shell::{format_duration, run_shell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

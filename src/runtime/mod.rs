@@ -1,9 +1,8 @@
 //! The runtime: the scheduler over the task graph, the agent step machine, topology rules and the
-//! tools agents call.
+//! session tools agents call.
 
 pub mod agent;
 pub mod budget;
-pub mod command;
 pub mod context;
 pub mod hook_dispatch;
 pub mod hooks;
@@ -13,7 +12,6 @@ pub mod roster;
 pub mod scheduler;
 pub mod session_run;
 pub mod tools;
-pub mod workspace;
 
 pub use context::{StopReason, SwarmContext};
 pub use scheduler::RunEnd;

@@ -7,7 +7,6 @@ use super::hook_dispatch;
 use super::hooks::HookRunner;
 use super::recorder::{Observer, Recorder};
 use super::scheduler::{self, RunEnd};
-use super::workspace::Workspace;
 use super::{PLAN_TASK, RUNTIME_AUTHOR};
 use crate::clock::{self, SharedClock};
 use crate::llm::ProviderConfig;
@@ -17,6 +16,7 @@ use crate::session::{
     StateDir, TaskStatus,
 };
 use crate::spec::{HookEvent, SwarmPlan, TaskSpec, Topology};
+use crate::tools::workspace::Workspace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

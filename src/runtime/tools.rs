@@ -1,135 +1,159 @@
-//! The tools of one agent on one task: their schemas (only the tools its role lists) and their
-//! execution. Memory and workspace tools are delegated to their modules; messaging and the task
-//! graph tools (`send_message`, `read_messages`, `create_task`, `complete_task`) live here
-//! because they act on the session.
+//! The tools that act on the session (`send_message`, `read_messages`, `create_task`,
+//! `complete_task`), and the building of each agent's [`ToolSet`] from its role: these session
+//! tools plus the memory and workspace tools of [`crate::tools`].
 
-use super::context::SwarmContext;
+use super::recorder::Recorder;
 use super::roster::Roster;
-use crate::llm::{ToolCall, ToolOutput, ToolSchema};
-use crate::memory::{self, AccessPolicy};
+use crate::clock::SharedClock;
+use crate::llm::{ToolOutput, ToolSchema};
+use crate::memory::{AccessPolicy, MemoryStore};
 use crate::session::Event;
 use crate::spec::{SwarmPlan, TaskSpec, ToolName};
+use crate::tools::command::CommandPolicy;
+use crate::tools::files::FileTool;
+use crate::tools::memory::MemoryTool;
+use crate::tools::workspace::Workspace;
+use crate::tools::{from_output, Tool, ToolError, ToolFuture, ToolReply, ToolSet};
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// What a tool call means for the task beyond its output.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    None,
-    /// `complete_task` succeeded with this result.
-    Complete(String),
-}
+use tokio::sync::Notify;
 
 /// Most tasks a coordinator may create in one session; a runaway planner is stopped here.
 const MAX_CREATED_TASKS: usize = 500;
 
-/// The tools one agent holds: built once per agent for the whole run.
-pub struct AgentTools {
-    agent: String,
-    tools: Vec<ToolName>,
-    policy: AccessPolicy,
-    schemas: Arc<[ToolSchema]>,
+/// What the session tools act on, shared by every agent of a run.
+pub struct SessionHandles {
+    pub recorder: Arc<Recorder>,
+    pub roster: Arc<Roster>,
+    pub clock: SharedClock,
+    /// Tells the scheduler the task graph changed.
+    pub wake: Arc<Notify>,
 }
 
-impl AgentTools {
-    pub fn new(
-        plan: &SwarmPlan,
-        roster: &Roster,
-        agent: &str,
-        role_name: &str,
-    ) -> Result<Self, String> {
-        let role = plan
-            .roles
-            .get(role_name)
-            .ok_or_else(|| format!("role `{role_name}` is not in the plan"))?;
-        let is_coordinator = roster.is_coordinator(agent);
-        let tools: Vec<ToolName> = role
-            .tools
-            .iter()
-            .copied()
-            .filter(|t| match t {
-                ToolName::RunCommand => plan.allow_commands,
-                ToolName::CreateTask => is_coordinator,
-                _ => true,
-            })
-            .collect();
-        let policy =
-            AccessPolicy::for_role(role.memory.as_ref(), &plan.memory.namespace, role_name)
-                .map_err(|e| e.to_string())?;
-        let schemas = tools.iter().filter_map(|t| schema(roster, *t)).collect();
-        Ok(Self {
-            agent: agent.to_string(),
-            tools,
-            policy,
-            schemas,
-        })
+impl SessionHandles {
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
     }
+}
 
-    pub fn schemas(&self) -> &Arc<[ToolSchema]> {
-        &self.schemas
-    }
+/// What the built-in tools of a run are built from.
+pub struct ToolDeps {
+    pub session: Arc<SessionHandles>,
+    pub memory: MemoryStore,
+    pub workspace: Arc<Workspace>,
+    pub commands: Option<CommandPolicy>,
+}
 
-    pub fn has(&self, tool: ToolName) -> bool {
-        self.tools.contains(&tool)
-    }
-
-    /// Runs one tool call. Every failure is a tool error for the model, never a crash.
-    pub async fn execute(&self, ctx: &SwarmContext, call: &ToolCall) -> (ToolOutput, Effect) {
-        let Some(tool) = call.name.parse::<ToolName>().ok().filter(|t| self.has(*t)) else {
-            let names: Vec<&str> = self.tools.iter().map(|t| t.as_str()).collect();
-            return (
-                ToolOutput::error(format!(
-                    "unknown tool `{}`: you have {}",
-                    call.name,
-                    names.join(", ")
-                )),
-                Effect::None,
-            );
-        };
-        let args = &call.arguments;
-        match tool {
+/// The tools `agent` (of `role_name`) holds for the whole run: the tools its role lists, minus
+/// `run_command` when the swarm does not allow commands and `create_task` for anyone but the
+/// coordinator. An invalid memory rule is the agent's error.
+pub fn build_tool_set(
+    plan: &SwarmPlan,
+    deps: &ToolDeps,
+    agent: &str,
+    role_name: &str,
+) -> Result<ToolSet, String> {
+    let role = plan
+        .roles
+        .get(role_name)
+        .ok_or_else(|| format!("role `{role_name}` is not in the plan"))?;
+    let roster = &deps.session.roster;
+    let is_coordinator = roster.is_coordinator(agent);
+    let policy = Arc::new(
+        AccessPolicy::for_role(role.memory.as_ref(), &plan.memory.namespace, role_name)
+            .map_err(|e| e.to_string())?,
+    );
+    let namespace: Arc<str> = Arc::from(plan.memory.namespace.as_str());
+    let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
+    for &name in &role.tools {
+        let tool: Option<Arc<dyn Tool>> = match name {
+            ToolName::RunCommand if !plan.allow_commands => None,
+            ToolName::CreateTask if !is_coordinator => None,
             ToolName::MemoryStore
             | ToolName::MemoryRetrieve
             | ToolName::MemorySearch
             | ToolName::MemoryList
-            | ToolName::MemoryDelete => {
-                let mctx = memory::tools::ToolContext {
-                    store: &ctx.memory,
-                    policy: &self.policy,
-                    default_namespace: &ctx.plan.memory.namespace,
-                };
-                (memory::tools::execute(&mctx, tool, args), Effect::None)
-            }
+            | ToolName::MemoryDelete => MemoryTool::new(
+                name,
+                deps.memory.clone(),
+                Arc::clone(&policy),
+                Arc::clone(&namespace),
+            )
+            .map(|t| Arc::new(t) as Arc<dyn Tool>),
             ToolName::ReadFile
             | ToolName::WriteFile
             | ToolName::ListFiles
-            | ToolName::RunCommand => (
-                super::workspace::execute(&ctx.workspace, tool, args, ctx.commands.as_ref()).await,
-                Effect::None,
-            ),
-            ToolName::SendMessage => (self.send_message(ctx, args), Effect::None),
-            ToolName::ReadMessages => (self.read_messages(ctx), Effect::None),
-            ToolName::CreateTask => (self.create_task(ctx, args), Effect::None),
-            ToolName::CompleteTask => match args.get("result") {
-                Some(Value::String(result)) if !result.trim().is_empty() => (
-                    ToolOutput::ok(r#"{"completed":true}"#),
-                    Effect::Complete(result.clone()),
-                ),
-                Some(value) if !value.is_null() && !value.is_string() => (
-                    ToolOutput::ok(r#"{"completed":true}"#),
-                    Effect::Complete(value.to_string()),
-                ),
-                _ => (
-                    ToolOutput::error(
-                        r#"complete_task needs {"result": "<what you did and where it is>"}"#,
-                    ),
-                    Effect::None,
-                ),
-            },
-        }
+            | ToolName::RunCommand => {
+                FileTool::new(name, Arc::clone(&deps.workspace), deps.commands.clone())
+                    .map(|t| Arc::new(t) as Arc<dyn Tool>)
+            }
+            ToolName::SendMessage
+            | ToolName::ReadMessages
+            | ToolName::CreateTask
+            | ToolName::CompleteTask => session_schema(roster, name).map(|schema| {
+                Arc::new(SessionTool {
+                    tool: name,
+                    schema,
+                    agent: agent.to_string(),
+                    session: Arc::clone(&deps.session),
+                }) as Arc<dyn Tool>
+            }),
+        };
+        tools.extend(tool);
+    }
+    Ok(ToolSet::new(tools))
+}
+
+/// A tool that acts on the session as one agent.
+struct SessionTool {
+    tool: ToolName,
+    schema: ToolSchema,
+    agent: String,
+    session: Arc<SessionHandles>,
+}
+
+impl Tool for SessionTool {
+    fn schema(&self) -> &ToolSchema {
+        &self.schema
     }
 
-    fn send_message(&self, ctx: &SwarmContext, args: &Value) -> ToolOutput {
+    /// They act only on the session: `create_task` finds the task its first run created, and
+    /// a message sent twice is a repeated message, nothing outside the run.
+    fn repeat_safe(&self) -> bool {
+        true
+    }
+
+    fn call<'a>(&'a self, args: &'a Value) -> ToolFuture<'a> {
+        let ctx = &*self.session;
+        let result = match self.tool {
+            ToolName::SendMessage => from_output(self.send_message(ctx, args)),
+            ToolName::ReadMessages => from_output(self.read_messages(ctx)),
+            ToolName::CreateTask => from_output(self.create_task(ctx, args)),
+            ToolName::CompleteTask => complete_task(args),
+            other => Err(ToolError(format!("`{other}` is not a session tool"))),
+        };
+        Box::pin(std::future::ready(result))
+    }
+}
+
+fn complete_task(args: &Value) -> Result<ToolReply, ToolError> {
+    let result = match args.get("result") {
+        Some(Value::String(result)) if !result.trim().is_empty() => result.clone(),
+        Some(value) if !value.is_null() && !value.is_string() => value.to_string(),
+        _ => {
+            return Err(ToolError(
+                r#"complete_task needs {"result": "<what you did and where it is>"}"#.into(),
+            ))
+        }
+    };
+    Ok(ToolReply {
+        content: r#"{"completed":true}"#.into(),
+        completes_task: Some(result),
+    })
+}
+
+impl SessionTool {
+    fn send_message(&self, ctx: &SessionHandles, args: &Value) -> ToolOutput {
         let (Some(to), Some(body)) = (
             args.get("to").and_then(Value::as_str),
             args.get("body").and_then(Value::as_str),
@@ -163,7 +187,7 @@ impl AgentTools {
         ToolOutput::ok(json!({ "sent": true, "to": to, "id": id }).to_string())
     }
 
-    fn read_messages(&self, ctx: &SwarmContext) -> ToolOutput {
+    fn read_messages(&self, ctx: &SessionHandles) -> ToolOutput {
         let messages: Vec<Value> = ctx.recorder.read(|s| {
             s.unread_for(&self.agent)
                 .map(|m| json!({ "id": m.id, "from": m.from, "body": m.body }))
@@ -178,7 +202,7 @@ impl AgentTools {
         ToolOutput::ok(json!({ "messages": messages }).to_string())
     }
 
-    fn create_task(&self, ctx: &SwarmContext, args: &Value) -> ToolOutput {
+    fn create_task(&self, ctx: &SessionHandles, args: &Value) -> ToolOutput {
         let usage = r#"create_task needs {"role": "<role>", "description": "<one deliverable>", "id": "<optional id>", "depends_on": ["<task id>", ...]}"#;
         let (Some(role), Some(description)) = (
             args.get("role").and_then(Value::as_str),
@@ -268,7 +292,7 @@ impl AgentTools {
                         created_by: Some(self.agent.clone()),
                         at_ms: ctx.now_ms(),
                     }));
-                    ctx.wake_scheduler();
+                    ctx.wake.notify_one();
                 }
                 ToolOutput::ok(
                     json!({ "created": id, "role": role, "depends_on": depends_on }).to_string(),
@@ -278,18 +302,10 @@ impl AgentTools {
     }
 }
 
-/// The schema of `tool` as `agent` sees it.
-fn schema(roster: &Roster, tool: ToolName) -> Option<ToolSchema> {
+/// The schema of a session tool; `None` for other tools.
+fn session_schema(roster: &Roster, tool: ToolName) -> Option<ToolSchema> {
     let object = |properties: Value, required: &[&str]| json!({ "type": "object", "properties": properties, "required": required });
     match tool {
-        ToolName::MemoryStore
-        | ToolName::MemoryRetrieve
-        | ToolName::MemorySearch
-        | ToolName::MemoryList
-        | ToolName::MemoryDelete => memory::tools::schema(tool),
-        ToolName::ReadFile | ToolName::WriteFile | ToolName::ListFiles | ToolName::RunCommand => {
-            super::workspace::schema(tool)
-        }
         ToolName::SendMessage => Some(ToolSchema {
             name: tool.as_str().into(),
             // The same for every agent of a role, so it stays in the prompt-cache prefix the
@@ -328,5 +344,6 @@ fn schema(roster: &Roster, tool: ToolName) -> Option<ToolSchema> {
             description: "Finish your task with its result: what you did, where it is, anything left open.".into(),
             parameters: object(json!({ "result": { "type": "string" } }), &["result"]),
         }),
+        _ => None,
     }
 }

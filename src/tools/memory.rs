@@ -6,13 +6,12 @@
 //! a prompt; the result says how many matches were left out, and values past a byte budget are
 //! replaced by their size.
 
-use super::index::Scan;
-use super::key::clip;
-use super::pattern::KeyPattern;
-use super::{AccessPolicy, MemoryRecord, MemoryStore, Ttl};
+use super::{from_output, Tool, ToolFuture};
 use crate::llm::{ToolOutput, ToolSchema};
+use crate::memory::{clip, AccessPolicy, KeyPattern, MemoryRecord, MemoryStore, Scan, Ttl};
 use crate::spec::{duration, ToolName};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// Most records one `memory_search` returns.
 pub const SEARCH_LIMIT: usize = 50;
@@ -367,5 +366,53 @@ fn json_kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// A memory tool bound to the store and the calling role's rules. Memory calls are safe to
+/// repeat: a write sets the same value again, a delete of a deleted key is a no-op.
+pub struct MemoryTool {
+    tool: ToolName,
+    schema: ToolSchema,
+    store: MemoryStore,
+    policy: Arc<AccessPolicy>,
+    default_namespace: Arc<str>,
+}
+
+impl MemoryTool {
+    /// `None` when `tool` is not a memory tool.
+    pub fn new(
+        tool: ToolName,
+        store: MemoryStore,
+        policy: Arc<AccessPolicy>,
+        default_namespace: Arc<str>,
+    ) -> Option<Self> {
+        Some(Self {
+            schema: schema(tool)?,
+            tool,
+            store,
+            policy,
+            default_namespace,
+        })
+    }
+}
+
+impl Tool for MemoryTool {
+    fn schema(&self) -> &ToolSchema {
+        &self.schema
+    }
+
+    fn repeat_safe(&self) -> bool {
+        true
+    }
+
+    fn call<'a>(&'a self, args: &'a Value) -> ToolFuture<'a> {
+        let ctx = ToolContext {
+            store: &self.store,
+            policy: &self.policy,
+            default_namespace: &self.default_namespace,
+        };
+        let result = from_output(execute(&ctx, self.tool, args));
+        Box::pin(std::future::ready(result))
     }
 }
