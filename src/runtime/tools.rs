@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::llm::{ToolOutput, ToolSchema};
 use crate::memory::{AccessPolicy, MemoryStore};
 use crate::session::Event;
-use crate::spec::{SwarmPlan, TaskSpec, ToolName};
+use crate::spec::{SwarmPlan, TaskSpec, ToolName, MAX_TASKS};
 use crate::tools::command::CommandPolicy;
 use crate::tools::files::FileTool;
 use crate::tools::memory::MemoryTool;
@@ -17,9 +17,6 @@ use crate::tools::{from_output, Tool, ToolError, ToolFuture, ToolReply, ToolSet}
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::Notify;
-
-/// Most tasks a coordinator may create in one session; a runaway planner is stopped here.
-const MAX_CREATED_TASKS: usize = 500;
 
 /// What the session tools act on, shared by every agent of a run.
 pub struct SessionHandles {
@@ -254,9 +251,9 @@ impl SessionTool {
             }) {
                 return Ok((existing.spec.id.clone(), false));
             }
-            if s.tasks.len() >= MAX_CREATED_TASKS {
+            if s.tasks.len() >= MAX_TASKS {
                 return Err(format!(
-                    "this session already has {MAX_CREATED_TASKS} tasks; no more can be created"
+                    "this session already has {MAX_TASKS} tasks; no more can be created"
                 ));
             }
             if let Some(missing) = depends_on.iter().find(|d| !s.tasks.contains_key(*d)) {

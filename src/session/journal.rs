@@ -60,6 +60,9 @@ pub(crate) trait EventLog: Send + 'static {
 
     /// Work that may wait until the batch's acks are sent (e.g. copying a large WAL).
     fn settle(&mut self) {}
+
+    /// The writer stops: leave the store self-contained (e.g. fold the WAL into the file).
+    fn close(&mut self) {}
 }
 
 /// A backend's reader of external events (the memory CLI) appended to a running session.
@@ -390,6 +393,9 @@ impl Writer {
             }
             self.commit(&mut batch, &mut replies);
             let closing = !closers.is_empty();
+            if closing {
+                self.log.close();
+            }
             for tx in closers {
                 let _ = tx.send(());
             }

@@ -136,6 +136,16 @@ pub struct Role {
 /// Default LLM turns per task when a role does not say.
 pub const DEFAULT_MAX_TURNS: u32 = 12;
 
+/// The most agents of one role (`count:`): each is a concurrent conversation with its own
+/// context, so a typo such as `count: 1000` would multiply the cost of a run.
+pub const MAX_AGENT_COUNT: u32 = 64;
+
+/// The most agents in a roster, all roles together.
+pub const MAX_AGENTS: u32 = 256;
+
+/// The most tasks a session holds, from the swarm file and `create_task` together.
+pub const MAX_TASKS: usize = 500;
+
 /// Which LLM API the agents call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

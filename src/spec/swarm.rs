@@ -10,7 +10,7 @@ use super::yaml::{self, Node, Value};
 use super::{
     AgentSlot, BudgetSettings, CheckpointSettings, Diagnostic, HookEvent, HookSettings,
     LlmSettings, LoadOptions, Loaded, MemorySettings, Prices, ProviderKind, Role, Severity,
-    SpecError, SwarmPlan, TaskSpec, ToolName, Topology,
+    SpecError, SwarmPlan, TaskSpec, ToolName, Topology, MAX_AGENTS, MAX_AGENT_COUNT, MAX_TASKS,
 };
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, HashMap};
@@ -333,7 +333,18 @@ fn check_roster<'a>(check: &mut Checker, node: &'a Node) -> Vec<Slot<'a>> {
                     // tasks for it are not reported as well.
                     let count = f
                         .get("count")
-                        .map_or(Some(1), |n| check.integer_u32(n, "`count`", 1))
+                        .map_or(Some(1), |n| {
+                            let count = check.integer_u32(n, "`count`", 1)?;
+                            if count > MAX_AGENT_COUNT {
+                                check.error(
+                                    n,
+                                    format!("`count` is {count}; the limit is {MAX_AGENT_COUNT} agents of one role"),
+                                    format!("write a count up to {MAX_AGENT_COUNT}; more agents rarely finish sooner, and each one costs its own calls"),
+                                );
+                                return None;
+                            }
+                            Some(count)
+                        })
                         .unwrap_or(1);
                     let role_at = match f.get("role") {
                         Some(n) => n,
@@ -361,6 +372,14 @@ fn check_roster<'a>(check: &mut Checker, node: &'a Node) -> Vec<Slot<'a>> {
         }
         slots.push(slot);
     }
+    let total = slots.iter().map(|s| s.count).fold(0, u32::saturating_add);
+    if total > MAX_AGENTS {
+        check.error(
+            node,
+            format!("the roster has {total} agents; the limit is {MAX_AGENTS}"),
+            "lower the `count:` of some roles",
+        );
+    }
     slots
 }
 
@@ -373,6 +392,17 @@ fn check_tasks<'a>(check: &mut Checker, node: &'a Node) -> Vec<RawTask<'a>> {
         );
         return Vec::new();
     };
+    if items.len() > MAX_TASKS {
+        check.error(
+            node,
+            format!(
+                "`tasks` lists {} tasks; the limit is {MAX_TASKS}",
+                items.len()
+            ),
+            "split the work into several swarms, or let a coordinator plan it",
+        );
+        return Vec::new();
+    }
     let mut tasks: Vec<RawTask<'a>> = Vec::new();
     for item in items {
         let Some(f) = check.fields(

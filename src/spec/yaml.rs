@@ -13,6 +13,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
 use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Definition files larger than this are refused before they are read.
@@ -167,14 +168,36 @@ pub(crate) fn read_text(file: &Path) -> Result<String, Diagnostic> {
             "check the path and that the file is readable",
         )
     };
-    let f = std::fs::File::open(file).map_err(open_error)?;
-    let meta = f.metadata().map_err(open_error)?;
-    if meta.is_dir() {
-        return Err(whole_file_error(
+    // Opening a FIFO for reading waits for a writer: refuse anything but a regular file before
+    // opening it, and open without blocking in case it was swapped in between.
+    let not_regular = |meta: &std::fs::Metadata| {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else if meta.file_type().is_fifo() {
+            "a named pipe (FIFO)"
+        } else if meta.file_type().is_socket() {
+            "a socket"
+        } else {
+            "a device or other special file"
+        };
+        whole_file_error(
             file,
-            "this is a directory, not a definition file".into(),
+            format!("this is {what}, not a regular definition file"),
             "name a .yaml swarm file or a .md role file",
-        ));
+        )
+    };
+    let meta = std::fs::metadata(file).map_err(open_error)?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(file)
+        .map_err(open_error)?;
+    let meta = f.metadata().map_err(open_error)?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
     }
     let too_large = || {
         whole_file_error(

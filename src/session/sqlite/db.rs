@@ -133,9 +133,7 @@ fn check_version(path: &Path, found: i64) -> Result<(), SessionError> {
 }
 
 fn wal_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_os_string();
-    name.push("-wal");
-    PathBuf::from(name)
+    suffixed(path, "-wal")
 }
 
 /// Opens a connection to an existing, checked database file.
@@ -174,6 +172,13 @@ pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> 
     Ok(conn)
 }
 
+/// Copies the WAL into the database file and empties it, so that `state.db` alone holds every
+/// committed transaction. A reader keeping the WAL busy only defers the copy to the next
+/// checkpoint: failure costs disk space, never data.
+pub fn checkpoint_wal(conn: &Connection) {
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
 /// A `file:` URI opening `path` as immutable (see <https://sqlite.org/uri.html>).
 fn immutable_uri(path: &Path) -> String {
     let mut uri = String::from("file:");
@@ -189,14 +194,46 @@ fn immutable_uri(path: &Path) -> String {
     uri
 }
 
-/// Creates the database file with its schema. Fails rather than overwrite anything.
+/// Creates the database file with its schema, unless another process got there first. The file
+/// is built under a temporary name and linked into place, so nobody ever sees a half-created
+/// `state.db`: several runs starting at once on a new state dir all open the same, complete file.
 pub fn create(path: &Path) -> Result<(), SessionError> {
+    let temp = temp_path(path);
+    let built = build(&temp);
+    let placed = built.and_then(|()| match std::fs::hard_link(&temp, path) {
+        Ok(()) => Ok(()),
+        // Another run placed its file first: use that one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(SessionError::io(path, e)),
+    });
+    for leftover in [temp.clone(), wal_path(&temp), suffixed(&temp, "-shm")] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    placed
+}
+
+/// A name beside `path` that no other process uses.
+fn temp_path(path: &Path) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    suffixed(path, &format!(".new-{}-{nanos}", std::process::id()))
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Writes a fresh database with the schema at `path`, and closes it: closing the only connection
+/// folds its WAL into the file, so the file is complete on its own.
+fn build(path: &Path) -> Result<(), SessionError> {
     let err = |e| super::sqlite_error(path, e);
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(err)?;
     conn.pragma_update(None, "synchronous", "FULL")
@@ -204,15 +241,9 @@ pub fn create(path: &Path) -> Result<(), SessionError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
-    // Another process may have created it between our existence check and this transaction.
-    let version: i64 = tx
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+    tx.execute_batch(SCHEMA).map_err(err)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(err)?;
-    if version == 0 {
-        tx.execute_batch(SCHEMA).map_err(err)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(err)?;
-    }
     tx.commit().map_err(err)?;
-    check_version(path, version.max(SCHEMA_VERSION))
+    conn.close().map_err(|(_, e)| err(e))
 }

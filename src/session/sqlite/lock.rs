@@ -56,7 +56,11 @@ impl Drop for SessionLock {
                  WHERE id = ?1 AND lock_pid = ?2 AND lock_start = ?3",
                 rusqlite::params![self.session, self.pid, self.start as i64],
             )
-            .map_err(|e| super::sqlite_error(&self.path, e))
+            .map_err(|e| super::sqlite_error(&self.path, e))?;
+            // Releasing the lock is a run's last write: fold the WAL into `state.db` so the
+            // file alone holds the finished session.
+            db::checkpoint_wal(&conn);
+            Ok(())
         });
         if let Err(err) = released {
             // The next runner will find the lock stale once this process has exited.

@@ -165,12 +165,14 @@ impl EventLog for SqliteLog {
 
     fn settle(&mut self) {
         if std::mem::take(&mut self.checkpoint_due) {
-            // PASSIVE never waits for readers; what it cannot copy now a later checkpoint will.
-            let _ = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            // `state.db` copied without its `-wal` then loses nothing.
+            super::db::checkpoint_wal(&self.conn);
             self.set_autocheckpoint(AUTOCHECKPOINT_PAGES);
         }
+    }
+
+    fn close(&mut self) {
+        super::db::checkpoint_wal(&self.conn);
     }
 }
 
