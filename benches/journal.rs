@@ -34,6 +34,7 @@ fn plan() -> SwarmPlan {
         budget: BudgetSettings::default(),
         llm: LlmSettings::default(),
         workspace: PathBuf::from("."),
+        workspace_per_session: false,
         allow_commands: false,
         hooks: HookSettings::default(),
         source_path: PathBuf::from("bench.yaml"),
@@ -152,6 +153,7 @@ fn big_session() -> (SessionState, Vec<MemoryRecord>) {
         goal: None,
         provider: "simulated".into(),
         model: "sim".into(),
+        base_url: String::new(),
         at_ms: 0,
     });
     for t in 0..1000 {

@@ -38,7 +38,8 @@ budget:
   time: 30m
   warn_at: 0.7
   stop_at: 0.9
-workspace: ./workspace         # the only folder the agents' file tools may touch
+# workspace: ./workspace       # the only folder the agents' file tools may touch; without it,
+                               # each session gets its own ./workspace/<session id>
 allow_commands: false
 "#;
 
@@ -64,36 +65,37 @@ How to work:
 
 pub fn run(args: InitArgs) -> anyhow::Result<u8> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from("."));
+    if let Some(name) = &args.from {
+        let Some((_, text)) = swarm_runtime::spec::builtin_swarm(name) else {
+            return Ok(super::swarms::unknown(name));
+        };
+        let swarm = dir.join(SWARM_FILE);
+        if let Err(code) = write_new(&[(swarm.clone(), text)]) {
+            return Ok(code);
+        }
+        println!();
+        println!("Next:");
+        println!(
+            "  1. edit {} (roles, tasks, budget); `swarm roles show ROLE > {}` copies a role to edit",
+            swarm.display(),
+            dir.join("agents/ROLE.md").display()
+        );
+        println!(
+            "  2. swarm plan {} --goal \"what you want built\"",
+            swarm.display()
+        );
+        println!(
+            "  3. swarm run {} --goal \"what you want built\"",
+            swarm.display()
+        );
+        return Ok(exit::OK);
+    }
     let targets = [
         (dir.join(SWARM_FILE), SWARM_TEMPLATE),
         (dir.join(ROLE_FILE), ROLE_TEMPLATE),
     ];
-    let existing: Vec<String> = targets
-        .iter()
-        .filter(|(path, _)| path.exists())
-        .map(|(path, _)| path.display().to_string())
-        .collect();
-    if !existing.is_empty() {
-        eprintln!(
-            "error: {} already exist(s); nothing was written\n  help: pick an empty folder: swarm init NEW-DIR",
-            existing.join(", ")
-        );
-        return Ok(exit::USAGE);
-    }
-    for (path, text) in &targets {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        // create_new: never replace a file that appeared since the check above.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        std::io::Write::write_all(&mut file, text.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
+    if let Err(code) = write_new(&targets) {
+        return Ok(code);
     }
     let swarm = dir.join(SWARM_FILE);
     println!();
@@ -109,4 +111,43 @@ pub fn run(args: InitArgs) -> anyhow::Result<u8> {
         swarm.display()
     );
     Ok(exit::OK)
+}
+
+/// Writes every file, or none when one of them exists already (then the usage exit code).
+fn write_new(targets: &[(PathBuf, &str)]) -> Result<(), u8> {
+    let existing: Vec<String> = targets
+        .iter()
+        .filter(|(path, _)| path.exists())
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    if !existing.is_empty() {
+        eprintln!(
+            "error: {} already exist(s); nothing was written\n  help: pick an empty folder: swarm init NEW-DIR",
+            existing.join(", ")
+        );
+        return Err(exit::USAGE);
+    }
+    for (path, text) in targets {
+        if let Err(e) = write_one(path, text) {
+            eprintln!("error: {e:#}");
+            return Err(exit::USAGE);
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn write_one(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    // create_new: never replace a file that appeared since the check above.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }

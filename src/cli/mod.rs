@@ -8,6 +8,7 @@ mod roles;
 mod run;
 mod sessions;
 mod summary;
+mod swarms;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -57,6 +58,9 @@ enum Command {
     /// List or show the roles agents can take
     #[command(subcommand)]
     Roles(RolesCommand),
+    /// List or show the swarms built into the binary (run one by name: `swarm run NAME`)
+    #[command(subcommand)]
+    Swarms(SwarmsCommand),
     /// Inspect sessions in the state dir
     #[command(subcommand)]
     Sessions(SessionsCommand),
@@ -75,29 +79,13 @@ pub struct StateDirArg {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The swarm file (YAML)
+    /// The swarm file (YAML), or the name of a built-in swarm (`swarm swarms list`)
     pub swarm: PathBuf,
     /// The objective: fills {goal} in task descriptions; a coordinator plans from it
     #[arg(long)]
     pub goal: Option<String>,
-    /// openai, anthropic or simulated (default: from the swarm file, else by which API key is set)
-    #[arg(long)]
-    pub provider: Option<String>,
-    /// The model to call
-    #[arg(long)]
-    pub model: Option<String>,
-    /// The API's base URL (e.g. http://localhost:11434/v1 for Ollama)
-    #[arg(long)]
-    pub base_url: Option<String>,
-    /// At most this many agents at once (overrides the swarm file)
-    #[arg(long)]
-    pub max_agents: Option<u32>,
-    /// The only folder file tools may touch (overrides the swarm file)
-    #[arg(long)]
-    pub workspace: Option<PathBuf>,
-    /// Look for role files here first
-    #[arg(long)]
-    pub roles_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: RunOptionArgs,
     /// Print one JSON event per line on stdout instead of progress and a summary
     #[arg(long)]
     pub json: bool,
@@ -108,6 +96,42 @@ pub struct RunArgs {
     pub state: StateDirArg,
 }
 
+/// Which provider, model and endpoint to call; each wins over the swarm file and the environment.
+#[derive(Debug, Clone, Args)]
+pub struct ProviderArgs {
+    /// openai, anthropic or simulated (default: from the swarm file, else by which API key is set)
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<swarm_runtime::spec::ProviderKind>,
+    /// The model to call (roles that name their own model keep it)
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The API's base URL (e.g. http://localhost:11434/v1 for Ollama)
+    #[arg(long)]
+    pub base_url: Option<String>,
+}
+
+/// The options of `swarm run` that change the plan, shared by every command that starts a run
+/// or shows one.
+#[derive(Debug, Clone, Args)]
+pub struct RunOptionArgs {
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    /// At most this many agents at once (overrides the swarm file)
+    #[arg(long)]
+    pub max_agents: Option<u32>,
+    /// The only folder file tools may touch (default: the swarm file's `workspace`, else
+    /// ./workspace/<session id>)
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+    /// Look for role files here first
+    #[arg(long)]
+    pub roles_dir: Option<PathBuf>,
+}
+
+fn parse_provider(text: &str) -> Result<swarm_runtime::spec::ProviderKind, String> {
+    text.parse()
+}
+
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// A session id, or `latest`
@@ -115,6 +139,9 @@ pub struct ResumeArgs {
     /// Renew the budget: count it again from what has been spent so far
     #[arg(long)]
     pub extend_budget: bool,
+    /// Switch provider, model or endpoint for this run (default: what the last run called)
+    #[command(flatten)]
+    pub provider: ProviderArgs,
     /// Print one JSON event per line on stdout instead of progress and a summary
     #[arg(long)]
     pub json: bool,
@@ -146,6 +173,17 @@ pub enum RolesCommand {
         /// Look for role files here first
         #[arg(long)]
         roles_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SwarmsCommand {
+    /// One built-in swarm a line: name, topology and description
+    List,
+    /// A built-in swarm's file, as `swarm init --from NAME` would copy it
+    Show {
+        /// The swarm's name, as `swarm swarms list` prints it
+        name: String,
     },
 }
 
@@ -218,6 +256,9 @@ pub enum MemoryCommand {
 pub struct InitArgs {
     /// Where to write the files (default: the current directory)
     pub dir: Option<PathBuf>,
+    /// Copy this built-in swarm (`swarm swarms list`) instead of the starter template
+    #[arg(long, value_name = "NAME")]
+    pub from: Option<String>,
 }
 
 pub fn main() -> ExitCode {
@@ -228,6 +269,7 @@ pub fn main() -> ExitCode {
         Command::Resume(args) => run::resume(args),
         Command::Validate(args) => validate::run(args),
         Command::Roles(cmd) => roles::run(cmd),
+        Command::Swarms(cmd) => swarms::run(cmd),
         Command::Sessions(cmd) => sessions::run(cmd),
         Command::Memory(args) => memory::run(args),
         Command::Init(args) => init::run(args),

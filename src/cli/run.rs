@@ -2,56 +2,32 @@
 //! on stderr (or events as JSON lines on stdout), print the summary, exit with the contract's code.
 
 use super::progress::Display;
-use super::{exit, ResumeArgs, RunArgs};
+use super::{exit, ProviderArgs, ResumeArgs, RunArgs, RunOptionArgs};
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
-use swarm_runtime::llm::{self, Overrides, ProviderConfig};
-use swarm_runtime::runtime::{PreparedRun, RunOptions, RunReport, StopReason, SwarmContext};
+use swarm_runtime::runtime::{
+    self, PreparedRun, ResolveEnv, ResolvedRun, RunError, RunOptions, RunOverrides, RunReport,
+    Start, StopReason, SwarmContext,
+};
 use swarm_runtime::session::SessionStatus;
-use swarm_runtime::spec::{self, LoadOptions, ProviderKind, SwarmPlan};
+use swarm_runtime::spec::{self, LoadOptions, SwarmPlan};
 
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let options = LoadOptions {
-        roles_dir: args.roles_dir.clone(),
-    };
-    let mut plan = match super::print_loaded(spec::load_swarm(&args.swarm, &options)) {
+    let cwd = std::env::current_dir().context("the current directory is not readable")?;
+    let plan = match load_plan(&args.swarm, &args.options) {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let cwd = std::env::current_dir().context("the current directory is not readable")?;
-    if let Some(max_agents) = args.max_agents {
-        anyhow::ensure!(max_agents >= 1, "--max-agents must be at least 1");
-        plan.max_agents = max_agents;
-    }
-    if let Some(workspace) = args.workspace {
-        plan.workspace = workspace;
-    }
-    // Resume may start from another folder: keep the workspace as an absolute path.
-    plan.workspace = cwd.join(&plan.workspace);
-    let provider = match &args.provider {
-        Some(name) => Some(name.parse::<ProviderKind>().map_err(anyhow::Error::msg)?),
-        None => None,
-    };
-    let overrides = Overrides {
-        provider,
-        model: args.model.clone(),
-        base_url: args.base_url.clone(),
-    };
-    let config = resolve_provider(&plan, &overrides)?;
-    // The session keeps the provider it started with, so `resume` calls the same one.
-    plan.llm.provider = Some(config.kind);
-    plan.llm.model = Some(config.model.clone());
-    plan.llm.base_url = Some(config.base_url.clone()).filter(|u| !u.is_empty());
-
+    let resolved = resolve(plan, Start::New, &args.options.overrides(), &cwd)?;
     let runtime = tokio_runtime()?;
     let _guard = runtime.enter();
     let prepared = PreparedRun::new_session(
-        plan,
+        resolved.plan,
         args.goal.clone(),
         RunOptions {
             state_dir: args.state.state_dir.clone(),
-            provider: config,
+            provider: resolved.provider,
             journal: !args.no_journal,
             hooks_dir: cwd,
         },
@@ -59,22 +35,131 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     runtime.block_on(drive(prepared, args.json, &args.state.state_dir))
 }
 
+/// Loads and validates the swarm a run names, printing its warnings; on errors, the exit code.
+pub fn load_plan(swarm: &Path, options: &RunOptionArgs) -> Result<SwarmPlan, u8> {
+    let load = LoadOptions {
+        roles_dir: options.roles_dir.clone(),
+    };
+    super::print_loaded(spec::load_swarm_or_builtin(swarm, &load))
+}
+
+impl RunOptionArgs {
+    /// The overrides these options ask for.
+    pub fn overrides(&self) -> RunOverrides {
+        RunOverrides {
+            max_agents: self.max_agents,
+            workspace: self.workspace.clone(),
+            ..self.provider.overrides()
+        }
+    }
+}
+
+impl ProviderArgs {
+    pub fn overrides(&self) -> RunOverrides {
+        RunOverrides {
+            provider: self.provider,
+            model: self.model.clone(),
+            base_url: self.base_url.clone(),
+            ..RunOverrides::default()
+        }
+    }
+}
+
+/// The resolve step with the process environment; prints which provider was chosen and why.
+pub fn resolve(
+    plan: SwarmPlan,
+    start: Start<'_>,
+    overrides: &RunOverrides,
+    cwd: &Path,
+) -> anyhow::Result<ResolvedRun> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let resolved = runtime::resolve(plan, start, overrides, &ResolveEnv { cwd, env: &env })?;
+    eprintln!("{}", resolved.reason);
+    Ok(resolved)
+}
+
 pub fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
     let cwd = std::env::current_dir().context("the current directory is not readable")?;
     let runtime = tokio_runtime()?;
     let _guard = runtime.enter();
+    let overrides = args.provider.overrides();
     let prepared = PreparedRun::resume(
         &args.session,
         args.extend_budget,
         args.state.state_dir.clone(),
         true,
-        cwd,
-        |plan| {
-            warn_if_changed(plan);
-            resolve_provider(plan, &Overrides::default()).map_err(|e| format!("{e:#}"))
+        cwd.clone(),
+        |plan, last_run| {
+            warn_if_changed(&plan);
+            resolve(plan, Start::Resume(last_run), &overrides, &cwd).map_err(|e| format!("{e:#}"))
         },
-    )?;
+    );
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(RunError::BudgetSpent { session }) => {
+            eprintln!(
+                "error: the session {session} stopped on its budget; resuming it as it is would stop again at once\n  \
+                 help: renew the budget from what has been spent so far:\n    {}",
+                continue_command(&session)
+            );
+            return Ok(exit::USAGE);
+        }
+        Err(e) => return Err(e.into()),
+    };
     runtime.block_on(drive(prepared, args.json, &args.state.state_dir))
+}
+
+/// This very command line, for the session `session`, with `--extend-budget` added.
+fn continue_command(session: &str) -> String {
+    let mut words: Vec<String> = vec!["swarm".into()];
+    let mut args = std::env::args().skip(1).peekable();
+    let mut positional_seen = false;
+    while let Some(arg) = args.next() {
+        if arg == "resume" && words.len() == 1 {
+            words.push(arg);
+            continue;
+        }
+        if arg.starts_with("--") {
+            let takes_value = !arg.contains('=')
+                && [
+                    "--provider",
+                    "--model",
+                    "--base-url",
+                    "--state-dir",
+                    "--mcp-config",
+                ]
+                .contains(&arg.as_str());
+            words.push(arg);
+            if takes_value {
+                if let Some(value) = args.next() {
+                    words.push(value);
+                }
+            }
+        } else if !positional_seen {
+            positional_seen = true;
+            words.push(session.to_string());
+        } else {
+            words.push(arg);
+        }
+    }
+    words.push("--extend-budget".into());
+    words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -82,13 +167,6 @@ fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("could not start the async runtime")
-}
-
-fn resolve_provider(plan: &SwarmPlan, overrides: &Overrides) -> anyhow::Result<ProviderConfig> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let resolved = llm::resolve(&plan.llm, overrides, &env)?;
-    eprintln!("{}", resolved.reason);
-    Ok(resolved.config)
 }
 
 fn warn_if_changed(plan: &SwarmPlan) {

@@ -119,6 +119,13 @@ fn show_json(summary: &SessionSummary, restored: &Restored) -> serde_json::Value
         "goal": summary.goal,
         "created": format_utc(summary.created_ms),
         "runs": state.runs,
+        "run_history": state.run_history.iter().map(|r| json!({
+            "started": format_utc(r.started_at_ms),
+            "provider": r.provider,
+            "model": r.model,
+            "base_url": r.base_url,
+            "status": r.status.map(|s| s.as_str()),
+        })).collect::<Vec<_>>(),
         "runner_pid": summary.runner_pid,
         "tasks": tasks,
         "metrics": counters_json(&state.totals, Some(state.elapsed_ms())),
@@ -169,6 +176,15 @@ fn show_text(summary: &SessionSummary, restored: &Restored) {
         state.elapsed_ms() as f64 / 1000.0,
         state.runs
     );
+    for (n, run) in state.run_history.iter().enumerate() {
+        let end = run.status.map_or("no end recorded", |s| s.as_str());
+        println!(
+            "run {:<4} {} UTC  {}; {end}",
+            n + 1,
+            format_utc(run.started_at_ms),
+            run.describe()
+        );
+    }
     let health = budget::health(state, &restored.plan.budget);
     if health.is_empty() {
         println!("budget   none configured");

@@ -128,7 +128,7 @@ impl Step {
             tools,
             system: prompt::system_prompt(&role.prompt),
             cache_key: format!("{}/{}", ctx.plan.name, agent.role).into(),
-            model: role.model.clone(),
+            model: Some(super::resolve::role_model(role, ctx.llm.base()).model),
             max_turns: role.max_turns,
             transcript,
             turns,

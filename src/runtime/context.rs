@@ -102,6 +102,11 @@ impl LlmPool {
         }
     }
 
+    /// The configuration every model's client starts from.
+    pub fn base(&self) -> &ProviderConfig {
+        &self.base
+    }
+
     pub fn client(&self, model: Option<&str>) -> Result<LlmClient, LlmError> {
         let model = model.unwrap_or(&self.base.model);
         let mut clients = self.clients.lock();

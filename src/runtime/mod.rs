@@ -8,12 +8,14 @@ pub mod hook_dispatch;
 pub mod hooks;
 pub mod prompt;
 pub mod recorder;
+pub mod resolve;
 pub mod roster;
 pub mod scheduler;
 pub mod session_run;
 pub mod tools;
 
 pub use context::{StopReason, SwarmContext};
+pub use resolve::{resolve, ResolveEnv, ResolveError, ResolvedRun, RunOverrides, Start};
 pub use scheduler::RunEnd;
 pub use session_run::{PreparedRun, RunError, RunOptions, RunReport};
 

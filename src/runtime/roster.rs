@@ -195,6 +195,7 @@ mod tests {
             budget: Default::default(),
             llm: Default::default(),
             workspace: "ws".into(),
+            workspace_per_session: false,
             allow_commands: false,
             hooks: Default::default(),
             source_path: "swarm.yaml".into(),

@@ -6,14 +6,15 @@ use super::context::{LlmPool, SwarmContext};
 use super::hook_dispatch;
 use super::hooks::HookRunner;
 use super::recorder::{Observer, Recorder};
+use super::resolve::ResolvedRun;
 use super::scheduler::{self, RunEnd};
 use super::{PLAN_TASK, RUNTIME_AUTHOR};
 use crate::clock::{self, SharedClock};
 use crate::llm::ProviderConfig;
 use crate::memory::{MemoryLimits, MemoryStore};
 use crate::session::{
-    report, Envelope, Event, Journal, SessionError, SessionLock, SessionState, SessionStatus,
-    StateDir, TaskStatus,
+    report, Envelope, Event, Journal, RunRecord, SessionError, SessionLock, SessionState,
+    SessionStatus, StateDir, TaskStatus,
 };
 use crate::spec::{HookEvent, SwarmPlan, TaskSpec, Topology};
 use crate::tools::workspace::Workspace;
@@ -32,6 +33,9 @@ pub enum RunError {
     NothingToResume { session: String, status: String },
     #[error("{0}")]
     Provider(String),
+    /// Resuming would stop again at once: the budget is still spent.
+    #[error("the session {session} stopped on its budget; resuming it without --extend-budget would stop again at once")]
+    BudgetSpent { session: String },
     #[error("the handoff report {path} could not be written: {reason}")]
     Report { path: PathBuf, reason: String },
 }
@@ -99,6 +103,7 @@ impl PreparedRun {
                     goal: goal.clone(),
                     provider: options.provider.kind.as_str().to_string(),
                     model: options.provider.model.clone(),
+                    base_url: options.provider.base_url.clone(),
                     at_ms: now,
                 }];
                 opening.extend(initial_tasks(&plan, goal.as_deref(), now));
@@ -121,44 +126,60 @@ impl PreparedRun {
         )
     }
 
-    /// Takes up an existing session where it stopped. `provider` chooses the LLM provider from
-    /// the plan the session was started with.
+    /// Takes up an existing session where it stopped: a new run of it. `resolve` turns the plan
+    /// the session was stored with and its last run into the plan and provider this run uses
+    /// (see [`super::resolve`]). A budget-stopped session is refused unless `extend_budget`.
     pub fn resume(
         session: &str,
         extend_budget: bool,
         state_dir_path: PathBuf,
         journal: bool,
         hooks_dir: PathBuf,
-        provider: impl FnOnce(&SwarmPlan) -> Result<ProviderConfig, String>,
+        resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
     ) -> Result<Self, RunError> {
         let state_dir = StateDir::open_existing(&state_dir_path)?;
         let session = state_dir.resolve(session)?;
         let lock = state_dir.lock(&session)?;
         let restored = state_dir.load(&session)?;
+        match restored.state.status {
+            Some(status @ SessionStatus::Completed) => {
+                return Err(RunError::NothingToResume {
+                    session,
+                    status: format!("is {}", status.as_str()),
+                })
+            }
+            Some(SessionStatus::BudgetStopped) if !extend_budget => {
+                return Err(RunError::BudgetSpent { session });
+            }
+            _ => {}
+        }
+        let crate::session::Restored {
+            plan,
+            state,
+            memory: records,
+            ..
+        } = restored;
+        let resolved = resolve(plan, state.run_history.last()).map_err(RunError::Provider)?;
+        let plan = resolved.plan;
         let options = RunOptions {
-            provider: provider(&restored.plan).map_err(RunError::Provider)?,
+            provider: resolved.provider,
             state_dir: state_dir_path,
             journal,
             hooks_dir,
         };
-        if let Some(status @ SessionStatus::Completed) = restored.state.status {
-            return Err(RunError::NothingToResume {
-                session,
-                status: format!("is {}", status.as_str()),
-            });
-        }
         let clock = clock::system();
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
-        memory.set_default_ttl(&restored.plan.memory.namespace, restored.plan.memory.ttl);
-        memory.restore(restored.memory);
+        memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
+        memory.restore(records);
         let now = clock.now_ms();
         let mut opening = vec![Event::SessionResumed {
             provider: options.provider.kind.as_str().to_string(),
             model: options.provider.model.clone(),
+            base_url: options.provider.base_url.clone(),
             at_ms: now,
         }];
         // A failed session is resumed by giving its failed tasks another chance.
-        for task in restored.state.tasks_in_order() {
+        for task in state.tasks_in_order() {
             if task.status == TaskStatus::Failed {
                 opening.push(Event::TaskRetried {
                     task: task.spec.id.clone(),
@@ -168,16 +189,16 @@ impl PreparedRun {
         }
         if extend_budget {
             opening.push(Event::BudgetExtended {
-                base: restored.state.spend(),
+                base: state.spend(),
                 at_ms: now,
             });
         }
-        let goal = restored.state.goal.clone();
+        let goal = state.goal.clone();
         Self::assemble(
-            restored.plan,
+            plan,
             session,
             goal,
-            restored.state,
+            state,
             memory,
             state_dir,
             lock,
@@ -200,8 +221,9 @@ impl PreparedRun {
         options: RunOptions,
         clock: SharedClock,
     ) -> Result<Self, RunError> {
-        let workspace = Workspace::open(&plan.workspace).map_err(|e| RunError::Workspace {
-            path: plan.workspace.clone(),
+        let workspace_path = plan.session_workspace(&session);
+        let workspace = Workspace::open(&workspace_path).map_err(|e| RunError::Workspace {
+            path: workspace_path.clone(),
             reason: e.to_string(),
         })?;
         let journal = if options.journal {

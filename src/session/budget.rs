@@ -143,6 +143,7 @@ mod tests {
             goal: None,
             provider: "simulated".into(),
             model: "m".into(),
+            base_url: String::new(),
             at_ms: 0,
         }
     }

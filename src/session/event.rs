@@ -80,12 +80,18 @@ pub enum Event {
         goal: Option<String>,
         provider: String,
         model: String,
+        /// The endpoint called; empty for the simulated provider.
+        #[serde(default)]
+        base_url: String,
         at_ms: u64,
     },
-    /// A runner took the session up again.
+    /// A runner took the session up again: a new run, possibly with another provider, model or
+    /// endpoint.
     SessionResumed {
         provider: String,
         model: String,
+        #[serde(default)]
+        base_url: String,
         at_ms: u64,
     },
     /// A task joined the graph: predefined at start, or created by a coordinator.

@@ -77,6 +77,16 @@ fn header(out: &mut String, plan: &SwarmPlan, state: &SessionState) {
         state.runs,
         seconds(state.elapsed_ms())
     );
+    for (n, run) in state.run_history.iter().enumerate() {
+        let end = run.status.map_or("no end recorded", |s| s.as_str());
+        let _ = writeln!(
+            out,
+            "  - run {} ({} UTC): {}; {end}",
+            n + 1,
+            super::format_utc(run.started_at_ms),
+            run.describe()
+        );
+    }
     let health = budget::health(state, &plan.budget);
     if health.is_empty() {
         let _ = writeln!(

@@ -90,6 +90,33 @@ pub struct AgentMessage {
     pub at_ms: u64,
 }
 
+/// One run of a session: the first `swarm run`, or a `swarm resume`, with what it called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub started_at_ms: u64,
+    pub provider: String,
+    pub model: String,
+    /// The endpoint called; empty for the simulated provider.
+    pub base_url: String,
+    /// When the run ended and how; `None` while it runs, or when its process was killed.
+    pub ended_at_ms: Option<u64>,
+    pub status: Option<SessionStatus>,
+}
+
+impl RunRecord {
+    /// `openai, model gpt-4o-mini at https://api.openai.com/v1`: what the run called.
+    pub fn describe(&self) -> String {
+        if self.base_url.is_empty() {
+            format!("{}, model {}", self.provider, self.model)
+        } else {
+            format!(
+                "{}, model {} at {}",
+                self.provider, self.model, self.base_url
+            )
+        }
+    }
+}
+
 /// The live state of a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SessionState {
@@ -119,6 +146,9 @@ pub struct SessionState {
     pub budget_warned: BTreeSet<BudgetResource>,
     pub budget_base: SpendBase,
     pub runs: u32,
+    /// Every run of the session, oldest first.
+    #[serde(default)]
+    pub run_history: Vec<RunRecord>,
 }
 
 impl SessionState {
@@ -162,8 +192,17 @@ impl SessionState {
                 goal,
                 provider,
                 model,
+                base_url,
                 at_ms,
             } => {
+                self.run_history = vec![RunRecord {
+                    started_at_ms: *at_ms,
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    base_url: base_url.clone(),
+                    ended_at_ms: None,
+                    status: None,
+                }];
                 self.session = session.clone();
                 self.swarm = swarm.clone();
                 self.goal = goal.clone();
@@ -178,8 +217,17 @@ impl SessionState {
             Event::SessionResumed {
                 provider,
                 model,
+                base_url,
                 at_ms,
             } => {
+                self.run_history.push(RunRecord {
+                    started_at_ms: *at_ms,
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    base_url: base_url.clone(),
+                    ended_at_ms: None,
+                    status: None,
+                });
                 // The previous run ended at its last event (a killed process writes no end event).
                 self.prior_elapsed_ms += self
                     .last_event_at_ms
@@ -386,7 +434,15 @@ impl SessionState {
                 self.budget_warned.clear();
             }
             Event::HookFailed { .. } | Event::Checkpoint { .. } => {}
-            Event::SessionEnded { status, reason, .. } => {
+            Event::SessionEnded {
+                status,
+                reason,
+                at_ms,
+            } => {
+                if let Some(run) = self.run_history.last_mut() {
+                    run.ended_at_ms = Some(*at_ms);
+                    run.status = Some(*status);
+                }
                 self.status = Some(*status);
                 self.end_reason = Some(reason.clone());
             }

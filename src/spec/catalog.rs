@@ -19,6 +19,21 @@ pub fn builtin_swarms() -> impl Iterator<Item = (&'static str, &'static str)> {
     embedded::BUILTIN_SWARMS.iter().copied()
 }
 
+/// The predefined swarm called `name` (its file name without `.yaml`): (file name, text).
+pub fn builtin_swarm(name: &str) -> Option<(&'static str, &'static str)> {
+    builtin_swarms().find(|(file, _)| swarm_name_of(file) == name)
+}
+
+/// A built-in swarm's name: its file name without the extension.
+pub fn swarm_name_of(file: &str) -> &str {
+    file.trim_end_matches(".yaml").trim_end_matches(".yml")
+}
+
+/// Where diagnostics of a built-in swarm point.
+pub(crate) fn builtin_swarm_path(file_name: &str) -> PathBuf {
+    PathBuf::from(format!("builtin:swarms/{file_name}"))
+}
+
 /// The role files built into the binary: (file name, text).
 pub fn builtin_roles() -> impl Iterator<Item = (&'static str, &'static str)> {
     embedded::BUILTIN_ROLES.iter().copied()

@@ -5,6 +5,7 @@
 //! it; all problems of a file are reported together.
 //!
 //! - [`load_swarm`]: a swarm file, with every role it names resolved through a [`RoleCatalog`];
+//! - [`load_swarm_or_builtin`]: a swarm file, or the name of a swarm built into the binary;
 //! - [`load_role_file`]: one role file (Markdown with YAML frontmatter);
 //! - [`validate_path`]: either, by extension, for `swarm validate`;
 //! - [`builtin_swarms`] / [`builtin_roles`]: the definitions built into the binary.
@@ -18,10 +19,11 @@ mod role;
 mod swarm;
 mod yaml;
 
-pub use catalog::{builtin_roles, builtin_swarms, RoleCatalog};
+pub use catalog::{builtin_roles, builtin_swarm, builtin_swarms, swarm_name_of, RoleCatalog};
+pub use check::did_you_mean;
 pub use plan::*;
 pub use role::load_role_file;
-pub use swarm::{load_swarm, source_hash};
+pub use swarm::{load_builtin_swarm, load_swarm, load_swarm_or_builtin, source_hash};
 pub use yaml::MAX_FILE_BYTES;
 
 use std::fmt;
@@ -54,14 +56,13 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}:{}:{}: {kind}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )?;
+        // A problem of the whole file has no position: `file: error: ...`, never `file:0:0`.
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: ", self.file.display())?,
+            (line, 0) => write!(f, "{}:{line}: ", self.file.display())?,
+            (line, column) => write!(f, "{}:{line}:{column}: ", self.file.display())?,
+        }
+        write!(f, "{kind}: {}", self.message)?;
         if let Some(help) = &self.help {
             write!(f, "\n  help: {help}")?;
         }

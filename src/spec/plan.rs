@@ -381,13 +381,30 @@ pub struct SwarmPlan {
     pub checkpoint: CheckpointSettings,
     pub budget: BudgetSettings,
     pub llm: LlmSettings,
-    /// As written (relative paths are relative to the directory `swarm run` is started in).
+    /// As written (relative paths are relative to the directory `swarm run` is started in);
+    /// absolute once the run's options are resolved.
     pub workspace: PathBuf,
+    /// Neither the swarm file nor `--workspace` named a workspace: each session works in its own
+    /// subfolder `<workspace>/<session id>`, so sessions of one state dir never share files by
+    /// accident.
+    #[serde(default)]
+    pub workspace_per_session: bool,
     pub allow_commands: bool,
     pub hooks: HookSettings,
     /// The file the plan was loaded from, and a hash of its bytes (to warn on resume when it changed).
     pub source_path: PathBuf,
     pub source_hash: String,
+}
+
+impl SwarmPlan {
+    /// The folder the file tools of `session` may touch.
+    pub fn session_workspace(&self, session: &str) -> PathBuf {
+        if self.workspace_per_session {
+            self.workspace.join(session)
+        } else {
+            self.workspace.clone()
+        }
+    }
 }
 
 /// Where to look for role files besides the built-in ones.

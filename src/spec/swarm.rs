@@ -42,6 +42,59 @@ pub fn load_swarm(path: &Path, opts: &LoadOptions) -> Result<Loaded<SwarmPlan>, 
     compile_swarm(&text, path, &catalog)
 }
 
+/// Loads `arg` as a swarm file when it names one; otherwise, when it is a bare name (no folder, no
+/// extension), the built-in swarm of that name. Roles of a built-in swarm are searched in
+/// `--roles-dir`, `./agents` and the built-in roles.
+pub fn load_swarm_or_builtin(
+    arg: &Path,
+    opts: &LoadOptions,
+) -> Result<Loaded<SwarmPlan>, SpecError> {
+    let text = arg.to_string_lossy();
+    let bare = arg.components().count() == 1 && arg.extension().is_none();
+    if !bare || arg.exists() {
+        return load_swarm(arg, opts);
+    }
+    match load_builtin_swarm(&text, opts) {
+        Some(loaded) => loaded,
+        None => {
+            let names: Vec<&str> = super::catalog::builtin_swarms()
+                .map(|(f, _)| super::catalog::swarm_name_of(f))
+                .collect();
+            let help = match did_you_mean(&text, names.iter().copied()) {
+                Some(best) => format!("did you mean the built-in swarm `{best}`? (`swarm swarms list` shows them all)"),
+                None => format!(
+                    "name a swarm file (e.g. {text}.yaml) or a built-in swarm: {}",
+                    names.join(", ")
+                ),
+            };
+            Err(SpecError {
+                diagnostics: vec![Diagnostic {
+                    severity: Severity::Error,
+                    file: arg.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    message: "no such swarm file, and no built-in swarm has this name".into(),
+                    help: Some(help),
+                }],
+            })
+        }
+    }
+}
+
+/// Loads the built-in swarm called `name`, or `None` when there is none.
+pub fn load_builtin_swarm(
+    name: &str,
+    opts: &LoadOptions,
+) -> Option<Result<Loaded<SwarmPlan>, SpecError>> {
+    let (file, body) = super::catalog::builtin_swarm(name)?;
+    let catalog = RoleCatalog::new(opts, None);
+    Some(compile_swarm(
+        body,
+        &super::catalog::builtin_swarm_path(file),
+        &catalog,
+    ))
+}
+
 /// Validates the text of a swarm file; `file` is where diagnostics point.
 pub(crate) fn compile_swarm(
     text: &str,
@@ -231,6 +284,7 @@ fn check_swarm(check: &mut Checker, root: &Node, catalog: &RoleCatalog) -> Optio
     let checkpoint = check_checkpoint(check, fields.get("checkpoint"));
     let budget = check_budget(check, fields.get("budget"));
     let llm = check_llm(check, fields.get("llm"));
+    let workspace_per_session = fields.get("workspace").is_none();
     let workspace = fields
         .get("workspace")
         .map_or(Some(PathBuf::from("./workspace")), |n| {
@@ -293,6 +347,7 @@ fn check_swarm(check: &mut Checker, root: &Node, catalog: &RoleCatalog) -> Optio
         budget: budget?,
         llm: llm?,
         workspace: workspace?,
+        workspace_per_session,
         allow_commands: allow_commands?,
         hooks: hooks?,
         source_path: PathBuf::new(),

@@ -37,6 +37,7 @@ pub fn plan() -> SwarmPlan {
         },
         llm: LlmSettings::default(),
         workspace: PathBuf::from("./workspace"),
+        workspace_per_session: false,
         allow_commands: false,
         hooks: HookSettings::default(),
         source_path: PathBuf::from("swarm.yaml"),
@@ -60,6 +61,7 @@ pub fn started(session: &str) -> Event {
         goal: Some("user login API".into()),
         provider: "simulated".into(),
         model: "sim".into(),
+        base_url: String::new(),
         at_ms: 1_000,
     }
 }

@@ -5,5 +5,6 @@
 pub mod mock_llm;
 pub mod prompt_cache;
 
+#[allow(unused_imports)]
 pub use mock_llm::*;
 pub mod swarm_fixture;
