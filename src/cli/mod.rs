@@ -289,8 +289,8 @@ fn print_loaded<T>(
 ) -> Result<T, u8> {
     match result {
         Ok(loaded) => {
-            for warning in &loaded.warnings {
-                eprintln!("{warning}");
+            for line in swarm_runtime::spec::summarize_warnings(&loaded.warnings) {
+                eprintln!("{line}");
             }
             Ok(loaded.value)
         }

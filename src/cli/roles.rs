@@ -17,9 +17,20 @@ fn catalog(roles_dir: Option<PathBuf>) -> RoleCatalog {
 
 fn list(roles_dir: Option<PathBuf>) -> anyhow::Result<u8> {
     let (roles, problems) = catalog(roles_dir).scan();
-    let width = roles.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    for role in &roles {
-        println!("{:width$}  {}", role.name, role.description);
+    let width = roles.iter().map(|r| r.role.name.len()).max().unwrap_or(0);
+    let origins: Vec<String> = roles.iter().map(|r| r.origin.to_string()).collect();
+    let origin_width = origins.iter().map(String::len).max().unwrap_or(0);
+    for (listed, origin) in roles.iter().zip(&origins) {
+        // Published descriptions run to paragraphs of examples; the list shows the first line.
+        let description = listed.role.description.lines().next().unwrap_or("");
+        println!(
+            "{:width$}  {:origin_width$}  {}",
+            listed.role.name, origin, description
+        );
+    }
+    let warnings: Vec<_> = roles.iter().flat_map(|r| r.warnings.clone()).collect();
+    for line in swarm_runtime::spec::summarize_warnings(&warnings) {
+        eprintln!("{line}");
     }
     // A broken role file in a search folder should not hide the others, but must be visible.
     for problem in &problems {

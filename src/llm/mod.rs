@@ -6,6 +6,7 @@
 //! retry -> rate limit -> timeout -> provider and is shared by every agent of a swarm.
 //! [`resolve`] decides which provider, model and endpoint a run uses.
 
+mod aliases;
 mod anthropic;
 mod assemble;
 mod client;
@@ -18,6 +19,7 @@ mod retry;
 pub mod simulated;
 mod types;
 
+pub use aliases::{is_model_alias, resolve_model, ModelAlias, ANTHROPIC_MODEL_ALIASES};
 pub use anthropic::{AnthropicProvider, ANTHROPIC_VERSION};
 pub use client::{LlmClient, ProviderImpl};
 pub use config::{

@@ -128,7 +128,7 @@ impl Step {
             tools,
             system: prompt::system_prompt(&role.prompt),
             cache_key: format!("{}/{}", ctx.plan.name, agent.role).into(),
-            model: Some(super::resolve::role_model(role, ctx.llm.base()).model),
+            model: Some(ctx.llm.model_for(role)),
             max_turns: role.max_turns,
             transcript,
             turns,

@@ -7,15 +7,15 @@ use super::recorder::Recorder;
 use super::roster::Roster;
 use super::tools::{build_tool_set, SessionHandles, ToolDeps};
 use crate::clock::SharedClock;
-use crate::llm::{LlmClient, LlmError, ProviderConfig};
+use crate::llm::{resolve_model, LlmClient, LlmError, ModelAlias, ProviderConfig};
 use crate::memory::{KeyPattern, MemoryStore};
 use crate::session::BudgetResource;
-use crate::spec::SwarmPlan;
+use crate::spec::{Role, SwarmPlan};
 use crate::tools::command::CommandPolicy;
 use crate::tools::workspace::Workspace;
 use crate::tools::ToolSet;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{watch, Notify};
 
@@ -92,14 +92,46 @@ impl Control {
 pub struct LlmPool {
     base: ProviderConfig,
     clients: Mutex<HashMap<String, LlmClient>>,
+    /// The swarm file's `llm.model_aliases`.
+    aliases: BTreeMap<String, String>,
+    /// Roles already warned about an alias this provider lacks: one warning per role and run.
+    warned: Mutex<HashSet<String>>,
 }
 
 impl LlmPool {
     pub fn new(base: ProviderConfig) -> Self {
+        Self::with_aliases(base, BTreeMap::new())
+    }
+
+    pub fn with_aliases(mut base: ProviderConfig, aliases: BTreeMap<String, String>) -> Self {
+        // The swarm's own model may be written as an alias too.
+        if let ModelAlias::Named(id) = resolve_model(Some(&base.model), base.kind, &aliases) {
+            base.model = id;
+        }
         Self {
             base,
             clients: Mutex::new(HashMap::new()),
+            aliases,
+            warned: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The model agents of `role` call, so that a Claude Code alias is never sent as a model
+    /// name; an alias this provider lacks is warned about once per role.
+    pub fn model_for(&self, role: &Role) -> String {
+        let choice = super::resolve::role_model(role, &self.base, &self.aliases);
+        if choice.why == super::resolve::ALIAS_FALLBACK
+            && self.warned.lock().insert(role.name.clone())
+        {
+            tracing::warn!(
+                "role `{}` asks for model `{}`, a Claude model alias the {} provider does not have; it uses the swarm's model `{}` (map it with `llm.model_aliases`)",
+                role.name,
+                role.model.as_deref().unwrap_or(""),
+                self.base.kind,
+                self.base.model
+            );
+        }
+        choice.model
     }
 
     /// The configuration every model's client starts from.

@@ -10,6 +10,7 @@
 use crate::llm::{self, LlmError, Overrides, ProviderConfig};
 use crate::session::RunRecord;
 use crate::spec::{ProviderKind, Role, SwarmPlan};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Everything a user may override on the command line, for a new run and a resume alike.
@@ -118,18 +119,34 @@ pub struct ModelChoice {
 /// The model agents of `role` call with `provider`: the role's own `model:` if it names one,
 /// else the run's model. Aliases a role file may use are mapped here, so the plan, the run and
 /// the dry run agree.
-pub fn role_model(role: &Role, provider: &ProviderConfig) -> ModelChoice {
-    match &role.model {
-        Some(model) => ModelChoice {
-            model: model.clone(),
-            why: "role file",
+pub fn role_model(
+    role: &Role,
+    provider: &ProviderConfig,
+    aliases: &BTreeMap<String, String>,
+) -> ModelChoice {
+    match llm::resolve_model(role.model.as_deref(), provider.kind, aliases) {
+        llm::ModelAlias::Named(model) => ModelChoice {
+            why: if role.model.as_deref() == Some(model.as_str()) {
+                "role file"
+            } else {
+                "role file, alias"
+            },
+            model,
         },
-        _ => ModelChoice {
+        llm::ModelAlias::Swarm => ModelChoice {
             model: provider.model.clone(),
             why: "run",
         },
+        llm::ModelAlias::AliasFallback { .. } => ModelChoice {
+            model: provider.model.clone(),
+            why: ALIAS_FALLBACK,
+        },
     }
 }
+
+/// Why a role whose Claude alias this provider lacks calls the run's model.
+pub const ALIAS_FALLBACK: &str =
+    "run (the role's Claude model alias has no model on this provider)";
 
 #[cfg(test)]
 mod tests {

@@ -234,6 +234,7 @@ impl PreparedRun {
         let recorder = Recorder::new(state, journal);
         memory.set_sink(recorder.memory_sink());
         let hooks = HookRunner::new(&plan.hooks, &options.hooks_dir);
+        let llm = LlmPool::with_aliases(options.provider, plan.llm.model_aliases.clone());
         let ctx = Arc::new(SwarmContext::new(
             Arc::new(plan),
             session,
@@ -241,7 +242,7 @@ impl PreparedRun {
             recorder,
             memory,
             workspace,
-            LlmPool::new(options.provider),
+            llm,
             hooks,
             clock,
         ));

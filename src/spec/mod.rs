@@ -19,10 +19,13 @@ mod role;
 mod swarm;
 mod yaml;
 
-pub use catalog::{builtin_roles, builtin_swarm, builtin_swarms, swarm_name_of, RoleCatalog};
+pub use catalog::{
+    builtin_roles, builtin_swarm, builtin_swarms, swarm_name_of, ListedRole, RoleCatalog,
+    RoleOrigin,
+};
 pub use check::did_you_mean;
 pub use plan::*;
-pub use role::load_role_file;
+pub use role::{claude_code_tool, load_role_file, summarize_warnings};
 pub use swarm::{load_builtin_swarm, load_swarm, load_swarm_or_builtin, source_hash};
 pub use yaml::MAX_FILE_BYTES;
 

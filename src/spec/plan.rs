@@ -226,6 +226,9 @@ pub struct LlmSettings {
     pub timeout: Duration,
     /// `max_tokens` sent with every request.
     pub max_tokens: u32,
+    /// What Claude Code model aliases in role files (`sonnet`, `opus`...) mean for this swarm.
+    #[serde(default)]
+    pub model_aliases: BTreeMap<String, String>,
 }
 
 impl Default for LlmSettings {
@@ -243,6 +246,7 @@ impl Default for LlmSettings {
             max_retries: 4,
             timeout: Duration::from_secs(120),
             max_tokens: 4096,
+            model_aliases: BTreeMap::new(),
         }
     }
 }

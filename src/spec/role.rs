@@ -24,36 +24,101 @@ use super::{
 };
 use std::path::Path;
 
-const KNOWN_KEYS: [&str; 6] = [
+/// The keys this runtime reads.
+const KNOWN_KEYS: [&str; 7] = [
     "name",
     "description",
     "tools",
     "model",
     "max_turns",
     "memory",
+    "metadata",
 ];
 
-/// Claude Code's tool names and what they become here.
-const CLAUDE_CODE_TOOLS: [(&str, Option<ToolName>); 18] = [
-    ("Read", Some(ToolName::ReadFile)),
-    ("Write", Some(ToolName::WriteFile)),
-    ("Edit", Some(ToolName::WriteFile)),
-    ("MultiEdit", Some(ToolName::WriteFile)),
-    ("NotebookEdit", Some(ToolName::WriteFile)),
-    ("NotebookRead", Some(ToolName::ReadFile)),
-    ("Glob", Some(ToolName::ListFiles)),
-    ("LS", Some(ToolName::ListFiles)),
-    ("Bash", Some(ToolName::RunCommand)),
-    ("Grep", None),
-    ("WebFetch", None),
-    ("WebSearch", None),
-    ("Task", None),
-    ("TodoWrite", None),
-    ("TodoRead", None),
-    ("BashOutput", None),
-    ("KillShell", None),
-    ("ExitPlanMode", None),
+/// Keys Claude Code, claude-flow and the published collections use that mean nothing here. They
+/// are ignored with a plain note (no "did you mean": `mode` is not a typo of `model`).
+const FOREIGN_KEYS: &[&str] = &[
+    "color",
+    "mode",
+    "type",
+    "capabilities",
+    "hooks",
+    "priority",
+    "permissionMode",
+    "skills",
+    "mcpServers",
+    "disallowedTools",
+    "version",
+    "author",
+    "tags",
+    "category",
+    "examples",
+    "triggers",
+    "dependencies",
+    "sparc_phase",
+    "expertise_level",
+    "maxTurns",
 ];
+
+/// Claude Code's tool names and the tools they become here; an empty list means Claude Code has
+/// the tool but this runtime has no equivalent, so it is ignored with a warning. One row per
+/// name, so a new Claude Code tool or a new tool of ours is a one-line change.
+const CLAUDE_CODE_TOOLS: &[(&str, &[ToolName])] = &[
+    ("Read", &[ToolName::ReadFile]),
+    ("Write", &[ToolName::WriteFile]),
+    ("Edit", &[ToolName::WriteFile]),
+    ("MultiEdit", &[ToolName::WriteFile]),
+    ("NotebookEdit", &[ToolName::WriteFile]),
+    ("NotebookRead", &[ToolName::ReadFile]),
+    ("Glob", &[ToolName::ListFiles]),
+    ("LS", &[ToolName::ListFiles]),
+    ("Grep", &[]),
+    ("Bash", &[ToolName::RunCommand]),
+    ("BashOutput", &[]),
+    ("KillShell", &[]),
+    ("KillBash", &[]),
+    ("WebFetch", &[]),
+    ("WebSearch", &[]),
+    ("Task", &[]),
+    ("Agent", &[]),
+    ("TodoWrite", &[]),
+    ("TodoRead", &[]),
+    ("TaskCreate", &[ToolName::CreateTask]),
+    ("TaskUpdate", &[ToolName::CompleteTask]),
+    ("TaskList", &[]),
+    ("TaskGet", &[]),
+    ("TaskOutput", &[]),
+    ("TaskStop", &[]),
+    (
+        "SendMessage",
+        &[ToolName::SendMessage, ToolName::ReadMessages],
+    ),
+    ("TeamCreate", &[]),
+    ("TeamDelete", &[]),
+    ("ExitPlanMode", &[]),
+    ("EnterPlanMode", &[]),
+    ("AskUserQuestion", &[]),
+    ("SlashCommand", &[]),
+    ("Skill", &[]),
+    ("ListMcpResourcesTool", &[]),
+    ("ReadMcpResourceTool", &[]),
+    ("ToolSearch", &[]),
+    ("LSP", &[]),
+    ("EnterWorktree", &[]),
+    ("ExitWorktree", &[]),
+    ("CronCreate", &[]),
+    ("CronDelete", &[]),
+    ("CronList", &[]),
+    ("Monitor", &[]),
+];
+
+/// What a Claude Code tool name becomes here, or `None` when Claude Code has no such tool.
+pub fn claude_code_tool(name: &str) -> Option<&'static [ToolName]> {
+    CLAUDE_CODE_TOOLS
+        .iter()
+        .find(|(cc, _)| *cc == name)
+        .map(|(_, ours)| *ours)
+}
 
 /// Loads and validates one role file.
 pub fn load_role_file(path: &Path) -> Result<Loaded<Role>, SpecError> {
@@ -124,6 +189,7 @@ pub(crate) fn parse_role(
         .sum::<usize>();
     let prompt = text[body_start..].trim();
 
+    let mut repaired_lines: Vec<(usize, String)> = Vec::new();
     let root = if frontmatter.trim().is_empty() {
         Node {
             value: Value::Null,
@@ -131,11 +197,40 @@ pub(crate) fn parse_role(
             column: 1,
         }
     } else {
-        yaml::parse(frontmatter, file, 2).map_err(fail)?
+        match yaml::parse(frontmatter, file, 2) {
+            Ok(root) => root,
+            Err(error) => match quote_plain_values(frontmatter) {
+                // Published files often hold `description: Use when: ...`, which strict YAML
+                // rejects but Claude Code reads as text; do the same, and say so.
+                Some((repaired, lines)) => match yaml::parse(&repaired, file, 2) {
+                    Ok(root) => {
+                        repaired_lines = lines;
+                        root
+                    }
+                    Err(_) => return Err(fail(error)),
+                },
+                None => return Err(fail(error)),
+            },
+        }
     };
     // Positions in the parsed frontmatter count from its own first line, the file's second.
     let mut check =
         Checker::with_line_offset(file, if frontmatter.trim().is_empty() { 0 } else { 1 });
+    for (line, key) in repaired_lines {
+        check.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            file: file.to_path_buf(),
+            line: line + 1,
+            column: 1,
+            message: format!(
+                "`{key}` holds `: ` without quotes, which strict YAML rejects; it was read as plain text"
+            ),
+            help: Some(
+                "putting the value in double quotes makes it valid YAML for every reader, Claude Code included"
+                    .into(),
+            ),
+        });
+    }
     let role = check_role(&mut check, &root, prompt, source, closing_line, file_name);
     if check.has_errors() {
         return Err(SpecError {
@@ -151,6 +246,47 @@ pub(crate) fn parse_role(
             diagnostics: check.diagnostics,
         }),
     }
+}
+
+/// The frontmatter with every top-level one-line plain value that holds `: ` turned into a
+/// double-quoted string, and the (1-based, frontmatter-relative) lines and keys changed; `None`
+/// when no line needed it.
+fn quote_plain_values(frontmatter: &str) -> Option<(String, Vec<(usize, String)>)> {
+    let lines: Vec<&str> = frontmatter.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(frontmatter.len() + 16);
+    let mut changed = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let key_len = body
+            .find(':')
+            .filter(|&k| {
+                k > 0
+                    && body[..k]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            })
+            .unwrap_or(0);
+        let value = body.get(key_len + 1..).unwrap_or("");
+        let next_is_continuation = lines
+            .get(i + 1)
+            .is_some_and(|next| next.starts_with([' ', '\t']) && !next.trim().is_empty());
+        let plain = value.starts_with(' ')
+            && !value
+                .trim_start()
+                .starts_with(['"', '\'', '[', '{', '|', '>', '&', '*', '!', '#']);
+        if key_len == 0 || !plain || next_is_continuation || !value.trim().contains(": ") {
+            out.push_str(line);
+            continue;
+        }
+        let text = value.trim();
+        let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str(&body[..key_len]);
+        out.push_str(": \"");
+        out.push_str(&escaped);
+        out.push_str("\"\n");
+        changed.push((i + 1, body[..key_len].to_owned()));
+    }
+    (!changed.is_empty()).then_some((out, changed))
 }
 
 fn check_role(
@@ -174,44 +310,87 @@ fn check_role(
             ),
         });
     }
-    let fields = check.fields(root, "the frontmatter", &KNOWN_KEYS, true)?;
-    let name = match fields.get("name") {
-        Some(node) => check.string(node, "`name`").filter(|name| {
-            let ok = name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !ok {
-                check.error(
-                    node,
-                    format!(
-                        "role name `{name}` has characters other than letters, digits, `-` and `_`"
-                    ),
-                    "use a name such as `backend-dev`",
-                );
+    let accepted: Vec<&'static str> = KNOWN_KEYS
+        .iter()
+        .chain(FOREIGN_KEYS.iter())
+        .copied()
+        .collect();
+    let fields = check.fields(root, "the frontmatter", &accepted, true)?;
+    if let Value::Map(pairs) = &root.value {
+        for (key, _) in pairs {
+            if let Value::Str(k) = &key.value {
+                if FOREIGN_KEYS.contains(&k.as_str()) {
+                    check.warning(
+                        key,
+                        format!("`{k}` is not used by this runtime; it is ignored"),
+                        "nothing to change: the file stays as Claude Code reads it",
+                    );
+                }
             }
-            // Swarm files name roles by file name; a different `name` would be invisible there.
-            if let Some(stem) = file_name.filter(|stem| ok && stem != name) {
-                check.warning(
-                    node,
-                    format!("the role is named `{name}` but its file is {stem}.md: swarm files find it as `{stem}`"),
-                    format!("rename the file to {name}.md, or set `name: {stem}`"),
-                );
-            }
-            ok
-        }),
-        None => {
-            check.missing(
-                &fields,
-                "name",
-                "the frontmatter",
-                "add `name: my-role` (the file's name without .md)",
-            );
-            None
         }
+    }
+    let name = match fields.get("name") {
+        Some(node) => check.string(node, "`name`").and_then(|name| {
+            if is_role_id(&name) {
+                return Some(name);
+            }
+            // Some published files name the role in words (`name: Load Balancer`); the file name
+            // is then the role's name, as it is for Claude Code's agent list.
+            match file_name.filter(|stem| is_role_id(stem)) {
+                Some(stem) => {
+                    check.warning(
+                        node,
+                        format!("`{name}` is not a role id; the role is known by its file name `{stem}`"),
+                        "nothing to change: swarm files name this role by its file name",
+                    );
+                    Some(stem.to_owned())
+                }
+                None => {
+                    check.error(
+                        node,
+                        format!(
+                            "role name `{name}` has characters other than letters, digits, `-`, `_` and `.`"
+                        ),
+                        "use a name such as `backend-dev`",
+                    );
+                    None
+                }
+            }
+        }),
+        None => match file_name.filter(|stem| is_role_id(stem)) {
+            Some(stem) => {
+                check.warning(
+                    fields.at,
+                    format!("the frontmatter has no `name`; the role is known by its file name `{stem}`"),
+                    "add `name: {stem}` to make the name explicit",
+                );
+                Some(stem.to_owned())
+            }
+            None => {
+                check.missing(
+                    &fields,
+                    "name",
+                    "the frontmatter",
+                    "add `name: my-role` (the file's name without .md)",
+                );
+                None
+            }
+        },
     };
-    let description = match fields.get("description") {
-        Some(node) => check.string(node, "`description`"),
-        None => {
+    // claude-flow puts the description under `metadata:`.
+    let metadata_description = fields.get("metadata").and_then(|node| match &node.value {
+        Value::Map(pairs) => pairs.iter().find_map(|(k, v)| match (&k.value, &v.value) {
+            (Value::Str(k), Value::Str(text)) if k == "description" && !text.trim().is_empty() => {
+                Some(text.clone())
+            }
+            _ => None,
+        }),
+        _ => None,
+    });
+    let description = match (fields.get("description"), metadata_description) {
+        (Some(node), _) => check.string(node, "`description`"),
+        (None, Some(text)) => Some(text),
+        (None, None) => {
             check.missing(
                 &fields,
                 "description",
@@ -261,6 +440,15 @@ fn check_role(
     })
 }
 
+/// Whether `name` can name a role: it doubles as a file name, so no separators and no leading dot.
+pub(crate) fn is_role_id(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
 fn check_tools(check: &mut Checker, node: &Node) -> Vec<ToolName> {
     let names: Vec<(String, &Node)> = match &node.value {
         // Claude Code writes `tools: Read, Write, Bash`.
@@ -273,6 +461,7 @@ fn check_tools(check: &mut Checker, node: &Node) -> Vec<ToolName> {
         _ => check.string_list(node, "`tools`"),
     };
     let ours: Vec<&str> = ToolName::ALL.iter().map(|t| t.as_str()).collect();
+    let theirs: Vec<&str> = CLAUDE_CODE_TOOLS.iter().map(|(name, _)| *name).collect();
     let mut tools = Vec::new();
     for (name, at) in names {
         let name = name.trim();
@@ -280,23 +469,26 @@ fn check_tools(check: &mut Checker, node: &Node) -> Vec<ToolName> {
             tools.push(tool);
             continue;
         }
-        if let Some((_, equivalent)) = CLAUDE_CODE_TOOLS.iter().find(|(cc, _)| *cc == name) {
-            match equivalent {
-                Some(tool) => {
-                    check.warning(
-                        at,
-                        format!("`{name}` is a Claude Code tool; this role gets `{tool}` instead"),
-                        format!("write `{tool}` to silence this warning"),
-                    );
-                    tools.push(*tool);
-                }
-                None => check.warning(
+        if let Some(equivalent) = claude_code_tool(name) {
+            if equivalent.is_empty() {
+                check.warning(
                     at,
                     format!(
                         "`{name}` is a Claude Code tool with no equivalent here; it is ignored"
                     ),
-                    format!("tools available here: {}", ours.join(", ")),
-                ),
+                    "nothing to change: the role runs without it here",
+                );
+            } else {
+                let list: Vec<&str> = equivalent.iter().map(|t| t.as_str()).collect();
+                check.warning(
+                    at,
+                    format!(
+                        "`{name}` is a Claude Code tool; this role gets `{}` here",
+                        list.join("`, `")
+                    ),
+                    "nothing to change: the file stays as Claude Code reads it",
+                );
+                tools.extend_from_slice(equivalent);
             }
             continue;
         }
@@ -304,19 +496,90 @@ fn check_tools(check: &mut Checker, node: &Node) -> Vec<ToolName> {
             check.warning(
                 at,
                 format!("MCP tool `{name}` is not available here; it is ignored"),
-                format!("tools available here: {}", ours.join(", ")),
+                "nothing to change: the role runs without it here",
             );
             continue;
         }
-        let help = match did_you_mean(name, ours.iter().copied()) {
-            Some(best) => format!("did you mean `{best}`?"),
-            None => format!("tools available here: {}", ours.join(", ")),
-        };
-        check.error(at, format!("unknown tool `{name}`"), help);
+        // A near miss of a tool name is a typo worth stopping for; a name like no tool at all
+        // (a program, another agent, a plugin's `server:tool`) is ignored, as Claude Code does.
+        match did_you_mean(name, ours.iter().chain(theirs.iter()).copied()) {
+            Some(best) => check.error(
+                at,
+                format!("unknown tool `{name}`"),
+                format!("did you mean `{best}`?"),
+            ),
+            None => check.warning(
+                at,
+                format!("`{name}` is not a tool of this runtime or of Claude Code; it is ignored"),
+                format!("tools available here: {}", ours.join(", ")),
+            ),
+        }
     }
     tools.sort();
     tools.dedup();
     tools
+}
+
+/// The warnings of loaded definitions as printed by `run` and `roles`: a swarm file's warnings
+/// in full, a role file's as one line with counts (published role files carry many harmless
+/// ones; `swarm validate FILE` lists them).
+pub fn summarize_warnings(warnings: &[Diagnostic]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut by_role: Vec<(&Path, [usize; 4])> = Vec::new();
+    for w in warnings {
+        if w.file.extension().is_none_or(|e| e != "md") {
+            lines.push(w.to_string());
+            continue;
+        }
+        let m = w.message.as_str();
+        let kind = if m.contains("is a Claude Code tool; this role gets") {
+            0
+        } else if m.contains("no equivalent here")
+            || m.starts_with("MCP tool")
+            || m.contains("is not a tool of this runtime")
+        {
+            1
+        } else if m.contains("is not used by this runtime") || m.starts_with("unknown key") {
+            2
+        } else {
+            3
+        };
+        match by_role.iter_mut().find(|(f, _)| *f == w.file.as_path()) {
+            Some((_, counts)) => counts[kind] += 1,
+            None => {
+                let mut counts = [0; 4];
+                counts[kind] = 1;
+                by_role.push((w.file.as_path(), counts));
+            }
+        }
+    }
+    for (file, counts) in by_role {
+        let labels = [
+            "Claude Code tools mapped",
+            "tools ignored",
+            "keys ignored",
+            "other",
+        ];
+        let parts: Vec<String> = counts
+            .iter()
+            .zip(labels)
+            .filter(|(n, _)| **n > 0)
+            .map(|(n, label)| format!("{n} {label}"))
+            .collect();
+        let total: usize = counts.iter().sum();
+        let shown = file.display().to_string();
+        let hint = if shown.starts_with("builtin:") {
+            String::new()
+        } else {
+            format!("; `swarm validate {shown}` lists them")
+        };
+        lines.push(format!(
+            "{shown}: warning: {total} warning{} ({}){hint}",
+            if total == 1 { "" } else { "s" },
+            parts.join(", ")
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]

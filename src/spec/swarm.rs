@@ -873,6 +873,7 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
             "max_retries",
             "timeout",
             "max_tokens",
+            "model_aliases",
         ],
         false,
     )?;
@@ -969,6 +970,33 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
     if let Some(n) = f.get("prices") {
         llm.prices = check_prices(check, n);
         ok &= llm.prices.is_some();
+    }
+    if let Some(n) = f.get("model_aliases") {
+        match &n.value {
+            Value::Map(pairs) => {
+                for (key, value) in pairs {
+                    let alias = check.string(key, "an alias in `llm.model_aliases`");
+                    let id = check.string(value, "a model id in `llm.model_aliases`");
+                    match (alias, id) {
+                        (Some(alias), Some(id)) => {
+                            llm.model_aliases.insert(alias, id);
+                        }
+                        _ => ok = false,
+                    }
+                }
+            }
+            other => {
+                check.error(
+                    n,
+                    format!(
+                        "`llm.model_aliases` must be a mapping, found {}",
+                        other.kind()
+                    ),
+                    "write e.g. `model_aliases: { sonnet: qwen2.5-coder:32b, haiku: llama3.2 }`",
+                );
+                ok = false;
+            }
+        }
     }
     ok.then_some(llm)
 }
