@@ -108,7 +108,6 @@ invalid! {
     role_max_turns_zero: "role_max_turns_zero.md" at 4:12 => ["`max_turns` is 0", "at least 1"];
     role_missing_description: "role_missing_description.md" at 2:1 => ["no `description`"];
     role_memory_key_misspelled: "role_bad_memory_key.md" at 5:3 => ["unknown key `reads` in `memory`", "did you mean `read`?"];
-    role_name_with_space: "role_bad_name.md" at 2:7 => ["`my role`"];
     role_frontmatter_syntax: "role_bad_yaml.md" at 3:14 => ["not valid YAML", "unclosed bracket"];
 }
 

@@ -625,4 +625,14 @@ mod tests {
         );
         assert_eq!(loaded.warnings.len(), 4);
     }
+
+    #[test]
+    fn a_name_in_words_falls_back_to_the_file_name_or_fails() {
+        let text = "---\nname: my role\ndescription: d\n---\nbody\n";
+        let err = parse(text).unwrap_err();
+        assert!(err.to_string().contains("r.md:2:7"), "{err}");
+        let loaded = parse_role(text, Path::new("mine.md"), "t".into(), Some("mine")).unwrap();
+        assert_eq!(loaded.value.name, "mine");
+        assert_eq!(loaded.warnings.len(), 1);
+    }
 }
