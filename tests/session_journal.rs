@@ -318,3 +318,76 @@ async fn observers_get_each_durable_event_with_the_seq_a_follower_reads_back() {
     assert_eq!(line["type"], "session_started");
     journal.close().await;
 }
+
+#[tokio::test]
+async fn a_runner_whose_lease_was_taken_over_can_never_write_again() {
+    let f = Fixture::new();
+    let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());
+    append_all(&journal, &[started(&id)]).await;
+    // Another runner takes the session over: a new holder, a higher fencing token.
+    let conn =
+        rusqlite::Connection::open(state_dir.db_path().expect("an SQLite state dir")).unwrap();
+    conn.execute(
+        "UPDATE sessions SET lock_host = 'elsewhere', lock_pid = 1, lock_token = lock_token + 1,
+             lock_expires_ms = ?2 WHERE id = ?1",
+        rusqlite::params![id, (swarm_runtime::clock::now_ms() + 60_000) as i64],
+    )
+    .unwrap();
+    let refused = journal.append(Arc::new(created("late", &[], 3_000))).await;
+    assert!(
+        matches!(refused, Err(SessionError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    journal.close().await;
+    let restored = state_dir.load(&id).unwrap();
+    assert_eq!(
+        restored.events_replayed, 1,
+        "nothing of the fenced batch was written"
+    );
+    // The new holder is live (its lease has not expired): a third runner is refused, naming it.
+    match state_dir.lock(&id) {
+        Err(SessionError::Locked { owner, .. }) => assert!(owner.contains("elsewhere"), "{owner}"),
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    // Once its lease expires it is taken over, without the holder being known to be dead.
+    conn.execute(
+        "UPDATE sessions SET lock_expires_ms = ?2 WHERE id = ?1",
+        rusqlite::params![id, (swarm_runtime::clock::now_ms() - 1) as i64],
+    )
+    .unwrap();
+    let lease = state_dir.lock(&id).expect("an expired lease is taken over");
+    assert!(lease.token() >= 3, "tokens only go up: {}", lease.token());
+}
+
+#[tokio::test]
+async fn a_held_lease_is_renewed_by_its_heartbeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state_dir = StateDir::open(dir.path()).unwrap();
+    state_dir.set_lease(std::time::Duration::from_millis(300));
+    let id = state_dir.create_session(&plan(), None).unwrap();
+    let lease = state_dir.lock(&id).unwrap();
+    let conn =
+        rusqlite::Connection::open(state_dir.db_path().expect("an SQLite state dir")).unwrap();
+    let expiry = || -> i64 {
+        conn.query_row(
+            "SELECT lock_expires_ms FROM sessions WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let first = expiry();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while expiry() == first {
+        assert!(std::time::Instant::now() < deadline, "never renewed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!lease.lost().is_lost());
+    drop(lease);
+    let released: Option<i64> = conn
+        .query_row("SELECT lock_pid FROM sessions WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(released, None, "dropping the lease gives it back");
+}

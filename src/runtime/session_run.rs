@@ -2,7 +2,7 @@
 //! scheduler with periodic checkpoints and hooks, and close the session cleanly whatever the
 //! reason it stops.
 
-use super::context::{LlmPool, SwarmContext};
+use super::context::{LlmPool, StopReason, SwarmContext};
 use super::hook_dispatch;
 use super::hooks::HookRunner;
 use super::recorder::{Observer, Recorder};
@@ -299,11 +299,21 @@ impl PreparedRun {
         hook_dispatch::fire_session(&ctx, HookEvent::SessionStart, "running").await;
         let sweeper = ctx.memory.spawn_sweeper(MEMORY_SWEEP);
         let background = tokio::spawn(background_duties(Arc::clone(&ctx)));
+        // A runner whose lease was taken over stops: its journal refuses every write anyway.
+        let lost = self.lock.lost();
+        let lease_watch = tokio::spawn({
+            let ctx = Arc::clone(&ctx);
+            async move {
+                lost.wait().await;
+                ctx.control.stop(StopReason::Interrupted);
+            }
+        });
 
         let end = scheduler::drive(Arc::clone(&ctx)).await;
 
         background.abort();
         sweeper.abort();
+        lease_watch.abort();
         ctx.recorder
             .emit(Event::SessionEnded {
                 status: end.status,

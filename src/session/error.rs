@@ -37,9 +37,16 @@ pub enum SessionError {
     },
 
     #[error(
-        "session {id} is being run by process {pid}; wait for it to finish or stop it (kill {pid}) first"
+        "session {id} is being run by {owner}; wait for it to finish or stop it (kill {pid} there) first"
     )]
-    Locked { id: String, pid: u32 },
+    Locked { id: String, pid: u32, owner: String },
+
+    /// Another runner took the session over (this one's lease expired): this runner must not
+    /// write to it again.
+    #[error(
+        "session {id}: the lease was lost to another runner; this runner stopped writing to it"
+    )]
+    LeaseLost { id: String },
 
     /// The backend failed (a statement, a transaction, the connection).
     #[error("{location}: {source}")]

@@ -6,13 +6,15 @@
 //! - [`StateDir`]: the state store holding every session, its plan, journal and snapshot, behind
 //!   the [`SessionStore`] seam; `sqlite` is the embedded backend;
 //! - [`Journal`]: the durable append path of a running session (group commit);
-//! - [`SessionLock`]: one runner per session, stale locks of dead processes taken over;
+//! - [`SessionLock`]: the lease of one runner on a session (owner, expiry, heartbeat, fencing
+//!   token); leases of dead local processes are taken over at once, others when they expire;
 //! - [`budget`]: health of each budget; [`report`]: the Markdown handoff report.
 
 pub mod budget;
 mod error;
 mod event;
 mod journal;
+pub mod lease;
 pub mod report;
 mod rows;
 mod snapshot;
@@ -23,8 +25,8 @@ mod store;
 pub use error::SessionError;
 pub use event::*;
 pub use journal::{Ack, Journal, Observer};
+pub use lease::{Owner, SessionLock};
 pub use rows::format_utc;
 pub use sqlite::db::{DB_FILE, SCHEMA_VERSION};
-pub use sqlite::lock::SessionLock;
 pub use state::*;
 pub use store::{Restored, SessionStore, SessionSummary, StateDir};

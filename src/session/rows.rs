@@ -1,7 +1,10 @@
 //! What a state store keeps per session besides its events, in one place for every backend: the
 //! summary columns a run of events changes, stored status names, and session ids.
 
+use super::error::SessionError;
 use super::event::{Event, SessionStatus};
+use super::lease::Recorded;
+use super::store::SessionSummary;
 
 /// Where an event came from. External events (the memory CLI) are compacted only once a runner
 /// has seen them.
@@ -49,6 +52,50 @@ impl RowEffect {
         self.exact = Some(tallies);
         self.tasks_created = 0;
         self.tasks_done = 0;
+    }
+}
+
+/// A session's row as listings read it, whatever the backend.
+pub struct SummaryRow {
+    pub id: String,
+    pub swarm: String,
+    pub status: String,
+    pub goal: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub tasks_done: i64,
+    pub tasks_total: i64,
+    pub lease: Recorded,
+}
+
+impl SummaryRow {
+    /// The summary a listing shows: a session stored as running that no live runner holds is
+    /// interrupted.
+    pub fn into_summary(self, location: &str, now_ms: u64) -> Result<SessionSummary, SessionError> {
+        let stored = parse_status(&self.status).ok_or_else(|| SessionError::Decode {
+            location: location.to_string(),
+            session: self.id.clone(),
+            what: "status",
+            message: format!("unknown status `{}`", self.status),
+        })?;
+        let runner = self.lease.live_owner(now_ms).cloned();
+        let status = if stored == SessionStatus::Running && runner.is_none() {
+            SessionStatus::Interrupted
+        } else {
+            stored
+        };
+        Ok(SessionSummary {
+            id: self.id,
+            swarm: self.swarm,
+            status,
+            goal: self.goal,
+            created_ms: self.created_ms as u64,
+            updated_ms: self.updated_ms as u64,
+            tasks_done: self.tasks_done as u64,
+            tasks_total: self.tasks_total as u64,
+            runner_pid: runner.as_ref().map(|o| o.pid),
+            runner,
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 use super::error::SessionError;
 use super::event::{Envelope, Event, SessionStatus};
 use super::journal::Journal;
-use super::sqlite::lock::SessionLock;
+use super::lease::SessionLock;
 use super::sqlite::store::SqliteStore;
 use super::state::SessionState;
 use crate::memory::MemoryRecord;
@@ -26,6 +26,8 @@ pub struct SessionSummary {
     pub tasks_total: u64,
     /// The process running the session, when one is.
     pub runner_pid: Option<u32>,
+    /// Who runs it (host and pid), when someone does.
+    pub runner: Option<super::lease::Owner>,
 }
 
 /// A session as the journal left it: the latest snapshot plus the events after it.
@@ -132,6 +134,14 @@ impl StateDir {
         Ok(Self {
             backend: Backend::Sqlite(SqliteStore::open_read_only(location)?),
         })
+    }
+
+    /// Leases taken through this store from now on last `ttl` unless renewed (heartbeats renew
+    /// them three times per `ttl`).
+    pub fn set_lease(&mut self, ttl: std::time::Duration) {
+        match &mut self.backend {
+            Backend::Sqlite(s) => s.set_lease(ttl),
+        }
     }
 
     /// The state dir itself.

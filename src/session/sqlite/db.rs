@@ -10,9 +10,19 @@ use std::time::Duration;
 /// The file name of the database inside the state dir.
 pub const DB_FILE: &str = "state.db";
 
-/// The schema version this build writes and reads (`PRAGMA user_version`). Version 2 stores
-/// snapshot memory in the binary framing of `snapshot.rs`; version 1 stored it as JSON.
-pub const SCHEMA_VERSION: i64 = 2;
+/// The schema version this build writes and reads (`PRAGMA user_version`). Version 3 adds
+/// leases (host, fencing token, expiry) to the lock columns; version 2 stores snapshot memory in
+/// the binary framing of `snapshot.rs`; version 1 stored it as JSON.
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// The version this build upgrades in place (by adding the lease columns) on a read-write open.
+const UPGRADABLE_VERSION: i64 = 2;
+
+const UPGRADE_FROM_2: &str = "
+ALTER TABLE sessions ADD COLUMN lock_host TEXT;
+ALTER TABLE sessions ADD COLUMN lock_token INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN lock_expires_ms INTEGER;
+";
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,7 +40,10 @@ CREATE TABLE sessions (
     tasks_total INTEGER NOT NULL DEFAULT 0,
     tasks_done  INTEGER NOT NULL DEFAULT 0,
     lock_pid    INTEGER,
-    lock_start  INTEGER
+    lock_start  INTEGER,
+    lock_host   TEXT,
+    lock_token  INTEGER NOT NULL DEFAULT 0,
+    lock_expires_ms INTEGER
 );
 CREATE TABLE events (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -116,7 +129,7 @@ pub fn check_file(path: &Path) -> Result<(), SessionError> {
 }
 
 fn check_version(path: &Path, found: i64) -> Result<(), SessionError> {
-    if found == SCHEMA_VERSION {
+    if found == SCHEMA_VERSION || found == UPGRADABLE_VERSION {
         Ok(())
     } else if found == 0 {
         Err(SessionError::NotADatabase {
@@ -169,6 +182,9 @@ pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> 
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(err)?;
     check_version(path, version)?;
+    if access == Access::ReadWrite && version == UPGRADABLE_VERSION {
+        upgrade(&conn).map_err(err)?;
+    }
     Ok(conn)
 }
 
@@ -177,6 +193,31 @@ pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> 
 /// checkpoint: failure costs disk space, never data.
 pub fn checkpoint_wal(conn: &Connection) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+/// Adds the lease columns to a version 2 database, once, whichever process gets there first.
+fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == UPGRADABLE_VERSION {
+            conn.execute_batch(UPGRADE_FROM_2)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The schema version of an open database.
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
 /// A `file:` URI opening `path` as immutable (see <https://sqlite.org/uri.html>).

@@ -1,167 +1,161 @@
-//! The run lock of a session: at most one runner per session. The lock is a row in the database
-//! naming the owner's pid and process start time, so a lock left by a killed process (pid gone, or
-//! reused by an unrelated process started later) is recognised as stale and taken over.
+//! Leases in an SQLite state dir: the holder's host, pid and start time, the fencing token and
+//! the expiry are columns of the session's row (see [`crate::session::lease`] for the rules).
 
 use super::db::{self, Access};
+use super::sqlite_error;
 use crate::session::error::SessionError;
-use rusqlite::{OptionalExtension, TransactionBehavior};
-use std::path::{Path, PathBuf};
+use crate::session::lease::{Owner, Recorded, SessionLock};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
 
-/// Holds a session for one runner; released on drop.
-#[derive(Debug)]
-pub struct SessionLock {
-    session: String,
-    path: PathBuf,
-    pid: u32,
-    start: u64,
-    /// The journal position when the lock was taken: external events after it are returned by
-    /// [`crate::session::Journal::poll_external`]; those before it are in what [`crate::session::StateDir::load`]
-    /// returns (a load happens after locking).
-    pub(crate) external_from: u64,
+/// The lease columns of a session's row, as selected by [`LEASE_COLUMNS`].
+pub(crate) const LEASE_COLUMNS: &str =
+    "lock_pid, lock_start, lock_host, lock_token, lock_expires_ms";
+
+/// Reads the lease columns starting at column `at` of a row.
+pub(crate) fn recorded(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Recorded> {
+    let pid: Option<i64> = row.get(at)?;
+    let start: Option<i64> = row.get(at + 1)?;
+    let host: Option<String> = row.get(at + 2)?;
+    let expires: Option<i64> = row.get(at + 4)?;
+    let owner = pid.map(|pid| Owner {
+        // Rows from before leases named no host: they were taken on this machine.
+        host: host.unwrap_or_else(|| Owner::current().host),
+        pid: u32::try_from(pid).unwrap_or(0),
+        start: start.map_or(0, |s| s as u64),
+    });
+    Ok(Recorded {
+        owner,
+        expires_ms: expires.map(|e| e as u64),
+    })
 }
 
-impl SessionLock {
-    pub fn session(&self) -> &str {
-        &self.session
+/// The lease of a session whose row this process has just written as held with `token`.
+pub(crate) fn held(
+    path: &Path,
+    session: &str,
+    owner: Owner,
+    token: i64,
+    ttl: Duration,
+    external_from: u64,
+) -> Result<SessionLock, SessionError> {
+    let renew_path = path.to_path_buf();
+    let release_path = path.to_path_buf();
+    let renew_session = session.to_string();
+    let release_session = session.to_string();
+    let mut conn: Option<Connection> = None;
+    SessionLock::held(
+        session,
+        owner,
+        token,
+        ttl,
+        external_from,
+        Box::new(move || {
+            if conn.is_none() {
+                conn = Some(db::connect(&renew_path, Access::ReadWrite)?);
+            }
+            let Some(conn) = conn.as_ref() else {
+                return Ok(true);
+            };
+            let renewed = conn
+                .execute(
+                    "UPDATE sessions SET lock_expires_ms = ?3 WHERE id = ?1 AND lock_token = ?2",
+                    rusqlite::params![renew_session, token, expiry(ttl)],
+                )
+                .map_err(|e| sqlite_error(&renew_path, e))?;
+            Ok(renewed == 1)
+        }),
+        Box::new(move || release(&release_path, &release_session, token)),
+    )
+}
+
+fn release(path: &Path, session: &str, token: i64) {
+    let released = db::connect(path, Access::ReadWrite).and_then(|conn| {
+        conn.execute(
+            "UPDATE sessions SET lock_pid = NULL, lock_start = NULL, lock_host = NULL,
+                 lock_expires_ms = NULL
+             WHERE id = ?1 AND lock_token = ?2",
+            rusqlite::params![session, token],
+        )
+        .map_err(|e| sqlite_error(path, e))?;
+        // Releasing the lease is a run's last write: fold the WAL into `state.db` so the
+        // file alone holds the finished session.
+        db::checkpoint_wal(&conn);
+        Ok(())
+    });
+    if let Err(err) = released {
+        // The next runner will find the lease stale once this process has exited.
+        tracing::warn!("could not release the lease of session {session}: {err}");
     }
-
-    /// The lock of a session whose row was written with this process as the holder.
-    pub(crate) fn held(
-        path: &Path,
-        session: &str,
-        (pid, start): (u32, u64),
-        external_from: u64,
-    ) -> Self {
-        Self {
-            session: session.to_string(),
-            path: path.to_path_buf(),
-            pid,
-            start,
-            external_from,
-        }
-    }
 }
 
-/// This process as a lock holder: its pid and start time.
-pub(crate) fn current_process() -> (u32, u64) {
-    let me = std::process::id();
-    (me, process_start(me).unwrap_or(0))
+pub(crate) fn expiry(ttl: Duration) -> i64 {
+    (crate::clock::now_ms() + ttl.as_millis() as u64) as i64
 }
 
-impl Drop for SessionLock {
-    fn drop(&mut self) {
-        let released = db::connect(&self.path, Access::ReadWrite).and_then(|conn| {
-            conn.execute(
-                "UPDATE sessions SET lock_pid = NULL, lock_start = NULL
-                 WHERE id = ?1 AND lock_pid = ?2 AND lock_start = ?3",
-                rusqlite::params![self.session, self.pid, self.start as i64],
-            )
-            .map_err(|e| super::sqlite_error(&self.path, e))?;
-            // Releasing the lock is a run's last write: fold the WAL into `state.db` so the
-            // file alone holds the finished session.
-            db::checkpoint_wal(&conn);
-            Ok(())
-        });
-        if let Err(err) = released {
-            // The next runner will find the lock stale once this process has exited.
-            tracing::warn!(
-                "could not release the lock of session {}: {err}",
-                self.session
-            );
-        }
-    }
+/// Writes `owner` as the holder of `session` with the next token; returns the token.
+pub(crate) fn write_holder(
+    conn: &Connection,
+    session: &str,
+    owner: &Owner,
+    ttl: Duration,
+) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "UPDATE sessions SET lock_pid = ?2, lock_start = ?3, lock_host = ?4,
+             lock_token = lock_token + 1, lock_expires_ms = ?5
+         WHERE id = ?1 RETURNING lock_token",
+        rusqlite::params![
+            session,
+            owner.pid,
+            owner.start as i64,
+            owner.host,
+            expiry(ttl)
+        ],
+        |r| r.get(0),
+    )
 }
 
-/// Takes the lock of `session` for this process.
-pub(crate) fn acquire(path: &Path, session: &str) -> Result<SessionLock, SessionError> {
-    let err = |e| super::sqlite_error(path, e);
+/// Takes the lease of `session` for this process: refused while a live holder has it, taken
+/// over when its owner is gone or its lease expired.
+pub(crate) fn acquire(
+    path: &Path,
+    session: &str,
+    ttl: Duration,
+) -> Result<SessionLock, SessionError> {
+    let err = |e| sqlite_error(path, e);
     let mut conn = db::connect(path, Access::ReadWrite)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
-    let holder: Option<(Option<i64>, Option<i64>)> = tx
+    let current = tx
         .query_row(
-            "SELECT lock_pid, lock_start FROM sessions WHERE id = ?1",
+            &format!("SELECT {LEASE_COLUMNS} FROM sessions WHERE id = ?1"),
             [session],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| recorded(r, 0),
         )
         .optional()
         .map_err(err)?;
-    let Some((pid, start)) = holder else {
+    let Some(current) = current else {
         return Err(SessionError::UnknownSession {
             id: session.to_string(),
             location: path.display().to_string(),
             known: Vec::new(),
         });
     };
-    if let (Some(pid), Some(start)) = (pid, start) {
-        if holder_alive(pid, start) {
-            return Err(SessionError::Locked {
-                id: session.to_string(),
-                pid: pid as u32,
-            });
-        }
-        tracing::info!("session {session}: taking over the stale lock of process {pid}");
+    if let Some(holder) = current.live_owner(crate::clock::now_ms()) {
+        return Err(SessionError::Locked {
+            id: session.to_string(),
+            pid: holder.pid,
+            owner: holder.to_string(),
+        });
     }
-    let (me, my_start) = current_process();
-    tx.execute(
-        "UPDATE sessions SET lock_pid = ?2, lock_start = ?3 WHERE id = ?1",
-        rusqlite::params![session, me, my_start as i64],
-    )
-    .map_err(err)?;
-    let external_from: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session = ?1",
-            [session],
-            |r| r.get(0),
-        )
-        .map_err(err)?;
+    if let Some(previous) = &current.owner {
+        tracing::info!("session {session}: taking over the lease of {previous}");
+    }
+    let me = Owner::current();
+    let token = write_holder(&tx, session, &me, ttl).map_err(err)?;
+    let external_from = super::log::last_seq(&tx, session).map_err(err)?;
     tx.commit().map_err(err)?;
-    Ok(SessionLock {
-        session: session.to_string(),
-        path: path.to_path_buf(),
-        pid: me,
-        start: my_start,
-        external_from: external_from as u64,
-    })
-}
-
-/// Whether the process recorded as a lock holder still runs: the pid exists, is not a zombie,
-/// and started when the lock says (otherwise the pid was reused).
-pub(crate) fn holder_alive(pid: i64, start: i64) -> bool {
-    let Ok(pid) = u32::try_from(pid) else {
-        return false;
-    };
-    if pid == 0 {
-        return false;
-    }
-    match process_start(pid) {
-        Some(actual) => start == 0 || actual == start as u64,
-        None if cfg!(target_os = "linux") => false,
-        None => signal_zero(pid),
-    }
-}
-
-/// The start time of a live, non-zombie process, in clock ticks after boot (`/proc/<pid>/stat`
-/// field 22). `None` when the process does not exist or is a zombie, or on systems without /proc.
-pub(crate) fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may itself contain spaces or ')'.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace();
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    // Fields after the name start at field 3 (state); starttime is field 22.
-    fields.nth(22 - 4)?.parse().ok()
-}
-
-fn signal_zero(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    held(path, session, me, token, ttl, external_from)
 }

@@ -55,10 +55,29 @@ pub(crate) struct SqliteLog {
     insert_sql: [String; INSERT_ROWS.len()],
     /// A snapshot was written: checkpoint once the acks are sent.
     checkpoint_due: bool,
+    /// The fencing token of this runner's lease, checked by every commit.
+    token: i64,
+}
+
+/// Why a batch was not written.
+enum WriteError {
+    Sqlite(rusqlite::Error),
+    /// The session's row names another lease holder.
+    Fenced,
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(e: rusqlite::Error) -> Self {
+        WriteError::Sqlite(e)
+    }
 }
 
 impl SqliteLog {
-    pub(crate) fn open(path: &std::path::Path, session: &str) -> Result<Self, SessionError> {
+    pub(crate) fn open(
+        path: &std::path::Path,
+        session: &str,
+        token: i64,
+    ) -> Result<Self, SessionError> {
         let conn = db::connect(path, Access::ReadWrite)?;
         // The writer appends at the right edge of its b-trees and rereads almost nothing: a small
         // page cache does the same work as SQLite's default 2 MiB, which counts in peak RSS.
@@ -72,6 +91,7 @@ impl SqliteLog {
             ends: Vec::new(),
             insert_sql: INSERT_ROWS.map(insert_sql),
             checkpoint_due: false,
+            token,
         })
     }
 
@@ -84,7 +104,7 @@ impl SqliteLog {
         let _ = self.conn.pragma_update(None, "wal_autocheckpoint", pages);
     }
 
-    fn write(&mut self, batch: &[Work], mut last_seq: u64) -> rusqlite::Result<u64> {
+    fn write(&mut self, batch: &[Work], mut last_seq: u64) -> Result<u64, WriteError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -144,7 +164,10 @@ impl SqliteLog {
                 rest = tail;
             }
         }
-        write_effect(&tx, &self.session, &effect, None)?;
+        // The fence: the row must still name this runner's lease, or nothing of the batch stays.
+        if write_effect(&tx, &self.session, &effect, None, Some(self.token))? == 0 {
+            return Err(WriteError::Fenced);
+        }
         tx.commit()?;
         Ok(last_seq)
     }
@@ -159,8 +182,12 @@ impl EventLog for SqliteLog {
             self.set_autocheckpoint(0);
             self.checkpoint_due = true;
         }
-        self.write(batch, last_seq)
-            .map_err(|e| sqlite_error(&self.path, e))
+        self.write(batch, last_seq).map_err(|e| match e {
+            WriteError::Sqlite(e) => sqlite_error(&self.path, e),
+            WriteError::Fenced => SessionError::LeaseLost {
+                id: self.session.clone(),
+            },
+        })
     }
 
     fn settle(&mut self) {
@@ -176,13 +203,15 @@ impl EventLog for SqliteLog {
     }
 }
 
-/// Writes what a run of events changed in the session's row.
+/// Writes what a run of events changed in the session's row, if the row names lease `token`
+/// (when given); returns the rows changed.
 pub(crate) fn write_effect(
     conn: &Connection,
     session: &str,
     effect: &RowEffect,
     now_ms: Option<u64>,
-) -> rusqlite::Result<()> {
+    token: Option<i64>,
+) -> rusqlite::Result<usize> {
     let (total, done) = effect.exact.unzip();
     conn.prepare_cached(
         "UPDATE sessions SET
@@ -190,7 +219,7 @@ pub(crate) fn write_effect(
              tasks_done = COALESCE(?4, tasks_done) + ?5,
              status = COALESCE(?6, status),
              updated_ms = ?7
-         WHERE id = ?1",
+         WHERE id = ?1 AND (?8 IS NULL OR lock_token = ?8)",
     )?
     .execute(rusqlite::params![
         session,
@@ -200,8 +229,8 @@ pub(crate) fn write_effect(
         effect.tasks_done,
         effect.status.map(crate::session::SessionStatus::as_str),
         now_ms.unwrap_or_else(crate::clock::now_ms) as i64,
-    ])?;
-    Ok(())
+        token,
+    ])
 }
 
 /// Inserts the events whose encodings lie one after the other in `bodies` (each ending at its

@@ -2,13 +2,14 @@
 //! its latest snapshot.
 
 use super::db::{self, Access};
-use super::lock::{self, SessionLock};
+use super::lock;
 use super::log::{self as sqlite_log, SqliteFeed, SqliteLog};
 use super::sqlite_error;
 use crate::session::error::SessionError;
 use crate::session::event::{Envelope, Event, SessionStatus};
 use crate::session::journal::Journal;
-use crate::session::rows::{new_session_id, parse_status, Origin, RowEffect};
+use crate::session::lease::{Owner, SessionLock, DEFAULT_LEASE};
+use crate::session::rows::{new_session_id, Origin, RowEffect, SummaryRow};
 use crate::session::snapshot::{self, MemoryFold};
 use crate::session::state::SessionState;
 use crate::session::store::{Restored, SessionStore, SessionSummary};
@@ -24,6 +25,10 @@ pub struct SqliteStore {
     root: PathBuf,
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The schema version of the file as opened (a read-only open leaves version 2 as it is).
+    schema: i64,
+    /// How long the leases this store takes last unless renewed.
+    lease: std::time::Duration,
 }
 
 impl SqliteStore {
@@ -63,11 +68,28 @@ impl SqliteStore {
     fn connect(root: &Path, path: PathBuf, access: Access) -> Result<Self, SessionError> {
         db::check_file(&path)?;
         let conn = db::connect(&path, access)?;
+        let schema = db::version(&conn).map_err(|e| sqlite_error(&path, e))?;
         Ok(Self {
             root: root.to_path_buf(),
             path,
             conn: Mutex::new(conn),
+            schema,
+            lease: DEFAULT_LEASE,
         })
+    }
+
+    /// Leases taken from now on last `ttl` unless renewed.
+    pub fn set_lease(&mut self, ttl: std::time::Duration) {
+        self.lease = ttl;
+    }
+
+    /// The lease columns to select: version 2 files opened read-only have only pid and start.
+    fn lease_columns(&self) -> &'static str {
+        if self.schema >= 3 {
+            lock::LEASE_COLUMNS
+        } else {
+            "lock_pid, lock_start, NULL, 0, NULL"
+        }
     }
 
     /// The state dir itself.
@@ -109,12 +131,12 @@ impl SqliteStore {
         opening: impl FnOnce(&str) -> Vec<Event>,
     ) -> Result<(String, SessionLock, Vec<Envelope>), SessionError> {
         let now = crate::clock::now_ms();
-        let holder = lock::current_process();
+        let holder = Owner::current();
         let mut conn = self.conn.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err())?;
-        let id = self.insert_session(&tx, plan, goal, Some(holder), now)?;
+        let id = self.insert_session(&tx, plan, goal, Some(&holder), now)?;
         let events = opening(&id);
         let last_seq = if journal {
             self.insert_events(&tx, &id, Origin::Runner, &events, Some(now))?
@@ -122,7 +144,7 @@ impl SqliteStore {
             0
         };
         tx.commit().map_err(self.err())?;
-        let lock = SessionLock::held(&self.path, &id, holder, last_seq);
+        let lock = lock::held(&self.path, &id, holder, 1, self.lease, last_seq)?;
         // Unjournaled events get the places they would have had.
         let first = if journal {
             last_seq + 1 - events.len() as u64
@@ -140,13 +162,14 @@ impl SqliteStore {
         Ok((id, lock, envelopes))
     }
 
-    /// Inserts the row of a new session, held by `holder` (pid, start) when given; returns its id.
+    /// Inserts the row of a new session, held by `holder` (with token 1) when given; returns its
+    /// id.
     fn insert_session(
         &self,
         conn: &Connection,
         plan: &SwarmPlan,
         goal: Option<&str>,
-        holder: Option<(u32, u64)>,
+        holder: Option<&Owner>,
         now: u64,
     ) -> Result<String, SessionError> {
         let plan_json = serde_json::to_string(plan).map_err(|e| SessionError::Encode {
@@ -154,15 +177,15 @@ impl SqliteStore {
             what: "plan",
             message: e.to_string(),
         })?;
-        let (pid, start) = holder.unzip();
+        let expires = holder.map(|_| lock::expiry(self.lease));
         loop {
             let id = new_session_id(now);
             let inserted = conn
                 .execute(
                     "INSERT OR IGNORE INTO sessions
                      (id, swarm, status, goal, created_ms, updated_ms, plan, source_hash,
-                      tasks_total, lock_pid, lock_start)
-                     VALUES (?1, ?2, 'running', ?3, ?4, ?4, ?5, ?6, 0, ?7, ?8)",
+                      tasks_total, lock_pid, lock_start, lock_host, lock_token, lock_expires_ms)
+                     VALUES (?1, ?2, 'running', ?3, ?4, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11)",
                     rusqlite::params![
                         id,
                         plan.name,
@@ -170,8 +193,11 @@ impl SqliteStore {
                         now as i64,
                         plan_json,
                         plan.source_hash,
-                        pid,
-                        start.map(|s| s as i64)
+                        holder.map(|h| h.pid),
+                        holder.map(|h| h.start as i64),
+                        holder.map(|h| h.host.as_str()),
+                        i64::from(holder.is_some()),
+                        expires,
                     ],
                 )
                 .map_err(self.err())?;
@@ -234,63 +260,33 @@ impl SqliteStore {
     fn summaries(&self, only: Option<&str>) -> Result<Vec<SessionSummary>, SessionError> {
         let conn = self.conn.lock();
         let mut stmt = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT id, swarm, status, goal, created_ms, updated_ms, tasks_done, tasks_total,
-                        lock_pid, lock_start
+                        {}
                  FROM sessions WHERE ?1 IS NULL OR id = ?1
                  ORDER BY created_ms DESC, rowid DESC",
-            )
+                self.lease_columns()
+            ))
             .map_err(self.err())?;
         let rows = stmt
             .query_map([only], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                    r.get::<_, Option<i64>>(9)?,
-                ))
+                Ok(SummaryRow {
+                    id: r.get(0)?,
+                    swarm: r.get(1)?,
+                    status: r.get(2)?,
+                    goal: r.get(3)?,
+                    created_ms: r.get(4)?,
+                    updated_ms: r.get(5)?,
+                    tasks_done: r.get(6)?,
+                    tasks_total: r.get(7)?,
+                    lease: lock::recorded(r, 8)?,
+                })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(self.err())?;
+        let now = crate::clock::now_ms();
         rows.into_iter()
-            .map(
-                |(id, swarm, status, goal, created, updated, done, total, pid, start)| {
-                    let stored = parse_status(&status).ok_or_else(|| SessionError::Decode {
-                        location: self.location(),
-                        session: id.clone(),
-                        what: "status",
-                        message: format!("unknown status `{status}`"),
-                    })?;
-                    let runner_pid = match (pid, start) {
-                        (Some(pid), Some(start)) if lock::holder_alive(pid, start) => {
-                            Some(pid as u32)
-                        }
-                        _ => None,
-                    };
-                    let status = if stored == SessionStatus::Running && runner_pid.is_none() {
-                        SessionStatus::Interrupted
-                    } else {
-                        stored
-                    };
-                    Ok(SessionSummary {
-                        id,
-                        swarm,
-                        status,
-                        goal,
-                        created_ms: created as u64,
-                        updated_ms: updated as u64,
-                        tasks_done: done as u64,
-                        tasks_total: total as u64,
-                        runner_pid,
-                    })
-                },
-            )
+            .map(|row| row.into_summary(&self.location(), now))
             .collect()
     }
 
@@ -308,7 +304,7 @@ impl SqliteStore {
     /// Takes the run lock of a session. A second runner gets [`SessionError::Locked`] naming the
     /// holder's pid; a lock whose holder is gone is taken over.
     pub fn lock(&self, id: &str) -> Result<SessionLock, SessionError> {
-        lock::acquire(&self.path, id).map_err(|e| match e {
+        lock::acquire(&self.path, id, self.lease).map_err(|e| match e {
             SessionError::UnknownSession { .. } => self.unknown(id),
             other => other,
         })
@@ -407,7 +403,7 @@ impl SqliteStore {
 
     /// Starts the journal writer of a locked session.
     pub fn open_journal(&self, id: &str, lock: &SessionLock) -> Result<Journal, SessionError> {
-        let log = SqliteLog::open(&self.path, id)?;
+        let log = SqliteLog::open(&self.path, id, lock.token())?;
         let last_seq = log.last_seq()?;
         Journal::start(
             id,
@@ -522,7 +518,7 @@ impl SqliteStore {
         } else {
             conn.last_insert_rowid() as u64
         };
-        sqlite_log::write_effect(conn, id, &effect, now_ms).map_err(self.err())?;
+        sqlite_log::write_effect(conn, id, &effect, now_ms, None).map_err(self.err())?;
         Ok(last_seq)
     }
 }
