@@ -188,7 +188,12 @@ fn a_missing_key_for_a_remote_base_url_is_a_clear_error() {
 #[tokio::test]
 async fn the_simulated_provider_answers_through_the_client() {
     let config = resolved(&LlmSettings::default(), &Overrides::default(), &[]).config;
-    let client = LlmClient::new(config).expect("client");
+    // Only network providers are the llm module's; the simulated one is the runtime's.
+    assert!(matches!(
+        LlmClient::new(config.clone()),
+        Err(LlmError::Config(_))
+    ));
+    let client = swarm_runtime::runtime::simulated::client(config);
     let request = ChatRequest {
         model: String::new(),
         system: "sys".into(),

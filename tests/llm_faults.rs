@@ -277,3 +277,43 @@ async fn the_api_key_shows_nowhere() {
     assert!(logs.contains("<redacted>"), "{logs}");
     assert!(!logs.contains(KEY), "{logs}");
 }
+
+#[tokio::test]
+async fn a_connection_error_keeps_its_source() {
+    // A port nobody listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut config = ProviderConfig::new(
+        ProviderKind::Openai,
+        "m",
+        format!("http://127.0.0.1:{port}/v1"),
+    );
+    config.max_retries = 0;
+    let err = client(config)
+        .complete(&request())
+        .await
+        .expect_err("refused");
+    let inner = match &err {
+        LlmError::RetriesExhausted { last, .. } => &**last,
+        other => other,
+    };
+    assert!(matches!(inner, LlmError::Connection { .. }), "{err:?}");
+    let source = std::error::Error::source(inner).expect("the transport error is kept");
+    let transport = inner.transport_error().expect("the transport error");
+    assert!(
+        transport.downcast_ref::<reqwest::Error>().is_some(),
+        "{transport:?}"
+    );
+    // The OS error at the bottom of the chain is still there to inspect.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    let mut refused = false;
+    while let Some(e) = cause {
+        refused |= e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        cause = e.source();
+    }
+    assert!(refused, "{source:?}");
+}

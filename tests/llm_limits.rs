@@ -54,7 +54,7 @@ async fn requests_per_minute_are_shared_by_every_clone() {
     let mut config = ProviderConfig::new(ProviderKind::Simulated, "simulated", "");
     // A burst of 120, then one every 500 ms.
     config.requests_per_minute = Some(120);
-    let client = LlmClient::new(config).expect("client");
+    let client = swarm_runtime::runtime::simulated::client(config);
     // The budget belongs to the client, not to a handle: the calls alternate between clones.
     let handles = [client.clone(), client.clone()];
     let started = Instant::now();

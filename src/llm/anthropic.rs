@@ -81,6 +81,12 @@ impl AnthropicProvider {
     }
 }
 
+impl super::Provider for AnthropicProvider {
+    fn respond<'a>(&'a self, request: &'a ChatRequest) -> super::ProviderFuture<'a> {
+        Box::pin(AnthropicProvider::respond(self, request))
+    }
+}
+
 struct WireRequest<'a> {
     request: &'a ChatRequest,
     stream: bool,

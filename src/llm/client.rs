@@ -4,61 +4,14 @@
 //! that an attempt that hangs is retried like any other fault; time spent waiting at the limiter
 //! is not part of it, because that wait is ours and not the server's.
 
-use super::anthropic::AnthropicProvider;
 use super::limit::{estimate_tokens, Limiter};
-use super::openai::OpenAiProvider;
+use super::provider::{self, Provider};
 use super::retry::RetryPolicy;
-use super::simulated::SimulatedProvider;
-use super::{http, CallOutcome, ChatRequest, ChatResponse, LlmError, ProviderConfig};
-use crate::spec::ProviderKind;
+use super::{CallOutcome, ChatRequest, LlmError, ProviderConfig};
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The providers this crate speaks to: a closed set.
-#[derive(Debug, Clone)]
-pub enum ProviderImpl {
-    OpenAi(OpenAiProvider),
-    Anthropic(AnthropicProvider),
-    Simulated(SimulatedProvider),
-}
-
-impl ProviderImpl {
-    /// The provider `config` names, with its own HTTP connection pool.
-    pub fn from_config(config: &ProviderConfig) -> Result<Self, LlmError> {
-        Ok(match config.kind {
-            ProviderKind::Openai => ProviderImpl::OpenAi(
-                OpenAiProvider::new(
-                    http::http_client()?,
-                    &config.base_url,
-                    config.api_key.clone(),
-                    config.stream,
-                )
-                .with_prompt_cache(config.prompt_cache),
-            ),
-            ProviderKind::Anthropic => ProviderImpl::Anthropic(
-                AnthropicProvider::new(
-                    http::http_client()?,
-                    &config.base_url,
-                    config.api_key.clone(),
-                    config.stream,
-                )
-                .with_prompt_cache(config.prompt_cache),
-            ),
-            ProviderKind::Simulated => ProviderImpl::Simulated(SimulatedProvider::new()),
-        })
-    }
-
-    /// One attempt at one assistant turn, without retries or limits.
-    pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        match self {
-            ProviderImpl::OpenAi(p) => p.respond(request).await,
-            ProviderImpl::Anthropic(p) => p.respond(request).await,
-            ProviderImpl::Simulated(p) => Ok(p.respond(request)),
-        }
-    }
-}
 
 /// Fails an attempt that takes longer than its deadline.
 #[derive(Debug, Clone, Copy)]
@@ -86,15 +39,21 @@ pub struct LlmClient {
 #[derive(Debug)]
 struct Inner {
     config: ProviderConfig,
-    provider: ProviderImpl,
+    provider: Arc<dyn Provider>,
     retry: RetryPolicy,
     limiter: Limiter,
     deadline: Deadline,
 }
 
 impl LlmClient {
+    /// A client of the network provider `config` names.
     pub fn new(config: ProviderConfig) -> Result<Self, LlmError> {
-        let provider = ProviderImpl::from_config(&config)?;
+        let provider = provider::connect(&config)?;
+        Ok(Self::with_provider(config, provider))
+    }
+
+    /// A client of `provider`, with the layers `config` sets.
+    pub fn with_provider(config: ProviderConfig, provider: Arc<dyn Provider>) -> Self {
         let retry = RetryPolicy {
             max_retries: config.max_retries,
             base_delay: config.retry_base_delay,
@@ -106,7 +65,7 @@ impl LlmClient {
             config.tokens_per_minute,
         );
         let deadline = Deadline(config.timeout);
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 config,
                 provider,
@@ -114,7 +73,7 @@ impl LlmClient {
                 limiter,
                 deadline,
             }),
-        })
+        }
     }
 
     pub fn config(&self) -> &ProviderConfig {

@@ -132,7 +132,10 @@ pub(crate) fn transport_error(err: reqwest::Error) -> LlmError {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    LlmError::Connection(text)
+    LlmError::Connection {
+        message: text,
+        source: Some(std::sync::Arc::new(err)),
+    }
 }
 
 /// The `message` of `{"error": {"message": ...}}` (OpenAI and Anthropic), or of
@@ -227,7 +230,11 @@ fn redact_text(err: LlmError, key: &str) -> LlmError {
             message: clean(message),
             retry_after_ms,
         },
-        LlmError::Connection(m) => LlmError::Connection(clean(m)),
+        LlmError::Connection { message, source } => LlmError::Connection {
+            message: clean(message),
+            // The key travels in a header, which reqwest's errors never show.
+            source,
+        },
         LlmError::InvalidResponse(m) => LlmError::InvalidResponse(clean(m)),
         LlmError::Config(m) => LlmError::Config(clean(m)),
         LlmError::RetriesExhausted { attempts, last } => LlmError::RetriesExhausted {
@@ -278,7 +285,7 @@ mod tests {
         let key = ApiKey::new("sk-secret");
         let err = LlmError::RetriesExhausted {
             attempts: 2,
-            last: Box::new(LlmError::Connection("bad key sk-secret".into())),
+            last: Box::new(LlmError::connection("bad key sk-secret")),
         };
         let text = redact(err, Some(&key)).to_string();
         assert!(!text.contains("sk-secret"), "{text}");

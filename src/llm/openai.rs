@@ -75,6 +75,12 @@ impl OpenAiProvider {
     }
 }
 
+impl super::Provider for OpenAiProvider {
+    fn respond<'a>(&'a self, request: &'a ChatRequest) -> super::ProviderFuture<'a> {
+        Box::pin(OpenAiProvider::respond(self, request))
+    }
+}
+
 /// Whether `url` is OpenAI's own API.
 fn is_openai(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|u| u.host_str() == Some("api.openai.com"))

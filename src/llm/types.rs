@@ -180,8 +180,14 @@ pub enum LlmError {
     },
     #[error("no answer within {timeout_ms} ms")]
     Timeout { timeout_ms: u64 },
-    #[error("connection failed: {0}")]
-    Connection(String),
+    /// Below HTTP: refused or reset connections, bodies cut short. `message` carries the whole
+    /// cause chain for people; `source` keeps the error itself for code that inspects it.
+    #[error("connection failed: {message}")]
+    Connection {
+        message: String,
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("the API's answer could not be understood: {0}")]
     InvalidResponse(String),
     #[error("gave up after {attempts} attempts: {last}")]
@@ -191,13 +197,30 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// The transport's own error behind a connection failure, to downcast (its cause chain is
+    /// also this error's [`std::error::Error::source`] chain).
+    pub fn transport_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            LlmError::Connection { source, .. } => source.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A connection failure with no underlying error value (e.g. one a test builds).
+    pub fn connection(message: impl Into<String>) -> Self {
+        LlmError::Connection {
+            message: message.into(),
+            source: None,
+        }
+    }
+
     /// Whether trying again may help: 429, 5xx, timeouts, broken connections, garbled bodies.
     pub fn is_retryable(&self) -> bool {
         match self {
             LlmError::Api { status, .. } => *status == 429 || *status >= 500,
-            LlmError::Timeout { .. } | LlmError::Connection(_) | LlmError::InvalidResponse(_) => {
-                true
-            }
+            LlmError::Timeout { .. }
+            | LlmError::Connection { .. }
+            | LlmError::InvalidResponse(_) => true,
             LlmError::RetriesExhausted { .. } | LlmError::Config(_) => false,
         }
     }

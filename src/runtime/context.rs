@@ -10,7 +10,7 @@ use crate::clock::SharedClock;
 use crate::llm::{resolve_model, LlmClient, LlmError, ModelAlias, ProviderConfig};
 use crate::memory::{KeyPattern, MemoryStore};
 use crate::session::BudgetResource;
-use crate::spec::{Role, SwarmPlan};
+use crate::spec::{ProviderKind, Role, SwarmPlan};
 use crate::tools::command::CommandPolicy;
 use crate::tools::workspace::Workspace;
 use crate::tools::ToolSet;
@@ -147,7 +147,10 @@ impl LlmPool {
         }
         let mut config = self.base.clone();
         config.model = model.to_string();
-        let client = LlmClient::new(config)?;
+        let client = match config.kind {
+            ProviderKind::Simulated => super::simulated::client(config),
+            _ => LlmClient::new(config)?,
+        };
         clients.insert(model.to_string(), client.clone());
         Ok(client)
     }

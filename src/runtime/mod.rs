@@ -12,6 +12,7 @@ pub mod resolve;
 pub mod roster;
 pub mod scheduler;
 pub mod session_run;
+pub mod simulated;
 pub mod tools;
 
 pub use context::{StopReason, SwarmContext};

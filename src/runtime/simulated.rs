@@ -5,10 +5,19 @@
 //! writes starts with `[simulated]`. Its token counts are estimates (4 characters a token), since
 //! there is no API usage field to read.
 
-use super::{ChatRequest, ChatResponse, FinishReason, Message, ToolCall, Usage};
-use crate::runtime::prompt::{parse_context, Phase};
+use super::prompt::{parse_context, Phase};
+use crate::llm::{
+    ChatRequest, ChatResponse, FinishReason, LlmClient, Message, Provider, ProviderConfig,
+    ProviderFuture, ToolCall, Usage,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A client of the simulated model with the layers (limits, deadline) `config` sets.
+pub fn client(config: ProviderConfig) -> LlmClient {
+    LlmClient::with_provider(config, Arc::new(SimulatedProvider))
+}
 
 /// A model that needs no network and answers the same request the same way every time.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +48,13 @@ impl SimulatedProvider {
             usage: Usage::new(estimate_tokens(request), (output_chars as u64).div_ceil(4)),
             finish,
         }
+    }
+}
+
+impl Provider for SimulatedProvider {
+    fn respond<'a>(&'a self, request: &'a ChatRequest) -> ProviderFuture<'a> {
+        let response = SimulatedProvider::respond(self, request);
+        Box::pin(async move { Ok(response) })
     }
 }
 
