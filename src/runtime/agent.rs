@@ -405,7 +405,7 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
             memory_notes.push((format!("{}/{}", record.namespace, record.key), value));
         }
     }
-    let contacts = ctx.roster.contacts_summary(&agent.id);
+    let contacts = ctx.contacts_of(&agent.id);
     let topology = match ctx.roster.topology() {
         crate::spec::Topology::Mesh => "mesh",
         crate::spec::Topology::Hierarchical => "hierarchical",

@@ -175,6 +175,9 @@ pub struct SwarmContext {
     pub note_patterns: Vec<KeyPattern>,
     /// Each agent's tools, built once (an invalid memory rule is the agent's error).
     tool_sets: HashMap<String, Result<Arc<ToolSet>, String>>,
+    /// Each agent's contacts line, built on its first task: the roster does not change during a
+    /// run, and building it looks at every other agent.
+    contacts: Mutex<HashMap<String, String>>,
     wake: Arc<Notify>,
 }
 
@@ -232,6 +235,7 @@ impl SwarmContext {
             clock,
             note_patterns,
             tool_sets,
+            contacts: Mutex::new(HashMap::new()),
             wake,
         }
     }
@@ -242,6 +246,16 @@ impl SwarmContext {
             .get(agent)
             .cloned()
             .unwrap_or_else(|| Err(format!("no agent `{agent}` in this swarm")))
+    }
+
+    /// Who `agent` may message, as its task brief lists them.
+    pub fn contacts_of(&self, agent: &str) -> String {
+        if let Some(line) = self.contacts.lock().get(agent) {
+            return line.clone();
+        }
+        let line = self.roster.contacts_summary(agent);
+        self.contacts.lock().insert(agent.to_string(), line.clone());
+        line
     }
 
     pub fn now_ms(&self) -> u64 {
