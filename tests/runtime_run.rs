@@ -628,3 +628,70 @@ fn retried_llm_faults_are_counted_in_the_session_metrics() {
     assert_eq!(show["metrics"]["retries"], 2);
     assert_eq!(show["metrics"]["llm_calls"], 1);
 }
+
+/// A coordinator whose plan creates nothing: the summary and the report warn; the synthesis is
+/// final, so it is not offered `create_task` and a call to it anyway is refused.
+#[test]
+fn hierarchical_synthesis_is_final_and_an_empty_plan_is_a_warning() {
+    let mock = MockLlm::spawn(Script::from_fn(|r| {
+        let ctx = context(&r.messages);
+        let results = tool_results(&r.messages);
+        match ctx.get("phase").map(String::as_str) {
+            Some("plan") => MockReply::tool("complete_task", json!({"result": "nothing to plan"})),
+            Some("synthesize") if results.is_empty() => MockReply::tool(
+                "create_task",
+                json!({"id": "late", "role": "worker", "description": "one more"}),
+            ),
+            _ => MockReply::text("final synthesis"),
+        }
+    }));
+    let fx = SwarmFixture::new();
+    fx.role("lead", &["create_task", "complete_task"]);
+    fx.role("worker", &["complete_task"]);
+    fx.swarm(&format!(
+        "name: tree\ntopology: hierarchical\ncoordinator: lead\nagents:\n  - role: worker\n{}workspace: ./ws\n",
+        llm_block(&mock, false)
+    ));
+    let out = fx.run(&["run", "swarm.yaml", "--goal", "ship it"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("warning: the coordinator's plan created no tasks"),
+        "{}",
+        stdout(&out)
+    );
+    let requests: Vec<Value> = (0..mock.request_count())
+        .map(|i| mock.request_json(i))
+        .collect();
+    assert_eq!(
+        requests.len(),
+        3,
+        "plan, synthesis, synthesis after the refusal"
+    );
+    let offered = |r: &Value| {
+        r["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["function"]["name"] == "create_task"))
+    };
+    assert!(offered(&requests[0]), "the plan may create tasks");
+    assert!(!offered(&requests[1]), "the synthesis may not");
+    assert!(
+        requests[2]
+            .to_string()
+            .contains("the synthesis has started and is final"),
+        "a create_task call from the synthesis is refused"
+    );
+    let show = fx.run(&["sessions", "show", "latest", "--json"]);
+    let show: Value = serde_json::from_str(&stdout(&show)).expect("json");
+    let ids: Vec<&str> = show["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["plan", "synthesis"], "no task was added");
+    let report = stdout(&fx.run(&["sessions", "report", "latest"]));
+    assert!(
+        report.contains("**Warning**: the coordinator's plan created no tasks"),
+        "{report}"
+    );
+}

@@ -17,6 +17,9 @@ pub fn render(ctx: &SwarmContext, report: &RunReport, state_dir: &Path) -> Strin
         report.end.status.as_str(),
         report.end.reason
     );
+    if let Some(warning) = swarm_runtime::runtime::topology::planning_warning(&ctx.plan, state) {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     let width = state
         .tasks
         .keys()

@@ -10,11 +10,10 @@ use super::context::{StopReason, SwarmContext};
 use super::hook_dispatch::{fire, task_env};
 use super::prompt::{self, Phase, TaskBrief};
 use super::roster::AgentInfo;
-use super::{PLAN_TASK, RUNTIME_AUTHOR, SYNTHESIS_TASK};
 use crate::llm::pricing::Rates;
 use crate::llm::{estimate_tokens, ChatRequest, Message, ToolCall};
 use crate::memory::Ttl;
-use crate::session::{Event, TaskState, TaskStatus};
+use crate::session::{Event, TaskStatus};
 use crate::spec::HookEvent;
 use crate::tools::ToolSet;
 use std::collections::HashMap;
@@ -36,18 +35,7 @@ pub const LOOP_LIMIT: u32 = 3;
 const MEMORY_NOTES: usize = 12;
 const NOTE_CHARS: usize = 400;
 
-/// The phase of a task, from who created it.
-pub fn phase_of(task: &TaskState) -> Phase {
-    if task.created_by.as_deref() == Some(RUNTIME_AUTHOR) {
-        if task.spec.id == PLAN_TASK {
-            return Phase::Plan;
-        }
-        if task.spec.id == SYNTHESIS_TASK {
-            return Phase::Synthesize;
-        }
-    }
-    Phase::Work
-}
+pub use super::topology::phase_of;
 
 /// Works on `task_id` as `agent` until it ends.
 pub async fn work_on(ctx: Arc<SwarmContext>, task_id: String, agent: AgentInfo) -> TaskEnd {
@@ -71,6 +59,8 @@ struct Step {
     transcript: Vec<Message>,
     turns: u32,
     call_counts: HashMap<(String, String), u32>,
+    /// The tool schemas offered in this task's phase.
+    schemas: Arc<[crate::llm::ToolSchema]>,
 }
 
 impl Step {
@@ -113,6 +103,24 @@ impl Step {
             .recorder
             .read(|s| s.task(task_id).map(|t| (t.transcript.clone(), t.turns)))
             .unwrap_or_default();
+        let phase = ctx
+            .recorder
+            .read(|s| s.task(task_id).map(phase_of))
+            .unwrap_or(Phase::Work);
+        let schemas: Arc<[crate::llm::ToolSchema]> = if tools
+            .schemas()
+            .iter()
+            .all(|t| super::topology::offered_in_phase(phase, &t.name))
+        {
+            Arc::clone(tools.schemas())
+        } else {
+            tools
+                .schemas()
+                .iter()
+                .filter(|t| super::topology::offered_in_phase(phase, &t.name))
+                .cloned()
+                .collect()
+        };
         let mut call_counts = HashMap::new();
         for message in &transcript {
             if let Message::Assistant { tool_calls, .. } = message {
@@ -133,6 +141,7 @@ impl Step {
             transcript,
             turns,
             call_counts,
+            schemas,
         })
     }
 
@@ -232,7 +241,7 @@ impl Step {
             model: client.config().model.clone(),
             system: self.system.clone(),
             messages: self.transcript.clone(),
-            tools: Arc::clone(self.tools.schemas()),
+            tools: Arc::clone(&self.schemas),
             max_tokens: self.ctx.plan.llm.max_tokens,
             cache_key: Some(Arc::clone(&self.cache_key)),
         };

@@ -14,6 +14,7 @@ pub mod scheduler;
 pub mod session_run;
 pub mod simulated;
 pub mod tools;
+pub mod topology;
 
 pub use context::{StopReason, SwarmContext};
 pub use resolve::{resolve, ResolveEnv, ResolveError, ResolvedRun, RunOverrides, Start};

@@ -147,22 +147,7 @@ impl Roster {
 
     /// Whether `from` may message `to`; the error says why not, in words an agent can act on.
     pub fn may_message(&self, from: &str, to: &str) -> Result<(), String> {
-        if from == to {
-            return Err("an agent cannot message itself".to_string());
-        }
-        match (self.topology, self.coordinator.as_deref()) {
-            (Topology::Hierarchical, Some(coordinator)) => {
-                if from == coordinator || to == coordinator {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "this swarm is hierarchical: workers message only the coordinator \
-                         ({coordinator}); send your message to {coordinator} instead of {to}"
-                    ))
-                }
-            }
-            _ => Ok(()),
-        }
+        super::topology::may_message(self.topology, self.coordinator.as_deref(), from, to)
     }
 }
 

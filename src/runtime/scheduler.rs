@@ -6,9 +6,8 @@
 use super::agent::{work_on, TaskEnd};
 use super::context::{StopReason, SwarmContext};
 use super::roster::AgentInfo;
-use super::{PLAN_TASK, RUNTIME_AUTHOR, SYNTHESIS_TASK};
+use super::RUNTIME_AUTHOR;
 use crate::session::{Event, SessionStatus, TaskStatus};
-use crate::spec::{TaskSpec, Topology};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -302,7 +301,7 @@ fn free_agent<'a>(
 }
 
 fn is_synthesis(task: &crate::session::TaskState) -> bool {
-    task.created_by.as_deref() == Some(RUNTIME_AUTHOR) && task.spec.id == SYNTHESIS_TASK
+    super::topology::phase_of(task) == super::prompt::Phase::Synthesize
 }
 
 /// Fails a task whose dependency failed.
@@ -316,42 +315,13 @@ fn block(ctx: &SwarmContext, task: &str, dependency: &str) {
 }
 
 /// In a hierarchical swarm, once the coordinator's plan is done, adds the synthesis task that
-/// waits for every other task.
+/// waits for every other task (see [`super::topology::synthesis_task`]).
 fn ensure_synthesis(ctx: &SwarmContext) {
-    if ctx.plan.topology != Topology::Hierarchical {
-        return;
-    }
-    let Some(role) = ctx.plan.coordinator.clone() else {
-        return;
-    };
-    let goal = ctx
-        .goal
-        .clone()
-        .unwrap_or_else(|| ctx.plan.description.clone());
+    let goal = ctx.goal.as_deref();
     let at_ms = ctx.now_ms();
     let added = ctx.recorder.emit_if(|s| {
-        let plan_done = s.task(PLAN_TASK).map(|t| t.status) == Some(TaskStatus::Done);
-        if !plan_done || s.tasks.contains_key(SYNTHESIS_TASK) {
-            return None;
-        }
-        let depends_on = s
-            .task_order
-            .iter()
-            .filter(|id| id.as_str() != PLAN_TASK)
-            .cloned()
-            .collect();
-        Some(Event::TaskCreated {
-            task: TaskSpec {
-                id: SYNTHESIS_TASK.to_string(),
-                role,
-                description: format!(
-                    "Every task of the plan has finished. Synthesise the swarm's work for the goal: {goal}\n\
-                     Read the results below and your messages (read_messages), reconcile them, and \
-                     finish with complete_task: what was delivered and where, what failed or is \
-                     still open, and the decisions made."
-                ),
-                depends_on,
-            },
+        super::topology::synthesis_task(&ctx.plan, goal, s).map(|task| Event::TaskCreated {
+            task,
             created_by: Some(RUNTIME_AUTHOR.to_string()),
             at_ms,
         })

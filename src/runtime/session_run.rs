@@ -8,7 +8,6 @@ use super::hooks::HookRunner;
 use super::recorder::{Observer, Recorder};
 use super::resolve::ResolvedRun;
 use super::scheduler::{self, RunEnd};
-use super::{PLAN_TASK, RUNTIME_AUTHOR};
 use crate::clock::{self, SharedClock};
 use crate::llm::ProviderConfig;
 use crate::memory::{MemoryLimits, MemoryStore};
@@ -16,7 +15,7 @@ use crate::session::{
     report, Envelope, Event, Journal, RunRecord, SessionError, SessionLock, SessionState,
     SessionStatus, StateDir, TaskStatus,
 };
-use crate::spec::{HookEvent, SwarmPlan, TaskSpec, Topology};
+use crate::spec::{HookEvent, SwarmPlan};
 use crate::tools::workspace::Workspace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,7 +105,7 @@ impl PreparedRun {
                     base_url: options.provider.base_url.clone(),
                     at_ms: now,
                 }];
-                opening.extend(initial_tasks(&plan, goal.as_deref(), now));
+                opening.extend(super::topology::initial_tasks(&plan, goal.as_deref(), now));
                 opening
             },
         )?;
@@ -379,53 +378,6 @@ async fn background_duties(ctx: Arc<SwarmContext>) {
             }
         }
     }
-}
-
-/// The tasks a new session starts with: the coordinator's plan (hierarchical) and the swarm
-/// file's tasks with `{goal}` filled in.
-fn initial_tasks(plan: &SwarmPlan, goal: Option<&str>, at_ms: u64) -> Vec<Event> {
-    let goal_text = goal.unwrap_or(plan.description.as_str());
-    let mut events = Vec::new();
-    if plan.topology == Topology::Hierarchical {
-        if let Some(coordinator) = &plan.coordinator {
-            events.push(Event::TaskCreated {
-                task: TaskSpec {
-                    id: PLAN_TASK.to_string(),
-                    role: coordinator.clone(),
-                    description: format!(
-                        "Plan the work for the goal: {goal_text}\n\
-                         Break it into tasks with create_task: one clear deliverable per task for \
-                         one of the roles listed in the context, with depends_on where a task needs \
-                         another's result. The swarm already has these tasks: {}.\n\
-                         Then call complete_task with a short summary of the plan.",
-                        if plan.tasks.is_empty() {
-                            "none".to_string()
-                        } else {
-                            plan.tasks
-                                .iter()
-                                .map(|t| format!("{} ({})", t.id, t.role))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        }
-                    ),
-                    depends_on: Vec::new(),
-                },
-                created_by: Some(RUNTIME_AUTHOR.to_string()),
-                at_ms,
-            });
-        }
-    }
-    for task in &plan.tasks {
-        events.push(Event::TaskCreated {
-            task: TaskSpec {
-                description: task.description.replace("{goal}", goal_text),
-                ..task.clone()
-            },
-            created_by: None,
-            at_ms,
-        });
-    }
-    events
 }
 
 /// Writes the handoff report next to the sessions and returns its path.

@@ -64,8 +64,7 @@ pub fn build_tool_set(
     let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
     for &name in &role.tools {
         let tool: Option<Arc<dyn Tool>> = match name {
-            ToolName::RunCommand if !plan.allow_commands => None,
-            ToolName::CreateTask if !is_coordinator => None,
+            name if !super::topology::holds_tool(plan, name, is_coordinator) => None,
             ToolName::MemoryStore
             | ToolName::MemoryRetrieve
             | ToolName::MemorySearch
@@ -241,6 +240,7 @@ impl SessionTool {
             }
         }
         let outcome = ctx.recorder.read(|s| {
+            super::topology::may_create_task(s)?;
             // The same call replayed after a crash finds the task it created the first time.
             if let Some(existing) = s.tasks.values().find(|t| {
                 t.created_by.as_deref() == Some(self.agent.as_str())

@@ -71,6 +71,9 @@ fn header(out: &mut String, plan: &SwarmPlan, state: &SessionState) {
         state.count(TaskStatus::Pending),
         state.tasks.len()
     );
+    if let Some(warning) = crate::runtime::topology::planning_warning(plan, state) {
+        let _ = writeln!(out, "- **Warning**: {warning}");
+    }
     let _ = writeln!(
         out,
         "- **Runs**: {}, active {}",
