@@ -172,6 +172,7 @@ fn big_session() -> (SessionState, Vec<MemoryRecord>) {
             task: id.clone(),
             agent: "backend-dev-1".into(),
             prompt: "Implement the endpoint and its tests".into(),
+            system: None,
             at_ms: 2,
         });
         state.apply(&turn(t, 0));

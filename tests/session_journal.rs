@@ -1,4 +1,4 @@
-//! The journal against a real SQLite file: durability, snapshots and compaction, marks, external
+//! The journal against a real SQLite file: durability, snapshots (which keep the history), marks, external
 //! events, and the run lock.
 
 mod session_common;
@@ -80,6 +80,18 @@ async fn snapshot_compacts_and_later_events_replay_on_top() {
     assert_eq!(restored.events_replayed, rest.len());
     assert_eq!(restored.state, fold(&events));
     assert_eq!(restored.memory.len(), 40);
+    // The snapshot shortens replay; the history stays whole, in order.
+    let history = state_dir.events_after(&id, 0, usize::MAX).unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| (*e.event).clone())
+            .collect::<Vec<_>>(),
+        events
+    );
+    let tail = state_dir.events_after(&id, covers, 5).unwrap();
+    assert_eq!(tail.len(), 5);
+    assert!(tail[0].seq > covers);
 }
 
 #[tokio::test]

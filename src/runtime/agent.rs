@@ -82,6 +82,7 @@ impl Step {
         )
         .await;
 
+        let system = prompt::system_prompt(&role.prompt);
         let prompt = match ctx
             .recorder
             .read(|s| s.task(task_id).map(|t| t.transcript.is_empty()))
@@ -94,6 +95,7 @@ impl Step {
             .emit(Event::TaskStarted {
                 task: task_id.to_string(),
                 agent: agent.id.clone(),
+                system: (!prompt.is_empty()).then(|| system.clone()),
                 prompt,
                 at_ms: ctx.now_ms(),
             })
@@ -134,7 +136,7 @@ impl Step {
             task: task_id.to_string(),
             agent: agent.clone(),
             tools,
-            system: prompt::system_prompt(&role.prompt),
+            system,
             cache_key: format!("{}/{}", ctx.plan.name, agent.role).into(),
             model: Some(ctx.llm.model_for(role)),
             max_turns: role.max_turns,
@@ -204,7 +206,9 @@ impl Step {
                 }
                 continue;
             }
+            let started = std::time::Instant::now();
             let outcome = self.tools.call(call).await;
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             if let Some(text) = outcome.completes_task {
                 result = Some(text);
             }
@@ -222,6 +226,7 @@ impl Step {
                 name: call.name.clone(),
                 content: output.content,
                 is_error: output.is_error,
+                duration_ms,
                 at_ms: self.ctx.now_ms(),
             }));
         }
@@ -270,6 +275,7 @@ impl Step {
             reason = self.ctx.control.wait_stop() => Err(reason),
         };
         let _reservation = admitted.map_err(TaskEnd::Stopped)?;
+        let started = std::time::Instant::now();
         let outcome = tokio::select! {
             outcome = client.complete(&request) => outcome,
             _ = self.ctx.control.wait_interrupt() => return Err(TaskEnd::Stopped(StopReason::Interrupted)),
@@ -288,6 +294,7 @@ impl Step {
                     agent: self.agent.id.clone(),
                     error: error.to_string(),
                     retries,
+                    latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                     at_ms: self.ctx.now_ms(),
                 }));
                 let error = format!("the LLM call failed: {error}");

@@ -105,6 +105,10 @@ pub enum Event {
         task: String,
         agent: String,
         prompt: String,
+        /// The system prompt the agent works under, when its transcript starts here (absent in
+        /// journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        system: Option<String>,
         at_ms: u64,
     },
     /// An LLM turn completed. Durable before any of its tool calls run.
@@ -132,6 +136,9 @@ pub enum Event {
         agent: String,
         error: String,
         retries: u32,
+        /// Time spent on the call and its retries (0 in older journals).
+        #[serde(default)]
+        latency_ms: u64,
         at_ms: u64,
     },
     /// A tool call finished. Durable before the next turn.
@@ -142,6 +149,9 @@ pub enum Event {
         name: String,
         content: String,
         is_error: bool,
+        /// How long the tool ran (0 in older journals).
+        #[serde(default)]
+        duration_ms: u64,
         at_ms: u64,
     },
     TaskCompleted {

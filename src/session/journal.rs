@@ -286,9 +286,9 @@ impl Journal {
     }
 
     /// Stores a snapshot of the state and memory as of journal position `covers` (from
-    /// [`Journal::mark`]) and deletes the journal events it covers, in one transaction. External
-    /// events are deleted only when [`Journal::poll_external`] has returned them, i.e. `memory`
-    /// already holds their changes.
+    /// [`Journal::mark`], in one transaction. The runner's events stay (a load replays only
+    /// those after `covers`); external events are deleted once [`Journal::poll_external`] has
+    /// returned them, i.e. `memory` already holds their changes.
     pub async fn write_snapshot(
         &self,
         covers: u64,

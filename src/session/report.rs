@@ -76,9 +76,10 @@ fn header(out: &mut String, plan: &SwarmPlan, state: &SessionState) {
     }
     let _ = writeln!(
         out,
-        "- **Runs**: {}, active {}",
+        "- **Runs**: {}, active {}, wall-clock span {}",
         state.runs,
-        seconds(state.elapsed_ms())
+        seconds(state.elapsed_ms()),
+        seconds(state.wall_span_ms())
     );
     for (n, run) in state.run_history.iter().enumerate() {
         let end = run.status.map_or("no end recorded", |s| s.as_str());

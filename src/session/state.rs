@@ -157,6 +157,11 @@ impl SessionState {
         self.prior_elapsed_ms + self.last_event_at_ms.saturating_sub(self.run_started_at_ms)
     }
 
+    /// Wall-clock time from the session's start to its last event, pauses between runs included.
+    pub fn wall_span_ms(&self) -> u64 {
+        self.last_event_at_ms.saturating_sub(self.started_at_ms)
+    }
+
     /// Spend so far, on the same scale as [`SpendBase`].
     pub fn spend(&self) -> SpendBase {
         SpendBase {
@@ -182,6 +187,9 @@ impl SessionState {
 
     /// Applies one event. Memory events are ignored here (the memory store applies them).
     pub fn apply(&mut self, event: &Event) {
+        // The previous run's last event, read before this event moves it: a resume counts the
+        // earlier run up to there, never the pause between the runs.
+        let previous_event_at_ms = self.last_event_at_ms;
         if let Some(at) = event.at_ms() {
             self.last_event_at_ms = self.last_event_at_ms.max(at);
         }
@@ -229,8 +237,7 @@ impl SessionState {
                     status: None,
                 });
                 // The previous run ended at its last event (a killed process writes no end event).
-                self.prior_elapsed_ms += self
-                    .last_event_at_ms
+                self.prior_elapsed_ms += previous_event_at_ms
                     .min(*at_ms)
                     .saturating_sub(self.run_started_at_ms);
                 self.run_started_at_ms = *at_ms;
@@ -278,6 +285,7 @@ impl SessionState {
                 agent,
                 prompt,
                 at_ms,
+                ..
             } => {
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.status = TaskStatus::Running;
@@ -460,5 +468,46 @@ impl SessionState {
     /// The id the next message will get.
     pub fn next_message_id(&self) -> u64 {
         self.messages.last().map_or(1, |m| m.id + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(at_ms: u64) -> Event {
+        Event::SessionStarted {
+            session: "s".into(),
+            swarm: "w".into(),
+            goal: None,
+            provider: "p".into(),
+            model: "m".into(),
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn the_pause_between_runs_is_not_active_time() {
+        let mut state = SessionState::default();
+        state.apply(&started(1_000));
+        state.apply(&Event::Checkpoint { at_ms: 61_000 });
+        state.apply(&Event::SessionEnded {
+            status: SessionStatus::Interrupted,
+            reason: "interrupted".into(),
+            at_ms: 61_000,
+        });
+        // Resumed twelve hours later, then ten more seconds of work.
+        let morning = 61_000 + 12 * 3_600_000;
+        state.apply(&Event::SessionResumed {
+            provider: "p".into(),
+            model: "m".into(),
+            at_ms: morning,
+        });
+        assert_eq!(state.elapsed_ms(), 60_000);
+        state.apply(&Event::Checkpoint {
+            at_ms: morning + 10_000,
+        });
+        assert_eq!(state.elapsed_ms(), 70_000);
+        assert_eq!(state.wall_span_ms(), morning + 10_000 - 1_000);
     }
 }

@@ -85,7 +85,8 @@ pub trait SessionStore {
     fn append_external(&self, id: &str, events: &[Event]) -> Result<(), SessionError>;
 
     /// The stored events of a session after journal position `after`, oldest first, at most
-    /// `limit`. Events a snapshot compacted are gone: the first may be later than `after + 1`.
+    /// `limit`. A snapshot keeps the runner's events (they are the session's history: `sessions
+    /// log`, `watch`, the HTML report); external events it holds are gone, so seqs have gaps.
     fn events_after(
         &self,
         id: &str,

@@ -79,6 +79,7 @@ pub fn task_started(id: &str, agent: &str, at_ms: u64) -> Event {
         task: id.into(),
         agent: agent.into(),
         prompt: format!("Do {id}"),
+        system: None,
         at_ms,
     }
 }

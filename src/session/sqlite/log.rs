@@ -150,14 +150,14 @@ impl SqliteLog {
                     snapshot.memory,
                     snapshot.at_ms as i64
                 ])?;
+                // Runner events stay: they are the session's history (transcripts, timeline);
+                // a load replays only those after `covers`. External events are replayed
+                // whatever their seq, so the ones the snapshot's memory holds are dropped.
                 tx.prepare_cached(
-                    "DELETE FROM events WHERE session = ?1 AND (
-                         (origin = 'runner' AND seq <= ?2)
-                      OR (origin = 'external' AND seq <= ?3))",
+                    "DELETE FROM events WHERE session = ?1 AND origin = 'external' AND seq <= ?2",
                 )?
                 .execute(rusqlite::params![
                     self.session,
-                    snapshot.covers as i64,
                     snapshot.external_seen as i64
                 ])?;
                 effect.set_exact(snapshot.tasks);

@@ -314,8 +314,8 @@ impl SqliteStore {
     /// applied (external memory changes included, in journal order).
     pub fn load(&self, id: &str) -> Result<Restored, SessionError> {
         let mut conn = self.conn.lock();
-        // One read transaction: a snapshot committed meanwhile (which deletes the events it
-        // covers) cannot pair an old snapshot with a compacted journal.
+        // One read transaction: the snapshot and the events after it are read as of one moment
+        // (a snapshot committed meanwhile moves `covers` and drops external events).
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(self.err())?;
@@ -415,8 +415,7 @@ impl SqliteStore {
     }
 
     /// The events of a session after journal position `after`, oldest first, at most `limit`.
-    /// Events a snapshot has compacted are no longer there: the first returned may be later
-    /// than `after + 1`.
+    /// A snapshot keeps the runner's events; external ones it holds are gone.
     pub fn events_after(
         &self,
         id: &str,
