@@ -2,6 +2,7 @@
 //! file and returns the process exit code.
 
 mod init;
+mod log;
 mod memory;
 mod progress;
 mod roles;
@@ -10,6 +11,7 @@ mod sessions;
 mod summary;
 mod swarms;
 mod validate;
+mod watch;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -68,6 +70,17 @@ enum Command {
     Memory(MemoryArgs),
     /// Scaffold a swarm file and a custom role to edit
     Init(InitArgs),
+    /// Watch a session live: tasks, busy agents, tokens, cost, budget health, recent events
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// A session id, or `latest`
+    #[arg(default_value = "latest")]
+    pub session: String,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -202,13 +215,42 @@ pub enum SessionsCommand {
         session: String,
         #[arg(long)]
         json: bool,
+        /// Keep showing the session live until it ends (as `swarm watch`)
+        #[arg(long, conflicts_with = "json")]
+        follow: bool,
         #[command(flatten)]
         state: StateDirArg,
     },
-    /// The handoff report (Markdown): completed and in-progress work, blockers, decisions, metrics
+    /// Every turn of every agent: prompts, model text, tool calls and results, tokens, cost, time
+    Log {
+        /// A session id, or `latest`
+        session: String,
+        /// Only this task's lines
+        #[arg(long)]
+        task: Option<String>,
+        /// Only this agent's lines (and messages sent to it)
+        #[arg(long)]
+        agent: Option<String>,
+        /// Keep printing while the session runs; exit when it ends
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per line: the journaled event with its seq and time, never shortened
+        #[arg(long)]
+        json: bool,
+        /// Print long texts, arguments and results in full instead of shortened
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+    /// The handoff report (Markdown): completed and in-progress work, blockers, decisions, metrics;
+    /// with --html a self-contained page with the task graph, a timeline and the transcripts
     Report {
         /// A session id, or `latest`
         session: String,
+        /// Write an HTML report to FILE (`-` for stdout; default: <state-dir>/reports/<session>.html)
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        html: Option<Option<PathBuf>>,
         #[command(flatten)]
         state: StateDirArg,
     },
@@ -273,6 +315,7 @@ pub fn main() -> ExitCode {
         Command::Sessions(cmd) => sessions::run(cmd),
         Command::Memory(args) => memory::run(args),
         Command::Init(args) => init::run(args),
+        Command::Watch(args) => watch::run(&args.state.state_dir, &args.session),
     };
     match result {
         Ok(code) => ExitCode::from(code),

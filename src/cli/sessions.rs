@@ -1,11 +1,12 @@
-//! `swarm sessions`: list the sessions of a state dir, show one, or print its handoff report.
+//! `swarm sessions`: list the sessions of a state dir, show one, or print its handoff report
+//! (Markdown, or the HTML page). The transcript (`sessions log`) lives in `log.rs`.
 
 use super::SessionsCommand;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::Path;
 use swarm_runtime::session::{
-    budget, format_utc, report, Counters, Restored, SessionSummary, StateDir,
+    budget, format_utc, history, html, report, Counters, Restored, SessionSummary, StateDir,
 };
 
 pub fn run(cmd: SessionsCommand) -> Result<u8> {
@@ -13,10 +14,41 @@ pub fn run(cmd: SessionsCommand) -> Result<u8> {
         SessionsCommand::List { json, state } => list(&state.state_dir, json),
         SessionsCommand::Show {
             session,
+            follow: true,
+            state,
+            ..
+        } => super::watch::run(&state.state_dir, &session),
+        SessionsCommand::Show {
+            session,
             json,
             state,
+            ..
         } => show(&state.state_dir, &session, json),
-        SessionsCommand::Report { session, state } => {
+        SessionsCommand::Log {
+            session,
+            task,
+            agent,
+            follow,
+            json,
+            full,
+            state,
+        } => super::log::run(
+            &state.state_dir,
+            &session,
+            &super::log::LogOptions {
+                task,
+                agent,
+                follow,
+                json,
+                full,
+            },
+        ),
+        SessionsCommand::Report {
+            session,
+            html: Some(file),
+            state,
+        } => html_report(&state.state_dir, &session, file.as_deref()),
+        SessionsCommand::Report { session, state, .. } => {
             let dir = StateDir::open_read_only(&state.state_dir)?;
             let id = dir.resolve(&session)?;
             let restored = dir.load(&id)?;
@@ -129,6 +161,7 @@ fn show_json(summary: &SessionSummary, restored: &Restored) -> serde_json::Value
         "runner_pid": summary.runner_pid,
         "tasks": tasks,
         "metrics": counters_json(&state.totals, Some(state.elapsed_ms())),
+        "wall_span_s": state.wall_span_ms() as f64 / 1000.0,
         "agents": agents,
         "health": budget::health(state, &restored.plan.budget),
     })
@@ -172,9 +205,10 @@ fn show_text(summary: &SessionSummary, restored: &Restored) {
     }
     println!("created  {} UTC", format_utc(summary.created_ms));
     println!(
-        "elapsed  {:.1} s over {} run(s)",
+        "elapsed  {:.1} s active over {} run(s), wall-clock span {:.1} s",
         state.elapsed_ms() as f64 / 1000.0,
-        state.runs
+        state.runs,
+        state.wall_span_ms() as f64 / 1000.0
     );
     for (n, run) in state.run_history.iter().enumerate() {
         let end = run.status.map_or("no end recorded", |s| s.as_str());
@@ -234,4 +268,28 @@ fn show_text(summary: &SessionSummary, restored: &Restored) {
             t.agent.as_deref().unwrap_or("-")
         );
     }
+}
+
+/// Writes the HTML report to `file` (`-`: stdout; none: the state dir's reports folder).
+fn html_report(root: &Path, session: &str, file: Option<&Path>) -> Result<u8> {
+    let dir = StateDir::open_read_only(root)?;
+    let id = dir.resolve(session)?;
+    let restored = dir.load(&id)?;
+    let (state, events) = history::read_all(&dir, &id)?;
+    let page = html::render(&restored.plan, &state, &events);
+    let path = match file {
+        Some(file) if file.as_os_str() == "-" => {
+            print!("{page}");
+            return Ok(super::exit::OK);
+        }
+        Some(file) => file.to_path_buf(),
+        None => dir.reports_dir().join(format!("{id}.html")),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(super::exit::OK)
 }

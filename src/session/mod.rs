@@ -8,11 +8,15 @@
 //! - [`Journal`]: the durable append path of a running session (group commit);
 //! - [`SessionLock`]: the lease of one runner on a session (owner, expiry, heartbeat, fencing
 //!   token); leases of dead local processes are taken over at once, others when they expire;
-//! - [`budget`]: health of each budget; [`report`]: the Markdown handoff report.
+//! - [`budget`]: health of each budget; [`report`]: the Markdown handoff report;
+//! - [`history`]: the journal read back in order, and followed while a run goes on;
+//!   [`html`]: the self-contained HTML report (task graph, timeline, transcripts).
 
 pub mod budget;
 mod error;
 mod event;
+pub mod history;
+pub mod html;
 mod journal;
 pub mod lease;
 pub mod report;

@@ -267,6 +267,8 @@ struct Shared {
     log: Mutex<Vec<LoggedRequest>>,
     /// Set by [`MockLlm::bill_like_the_api`].
     cache: Mutex<Option<PromptCache>>,
+    /// While true, requests wait before they are answered (see [`MockLlm::hold`]).
+    held: watch::Sender<bool>,
 }
 
 /// Counts a request in flight for as long as its handler runs (a hung one until the client
@@ -402,6 +404,17 @@ impl MockLlm {
         *self.shared.script.lock() = script;
     }
 
+    /// Holds every request (arrived or arriving) unanswered until [`MockLlm::release`]: a test
+    /// can look at a run while a call is in flight, without timing assumptions.
+    pub fn hold(&self) {
+        self.shared.held.send_replace(true);
+    }
+
+    /// Answers the held requests, and later ones at once.
+    pub fn release(&self) {
+        self.shared.held.send_replace(false);
+    }
+
     /// Queues a fault for the next request that arrives without one waiting before it.
     pub fn push_fault(&self, fault: Fault) {
         self.shared.faults.lock().push_back(fault);
@@ -534,6 +547,7 @@ impl Shared {
             peak_in_flight: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             cache: Mutex::new(None),
+            held: watch::Sender::new(false),
         })
     }
 
@@ -596,6 +610,9 @@ async fn handle(
 ) -> Response {
     let _in_flight = InFlight::enter(&shared);
     let (number, index, fault) = shared.arrive(protocol, &headers, &body);
+    let mut held = shared.held.subscribe();
+    // The sender lives as long as the server, so the wait cannot fail.
+    let _ = held.wait_for(|held| !*held).await;
     let latency = *shared.latency.lock();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

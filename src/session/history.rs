@@ -1,0 +1,99 @@
+//! A session's history as the journal holds it: every event the runner wrote, with its seq, read
+//! in order and, while a runner is live, followed as it appends more. `sessions log`, `watch` and
+//! the HTML report read a session through this, from another process than the runner's.
+
+use super::error::SessionError;
+use super::event::{Envelope, Event};
+use super::state::SessionState;
+use super::store::StateDir;
+
+/// Events read per query, so that a long journal is not held in one result set.
+const BATCH: usize = 2048;
+
+/// A cursor over a session's journal.
+pub struct Tail<'a> {
+    dir: &'a StateDir,
+    session: String,
+    after: u64,
+    /// The last event read ended a run.
+    ended: bool,
+    /// Whether the first event read was the session's start: a journal compacted by an older
+    /// version begins later.
+    complete: Option<bool>,
+}
+
+impl<'a> Tail<'a> {
+    /// A cursor before the first event of `session`.
+    pub fn new(dir: &'a StateDir, session: &str) -> Self {
+        Self {
+            dir,
+            session: session.to_string(),
+            after: 0,
+            ended: false,
+            complete: None,
+        }
+    }
+
+    /// Every event committed after the cursor, in order; moves the cursor past them.
+    pub fn read(&mut self) -> Result<Vec<Envelope>, SessionError> {
+        let mut out = Vec::new();
+        loop {
+            let batch = self.dir.events_after(&self.session, self.after, BATCH)?;
+            let full = batch.len() == BATCH;
+            if let Some(last) = batch.last() {
+                self.after = last.seq;
+            }
+            out.extend(batch);
+            if !full {
+                break;
+            }
+        }
+        if self.complete.is_none() {
+            if let Some(first) = out.first() {
+                self.complete = Some(matches!(*first.event, Event::SessionStarted { .. }));
+            }
+        }
+        if let Some(last) = out.last() {
+            self.ended = matches!(*last.event, Event::SessionEnded { .. });
+        }
+        Ok(out)
+    }
+
+    /// Whether the session has stopped: its last event ended a run, or no live process runs it.
+    /// A caller following it reads once more after this says so, for what the runner committed
+    /// last.
+    pub fn is_over(&self) -> Result<bool, SessionError> {
+        Ok(self.ended || self.dir.summary(&self.session)?.runner.is_none())
+    }
+
+    /// False when the journal does not begin with the session's start (events an older version
+    /// compacted into a snapshot); `None` before anything was read.
+    pub fn is_complete(&self) -> Option<bool> {
+        self.complete
+    }
+
+    /// The seq of the last event read.
+    pub fn position(&self) -> u64 {
+        self.after
+    }
+}
+
+/// The state of `session` and the history that led to it, read from the journal. When the
+/// journal lacks its beginning (compacted by an older version) the state is the snapshot's.
+pub fn read_all(
+    dir: &StateDir,
+    session: &str,
+) -> Result<(SessionState, Vec<Envelope>), SessionError> {
+    let mut tail = Tail::new(dir, session);
+    let events = tail.read()?;
+    let state = if tail.is_complete() == Some(true) {
+        let mut state = SessionState::default();
+        for envelope in &events {
+            state.apply(&envelope.event);
+        }
+        state
+    } else {
+        dir.load(session)?.state
+    };
+    Ok((state, events))
+}
