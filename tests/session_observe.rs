@@ -372,6 +372,7 @@ fn a_session_resumed_the_next_morning_does_not_count_the_night() {
             goal: Some("an api".into()),
             provider: "openai".into(),
             model: "m".into(),
+            base_url: mock.base_url_openai(),
             at_ms: evening,
         }];
         events.extend(plan.tasks.iter().map(|t| Event::TaskCreated {

@@ -482,6 +482,7 @@ mod tests {
             goal: None,
             provider: "p".into(),
             model: "m".into(),
+            base_url: String::new(),
             at_ms,
         }
     }
@@ -501,6 +502,7 @@ mod tests {
         state.apply(&Event::SessionResumed {
             provider: "p".into(),
             model: "m".into(),
+            base_url: String::new(),
             at_ms: morning,
         });
         assert_eq!(state.elapsed_ms(), 60_000);
