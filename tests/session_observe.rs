@@ -288,7 +288,12 @@ fn render(browser: &Path, page: &Path) -> (String, String) {
 #[test]
 fn the_html_report_renders_in_a_browser_with_one_node_per_task_and_no_script_errors() {
     let Some(browser) = chromium() else { return };
-    let (_mock, fx) = finished_run();
+    let mock = MockLlm::spawn(script());
+    // The first call is rate limited once: its mark on the timeline shows the retry.
+    mock.push_fault(support::Fault::rate_limited_ms(5));
+    let fx = fixture(&mock);
+    let out = fx.run(&["run", "swarm.yaml", "--goal", "an api"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let page = fx.path().join("report.html");
     let out = fx.run(&["sessions", "report", "latest", "--html", "report.html"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -330,11 +335,8 @@ fn the_html_report_renders_in_a_browser_with_one_node_per_task_and_no_script_err
         );
     }
     assert_eq!(dom.matches("<details class=\"task\"").count(), 2);
-    assert_eq!(
-        dom.matches("class=\"call\"").count(),
-        4,
-        "one mark per LLM call"
-    );
+    assert_eq!(dom.matches("class=\"call\"").count(), 3, "a mark per call");
+    assert_eq!(dom.matches("class=\"call retried\"").count(), 1);
     assert!(dom.contains("Active time") && dom.contains("Wall-clock span"));
     assert!(dom.contains("class=\"fill green\""), "budget bars");
 
