@@ -121,6 +121,14 @@ fn the_log_shows_every_turn_tool_call_and_result_with_task_and_agent() {
         .ends_with("-end"));
     assert!(turn["latency_ms"].is_u64() && turn["retries"] == 0);
     assert!(events.iter().all(|e| e["agent"] == "worker-1"));
+
+    let unknown = fx.run(&["sessions", "log", "latest", "--task", "apii"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("has no task `apii`; its tasks: api, docs"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 /// Lines of a child's stdout, read on a thread so the test can wait with a timeout.

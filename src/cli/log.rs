@@ -4,6 +4,7 @@
 
 use super::exit;
 use anyhow::Result;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 use swarm_runtime::session::{format_utc, history::Tail, Envelope, Event, StateDir};
@@ -58,6 +59,23 @@ fn print(root: &std::path::Path, session: &str, options: &LogOptions) -> Result<
         }
         std::thread::sleep(POLL);
     }
+    for (what, filter, known) in [
+        ("task", &options.task, &printer.tasks),
+        ("agent", &options.agent, &printer.agents),
+    ] {
+        if let Some(name) = filter.as_deref().filter(|n| !known.contains(*n)) {
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            eprintln!(
+                "error: session {id} has no {what} `{name}`; its {what}s: {}",
+                if known.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+            return Ok(exit::USAGE);
+        }
+    }
     Ok(exit::OK)
 }
 
@@ -67,6 +85,9 @@ struct Printer<'o> {
     task_width: usize,
     agent_width: usize,
     lines: u64,
+    /// Every task and agent the journal names, to tell a filter that matches nothing.
+    tasks: BTreeSet<String>,
+    agents: BTreeSet<String>,
 }
 
 impl<'o> Printer<'o> {
@@ -76,6 +97,8 @@ impl<'o> Printer<'o> {
             task_width: 4,
             agent_width: 5,
             lines: 0,
+            tasks: BTreeSet::new(),
+            agents: BTreeSet::new(),
         }
     }
 
@@ -83,6 +106,8 @@ impl<'o> Printer<'o> {
     fn widen(&mut self, events: &[Envelope]) {
         for envelope in events {
             let (task, agent) = subjects(&envelope.event);
+            self.tasks.extend(task.map(str::to_string));
+            self.agents.extend(agent.map(str::to_string));
             self.task_width = self.task_width.max(task.map_or(1, |t| t.chars().count()));
             self.agent_width = self.agent_width.max(agent.map_or(1, |a| a.chars().count()));
         }
