@@ -29,6 +29,7 @@ fn plan() -> SwarmPlan {
         memory: MemorySettings {
             namespace: "bench".into(),
             ttl: None,
+            project: Vec::new(),
         },
         checkpoint: CheckpointSettings::default(),
         budget: BudgetSettings::default(),

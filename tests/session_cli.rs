@@ -18,6 +18,16 @@ fn swarm(state_dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
+/// `swarm memory ARGS` on the latest session unless ARGS name one.
+fn memory(state_dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    let mut all = vec!["memory"];
+    all.extend_from_slice(args);
+    if !args.contains(&"--session") {
+        all.extend_from_slice(&["--session", "latest"]);
+    }
+    swarm(state_dir, &all)
+}
+
 fn stdout(assert: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
 }
@@ -167,55 +177,46 @@ fn memory_commands_round_trip() {
     let root = tmp.path().join(".swarm");
     let id = stopped_session(&root);
 
-    swarm(
-        &root,
-        &["memory", "set", "design/decisions", r#"{"db":"postgres"}"#],
-    )
-    .success();
-    swarm(
-        &root,
-        &["memory", "set", "notes/today", "plain text", "--ttl", "10m"],
-    )
-    .success();
-    swarm(&root, &["memory", "set", "x", "1", "--namespace", "other"]).success();
+    memory(&root, &["set", "design/decisions", r#"{"db":"postgres"}"#]).success();
+    memory(&root, &["set", "notes/today", "plain text", "--ttl", "10m"]).success();
+    memory(&root, &["set", "x", "1", "--namespace", "other"]).success();
 
-    let get = swarm(&root, &["memory", "get", "design/decisions"]).success();
+    let get = memory(&root, &["get", "design/decisions"]).success();
     assert_eq!(stdout(&get).trim(), r#"{"db":"postgres"}"#);
-    let get = swarm(&root, &["memory", "get", "notes/today", "--session", &id]).success();
+    let get = memory(&root, &["get", "notes/today", "--session", &id]).success();
     assert_eq!(stdout(&get).trim(), "plain text");
 
-    let missing = swarm(&root, &["memory", "get", "nope"]).code(1);
+    let missing = memory(&root, &["get", "nope"]).code(1);
     assert!(stderr(&missing).contains("not found"));
 
-    let list = stdout(&swarm(&root, &["memory", "list"]).success());
+    let list = stdout(&memory(&root, &["list"]).success());
     assert_eq!(list.lines().count(), 5, "{list}");
-    let list = stdout(&swarm(&root, &["memory", "list", "--namespace", "other"]).success());
+    let list = stdout(&memory(&root, &["list", "--namespace", "other"]).success());
     assert_eq!(list.trim(), "other\tx\t1");
 
-    let found = stdout(&swarm(&root, &["memory", "search", "*/blockers"]).success());
+    let found = stdout(&memory(&root, &["search", "*/blockers"]).success());
     assert_eq!(found.lines().count(), 1, "{found}");
-    let found = stdout(&swarm(&root, &["memory", "search", "**"]).success());
+    let found = stdout(&memory(&root, &["search", "**"]).success());
     assert_eq!(found.lines().count(), 5);
-    let found = stdout(&swarm(&root, &["memory", "search", "*"]).success());
+    let found = stdout(&memory(&root, &["search", "*"]).success());
     assert_eq!(found.trim(), "other\tx\t1", "`*` does not cross `/`");
-    let found =
-        stdout(&swarm(&root, &["memory", "search", "**", "--namespace", "other"]).success());
+    let found = stdout(&memory(&root, &["search", "**", "--namespace", "other"]).success());
     assert_eq!(found.trim(), "other\tx\t1", "{found}");
-    let invalid = swarm(&root, &["memory", "search", "a/[b"]).failure();
+    let invalid = memory(&root, &["search", "a/[b"]).failure();
     assert!(
         stderr(&invalid).contains("invalid glob `a/[b`"),
         "{}",
         stderr(&invalid)
     );
 
-    swarm(&root, &["memory", "delete", "x", "--namespace", "other"]).success();
-    swarm(&root, &["memory", "get", "x", "--namespace", "other"]).code(1);
-    swarm(&root, &["memory", "delete", "x", "--namespace", "other"]).code(1);
+    memory(&root, &["delete", "x", "--namespace", "other"]).success();
+    memory(&root, &["get", "x", "--namespace", "other"]).code(1);
+    memory(&root, &["delete", "x", "--namespace", "other"]).code(1);
 
     // A second set bumps the version and keeps the creation time.
-    swarm(&root, &["memory", "set", "design/decisions", "sqlite"]).success();
+    memory(&root, &["set", "design/decisions", "sqlite"]).success();
     let export = tmp.path().join("memory.json");
-    swarm(&root, &["memory", "export", export.to_str().unwrap()]).success();
+    memory(&root, &["export", export.to_str().unwrap()]).success();
     let exported: Vec<swarm_runtime::memory::MemoryRecord> =
         serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
     let decisions = exported
@@ -235,18 +236,12 @@ fn memory_commands_round_trip() {
         .unwrap()
         .create_session(&plan(), None)
         .unwrap();
-    swarm(
+    memory(
         &root,
-        &[
-            "memory",
-            "import",
-            export.to_str().unwrap(),
-            "--session",
-            &other,
-        ],
+        &["import", export.to_str().unwrap(), "--session", &other],
     )
     .success();
-    let reexport = stdout(&swarm(&root, &["memory", "export", "--session", &other]).success());
+    let reexport = stdout(&memory(&root, &["export", "--session", &other]).success());
     let reimported: Vec<swarm_runtime::memory::MemoryRecord> =
         serde_json::from_str(&reexport).unwrap();
     assert_eq!(reimported.len(), exported.len());

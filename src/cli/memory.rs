@@ -1,30 +1,25 @@
-//! `swarm memory`: read and change a session's shared memory, whether the session is running or
-//! stopped. Reads go through the session's snapshot and journal; writes are appended to its
+//! `swarm memory`: read and change the project memory of the state dir (without `--session`), or
+//! a session's shared memory, whether the session is running or stopped. Reads go through the session's snapshot and journal; writes are appended to its
 //! journal as external events, which a live runner picks up and a resume replays.
 
 use super::{MemoryArgs, MemoryCommand};
 use anyhow::{Context, Result};
 use std::path::Path;
 use swarm_runtime::memory::{Entry, MemoryChange, MemoryLimits, MemoryRecord, MemoryStore};
-use swarm_runtime::session::{Event, Restored, StateDir};
+use swarm_runtime::session::{Event, ProjectPut, Restored, StateDir};
 use swarm_runtime::spec::duration;
 
 pub fn run(args: MemoryArgs) -> Result<u8> {
     let root = args.state.state_dir.as_path();
     let namespace = args.namespace.as_deref();
+    let Some(session) = args.session.as_deref() else {
+        return project(root, namespace, args.command);
+    };
     match args.command {
         MemoryCommand::Set { key, value, ttl } => {
-            let ttl_ms = match ttl {
-                Some(text) => Some(
-                    duration::parse(&text)
-                        .map_err(anyhow::Error::msg)
-                        .context("--ttl")?
-                        .as_millis() as u64,
-                ),
-                None => None,
-            };
-            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
-            write(root, &args.session, |restored, now| {
+            let ttl_ms = parse_ttl(ttl)?;
+            let value = parse_value(value);
+            write(root, session, |restored, now| {
                 let ns = namespace.unwrap_or(&restored.plan.memory.namespace);
                 let ttl = ttl_ms.or(restored.plan.memory.ttl.map(|d| d.as_millis() as u64));
                 let record = MemoryRecord {
@@ -44,7 +39,7 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
             Ok(super::exit::OK)
         }
         MemoryCommand::Get { key } => {
-            let (_, restored) = read(root, &args.session)?;
+            let (_, restored) = read(root, session)?;
             let ns = namespace.unwrap_or(&restored.plan.memory.namespace);
             match find(&restored.memory, ns, &key) {
                 Some(record) => {
@@ -61,7 +56,7 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
             }
         }
         MemoryCommand::List => {
-            let (_, restored) = read(root, &args.session)?;
+            let (_, restored) = read(root, session)?;
             print_records(
                 restored
                     .memory
@@ -71,7 +66,7 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
             Ok(super::exit::OK)
         }
         MemoryCommand::Search { glob } => {
-            let (_, restored) = read(root, &args.session)?;
+            let (_, restored) = read(root, session)?;
             // The store's own search, so the CLI matches exactly what agents' `memory_search` does.
             let store = MemoryStore::new(swarm_runtime::clock::system(), MemoryLimits::default());
             store.restore(restored.memory);
@@ -80,7 +75,7 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
         }
         MemoryCommand::Delete { key } => {
             let mut missing = None;
-            write(root, &args.session, |restored, _| {
+            write(root, session, |restored, _| {
                 let ns = namespace.unwrap_or(&restored.plan.memory.namespace);
                 if find(&restored.memory, ns, &key).is_none() {
                     missing = Some(ns.to_string());
@@ -102,7 +97,7 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
             }
         }
         MemoryCommand::Export { file } => {
-            let (_, restored) = read(root, &args.session)?;
+            let (_, restored) = read(root, session)?;
             let records: Vec<&MemoryRecord> = restored
                 .memory
                 .iter()
@@ -129,7 +124,7 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
                 )
             })?;
             let mut imported = 0;
-            write(root, &args.session, |restored, now| {
+            write(root, session, |restored, now| {
                 let events: Vec<Event> = records
                     .iter()
                     .filter(|r| r.entry.expires_ms.is_none_or(|at| at > now))
@@ -146,6 +141,126 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
             })?;
             eprintln!(
                 "imported {imported} of {} entries (expired ones are skipped)",
+                records.len()
+            );
+            Ok(super::exit::OK)
+        }
+    }
+}
+
+fn parse_ttl(ttl: Option<String>) -> Result<Option<u64>> {
+    ttl.map(|text| {
+        duration::parse(&text)
+            .map(|d| d.as_millis() as u64)
+            .map_err(anyhow::Error::msg)
+            .context("--ttl")
+    })
+    .transpose()
+}
+
+/// JSON if it parses as JSON, else the text as a string.
+fn parse_value(value: String) -> serde_json::Value {
+    serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value))
+}
+
+/// The namespace `set`, `get` and `delete` use in project memory when none is given.
+pub const PROJECT_DEFAULT_NAMESPACE: &str = "default";
+
+/// The same commands on the project memory of the state dir: every write is one transaction,
+/// visible at once to every session and process sharing the state dir.
+fn project(root: &Path, namespace: Option<&str>, command: MemoryCommand) -> Result<u8> {
+    let ns = namespace.unwrap_or(PROJECT_DEFAULT_NAMESPACE);
+    let not_found = |key: &str| {
+        eprintln!("not found: `{key}` in project namespace `{ns}`");
+        Ok(super::exit::FAILED)
+    };
+    match command {
+        MemoryCommand::Set { key, value, ttl } => {
+            let dir = StateDir::open(root)?;
+            dir.project_put(&ProjectPut {
+                namespace: ns.to_string(),
+                key,
+                value: parse_value(value),
+                ttl_ms: parse_ttl(ttl)?,
+                expected_version: None,
+            })?;
+            Ok(super::exit::OK)
+        }
+        MemoryCommand::Get { key } => {
+            let dir = StateDir::open_read_only(root)?;
+            match dir.project_get(ns, &key)? {
+                Some(record) => {
+                    match &record.entry.value {
+                        serde_json::Value::String(s) => println!("{s}"),
+                        other => println!("{other}"),
+                    }
+                    Ok(super::exit::OK)
+                }
+                None => not_found(&key),
+            }
+        }
+        MemoryCommand::List => {
+            let dir = StateDir::open_read_only(root)?;
+            print_records(dir.project_list(namespace)?.iter());
+            Ok(super::exit::OK)
+        }
+        MemoryCommand::Search { glob } => {
+            let dir = StateDir::open_read_only(root)?;
+            let store = MemoryStore::new(swarm_runtime::clock::system(), MemoryLimits::default());
+            store.restore(dir.project_list(None)?);
+            print_records(store.search(namespace, &glob)?.iter());
+            Ok(super::exit::OK)
+        }
+        MemoryCommand::Delete { key } => {
+            let dir = StateDir::open(root)?;
+            if dir.project_delete(ns, &key)? {
+                Ok(super::exit::OK)
+            } else {
+                not_found(&key)
+            }
+        }
+        MemoryCommand::Export { file } => {
+            let dir = StateDir::open_read_only(root)?;
+            let records = dir.project_list(namespace)?;
+            let text = serde_json::to_string_pretty(&records)?;
+            match file {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n")
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("exported {} entries to {}", records.len(), path.display());
+                }
+                None => println!("{text}"),
+            }
+            Ok(super::exit::OK)
+        }
+        MemoryCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let records: Vec<MemoryRecord> = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a memory export (a JSON list of entries)",
+                    file.display()
+                )
+            })?;
+            let dir = StateDir::open(root)?;
+            let now = swarm_runtime::clock::now_ms();
+            let mut imported = 0;
+            for r in records
+                .iter()
+                .filter(|r| r.entry.expires_ms.is_none_or(|at| at > now))
+            {
+                dir.project_put(&ProjectPut {
+                    namespace: namespace.unwrap_or(&r.namespace).to_string(),
+                    key: r.key.clone(),
+                    value: r.entry.value.clone(),
+                    // Expiry times survive the round trip.
+                    ttl_ms: r.entry.expires_ms.map(|at| at - now),
+                    expected_version: None,
+                })?;
+                imported += 1;
+            }
+            eprintln!(
+                "imported {imported} of {} entries into project memory (expired ones are skipped)",
                 records.len()
             );
             Ok(super::exit::OK)

@@ -260,10 +260,11 @@ pub enum SessionsCommand {
 pub struct MemoryArgs {
     #[command(subcommand)]
     pub command: MemoryCommand,
-    /// A session id, or `latest`
-    #[arg(long, global = true, default_value = "latest")]
-    pub session: String,
-    /// The namespace (default: the swarm's for set/get/delete, every namespace for list/search)
+    /// A session id, or `latest`; without it, the project memory of the state dir
+    #[arg(long, global = true)]
+    pub session: Option<String>,
+    /// The namespace (default: the swarm's, or `default` in project memory, for set/get/delete;
+    /// every namespace for list/search)
     #[arg(long, global = true)]
     pub namespace: Option<String>,
     #[command(flatten)]

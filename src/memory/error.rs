@@ -27,6 +27,9 @@ pub enum MemoryError {
     Conflict { current: u64 },
     #[error("invalid glob `{glob}`: {reason}")]
     InvalidGlob { glob: String, reason: String },
+    /// The project memory of the state dir could not be reached.
+    #[error("project memory: {0}")]
+    Project(String),
     /// An import document that is not an export of this store.
     #[error("cannot import: {0}")]
     InvalidImport(String),

@@ -25,5 +25,5 @@ pub(crate) use index::Scan;
 pub(crate) use key::clip;
 pub use pattern::KeyPattern;
 pub use policy::AccessPolicy;
-pub use store::{ChangeSink, MemoryLimits, MemoryStore, Ttl};
+pub use store::{ChangeSink, MemoryLimits, MemoryStore, ProjectMemory, Ttl};
 pub use types::*;

@@ -49,11 +49,25 @@ impl AccessPolicy {
         swarm_namespace: &str,
         role: &str,
     ) -> Result<Self, MemoryError> {
+        Self::for_role_sharing(spec, swarm_namespace, &[], role)
+    }
+
+    /// [`for_role`](Self::for_role) in a swarm that shares `project` namespaces with the
+    /// project: the default rule writes those too, since sharing them is their point.
+    pub fn for_role_sharing(
+        spec: Option<&MemoryAccessSpec>,
+        swarm_namespace: &str,
+        project: &[String],
+        role: &str,
+    ) -> Result<Self, MemoryError> {
         let (read, write) = match spec {
             Some(spec) => (spec.read.clone(), spec.write.clone()),
             None => (
                 vec!["*".to_owned()],
-                vec![escape(swarm_namespace), format!("agent/{}", escape(role))],
+                [escape(swarm_namespace), format!("agent/{}", escape(role))]
+                    .into_iter()
+                    .chain(project.iter().map(|ns| escape(ns)))
+                    .collect(),
             ),
         };
         Ok(Self {

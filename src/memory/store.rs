@@ -128,7 +128,28 @@ fn is_live(expires_ms: Option<u64>, now: u64) -> bool {
     expires_ms.is_none_or(|deadline| now < deadline)
 }
 
+/// Where the namespaces a swarm shares with the project live: the state dir's project memory
+/// (see `session::project`), reached through this so the store needs no storage backend.
+pub trait ProjectMemory: Send + Sync {
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>, String>;
+    /// `Ok(Err(current))`: the expected version did not match (0: no live entry).
+    fn put(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &Value,
+        ttl_ms: Option<u64>,
+        expected_version: Option<u64>,
+    ) -> Result<Result<Entry, u64>, String>;
+    fn delete(&self, namespace: &str, key: &str) -> Result<bool, String>;
+    /// Every live entry.
+    fn list(&self) -> Result<Vec<MemoryRecord>, String>;
+}
+
+type ProjectLink = (Arc<dyn ProjectMemory>, Vec<String>);
+
 struct Inner {
+    project: RwLock<Option<ProjectLink>>,
     map: DashMap<SlotKey, Slot>,
     index: RwLock<KeyIndex>,
     clock: SharedClock,
@@ -162,6 +183,7 @@ impl MemoryStore {
     pub fn new(clock: SharedClock, limits: MemoryLimits) -> Self {
         Self {
             inner: Arc::new(Inner {
+                project: RwLock::new(None),
                 map: DashMap::new(),
                 index: RwLock::new(KeyIndex::default()),
                 clock,
@@ -174,6 +196,21 @@ impl MemoryStore {
 
     pub fn limits(&self) -> MemoryLimits {
         self.inner.limits
+    }
+
+    /// Sends every read and write of `namespaces` to `project` instead of this store: those
+    /// entries are shared live with other sessions and never enter this session's journal.
+    pub fn share_with_project(&self, project: Arc<dyn ProjectMemory>, namespaces: Vec<String>) {
+        *self.inner.project.write() = Some((project, namespaces));
+    }
+
+    fn project_for(&self, namespace: &str) -> Option<Arc<dyn ProjectMemory>> {
+        let link = self.inner.project.read();
+        let (project, namespaces) = link.as_ref()?;
+        namespaces
+            .iter()
+            .any(|ns| ns == namespace)
+            .then(|| Arc::clone(project))
     }
 
     /// Sets the receiver of every later mutation, replacing any earlier one.
@@ -218,6 +255,12 @@ impl MemoryStore {
 
     /// The entry under `key`, unless it does not exist or has expired. Counts one access.
     pub fn get(&self, namespace: &str, key: &str) -> Option<Entry> {
+        if let Some(project) = self.project_for(namespace) {
+            return project.get(namespace, key).unwrap_or_else(|e| {
+                tracing::warn!("project memory read of `{namespace}`/`{key}` failed: {e}");
+                None
+            });
+        }
         let now = self.now();
         let slot = self.inner.map.get(&(namespace, key) as &dyn Address)?;
         if !slot.is_live(now) {
@@ -229,6 +272,12 @@ impl MemoryStore {
 
     /// Removes `key`. Returns whether a live entry was there; an expired one is removed silently.
     pub fn delete(&self, namespace: &str, key: &str) -> bool {
+        if let Some(project) = self.project_for(namespace) {
+            return project.delete(namespace, key).unwrap_or_else(|e| {
+                tracing::warn!("project memory delete of `{namespace}`/`{key}` failed: {e}");
+                false
+            });
+        }
         let now = self.now();
         let mut deleted = false;
         self.inner
@@ -406,6 +455,42 @@ impl MemoryStore {
     /// materialised, the others only counted. The index lock is released before the map is
     /// touched, keeping the lock order shard -> index.
     pub(crate) fn query(&self, scan: &Scan<'_>, limit: usize) -> Page {
+        let mut page = self.query_local(scan, limit);
+        let link = self.inner.project.read().clone();
+        let Some((project, namespaces)) = link else {
+            return page;
+        };
+        if scan
+            .namespace
+            .is_some_and(|ns| !namespaces.iter().any(|p| p == ns))
+        {
+            return page;
+        }
+        let records = match project.list() {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::warn!("project memory search failed: {e}");
+                return page;
+            }
+        };
+        // The same scan over the shared entries, through a store of their own.
+        let shared = MemoryStore::new(Arc::clone(&self.inner.clock), self.inner.limits);
+        shared.restore(
+            records
+                .into_iter()
+                .filter(|r| namespaces.contains(&r.namespace))
+                .collect(),
+        );
+        let extra = shared.query_local(scan, limit);
+        page.total += extra.total;
+        page.records.extend(extra.records);
+        page.records
+            .sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+        page.records.truncate(limit);
+        page
+    }
+
+    fn query_local(&self, scan: &Scan<'_>, limit: usize) -> Page {
         let addresses = self.inner.index.read().scan(scan);
         let now = self.now();
         let mut page = Page {
@@ -443,6 +528,14 @@ impl MemoryStore {
         self.check_value(&value)?;
         let now = self.now();
         let expires_ms = self.deadline(namespace, ttl, now);
+        if let Some(project) = self.project_for(namespace) {
+            let ttl_ms = expires_ms.map(|at| at.saturating_sub(now));
+            return match project.put(namespace, key, &value, ttl_ms, expected_version) {
+                Ok(Ok(entry)) => Ok(entry),
+                Ok(Err(current)) => Err(MemoryError::Conflict { current }),
+                Err(e) => Err(MemoryError::Project(e)),
+            };
+        }
         let conflict = |current: u64| expected_version.is_some_and(|expected| expected != current);
 
         // The common case, an existing key, needs no allocation for the address.

@@ -175,6 +175,7 @@ mod tests {
             memory: crate::spec::MemorySettings {
                 namespace: "t".into(),
                 ttl: None,
+                project: Vec::new(),
             },
             checkpoint: Default::default(),
             budget: Default::default(),

@@ -111,6 +111,7 @@ impl PreparedRun {
         )?;
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
         memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
+        share_project_memory(&memory, &plan, &options.state_dir)?;
         Self::assemble(
             plan,
             session,
@@ -169,6 +170,7 @@ impl PreparedRun {
         let clock = clock::system();
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
         memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
+        share_project_memory(&memory, &plan, &options.state_dir)?;
         memory.restore(records);
         let now = clock.now_ms();
         let mut opening = vec![Event::SessionResumed {
@@ -397,4 +399,22 @@ pub fn write_handoff(
             reason: e.to_string(),
         })?;
     Ok(path)
+}
+
+/// Connects the namespaces the swarm file lists under `memory.project` to the project memory of
+/// the state dir, through a connection of their own.
+fn share_project_memory(
+    memory: &MemoryStore,
+    plan: &SwarmPlan,
+    state_dir: &std::path::Path,
+) -> Result<(), RunError> {
+    if plan.memory.project.is_empty() {
+        return Ok(());
+    }
+    for ns in &plan.memory.project {
+        memory.set_default_ttl(ns, plan.memory.ttl);
+    }
+    let project = StateDir::open_existing(state_dir)?;
+    memory.share_with_project(Arc::new(project), plan.memory.project.clone());
+    Ok(())
 }

@@ -57,8 +57,13 @@ pub fn build_tool_set(
     let roster = &deps.session.roster;
     let is_coordinator = roster.is_coordinator(agent);
     let policy = Arc::new(
-        AccessPolicy::for_role(role.memory.as_ref(), &plan.memory.namespace, role_name)
-            .map_err(|e| e.to_string())?,
+        AccessPolicy::for_role_sharing(
+            role.memory.as_ref(),
+            &plan.memory.namespace,
+            &plan.memory.project,
+            role_name,
+        )
+        .map_err(|e| e.to_string())?,
     );
     let namespace: Arc<str> = Arc::from(plan.memory.namespace.as_str());
     let mut tools: Vec<Arc<dyn Tool>> = Vec::new();

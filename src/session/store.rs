@@ -145,6 +145,16 @@ impl StateDir {
         }
     }
 
+    /// Runs `f` on the SQLite connection of the backend (project memory's table lives there).
+    pub(crate) fn with_sqlite<R>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection, &Path) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.with_conn(f),
+        }
+    }
+
     /// The state dir itself.
     pub fn root(&self) -> &Path {
         dispatch!(self, s => s.root())

@@ -261,6 +261,9 @@ pub struct MemorySettings {
     pub namespace: String,
     #[serde(with = "duration::opt_as_ms")]
     pub ttl: Option<Duration>,
+    /// Namespaces shared live with the project memory of the state dir (`memory.project`).
+    #[serde(default)]
+    pub project: Vec<String>,
 }
 
 /// The `checkpoint:` section.

@@ -760,11 +760,19 @@ fn check_memory(
     let mut memory = MemorySettings {
         namespace: default_namespace,
         ttl: None,
+        project: Vec::new(),
     };
     let Some(node) = node else {
         return Some(memory);
     };
-    let f = check.fields(node, "`memory`", &["namespace", "ttl"], false)?;
+    let f = check.fields(node, "`memory`", &["namespace", "ttl", "project"], false)?;
+    if let Some(n) = f.get("project") {
+        memory.project = check
+            .string_list(n, "`memory.project`")
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+    }
     if let Some(n) = f.get("namespace") {
         memory.namespace = check.string(n, "`memory.namespace`")?;
     }

@@ -28,6 +28,7 @@ pub fn plan() -> SwarmPlan {
         memory: MemorySettings {
             namespace: "development".into(),
             ttl: Some(Duration::from_secs(24 * 3600)),
+            project: Vec::new(),
         },
         checkpoint: CheckpointSettings::default(),
         budget: BudgetSettings {

@@ -5,6 +5,7 @@
 pub(crate) mod db;
 pub(crate) mod lock;
 pub(crate) mod log;
+pub(crate) mod project;
 pub(crate) mod store;
 
 use crate::session::error::SessionError;

@@ -97,6 +97,11 @@ impl SqliteStore {
         &self.root
     }
 
+    /// Runs `f` on this store's connection (for the project memory table).
+    pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&mut Connection, &Path) -> R) -> R {
+        f(&mut self.conn.lock(), &self.path)
+    }
+
     /// The database file inside it.
     pub fn db_path(&self) -> &Path {
         &self.path
