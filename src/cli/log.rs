@@ -278,12 +278,16 @@ pub fn rows(event: &Event, full: bool) -> Vec<(&'static str, String)> {
                 1 => ", 1 retry".to_string(),
                 n => format!(", {n} retries"),
             };
+            let cached = match (usage.cache_read_tokens, usage.cache_write_tokens) {
+                (0, 0) => String::new(),
+                (read, written) => format!(" ({read} read from cache, {written} written)"),
+            };
             let mut rows = vec![(
                 "turn",
                 format!(
-                    "{}: {} in / {} out tokens, ${usd:.4}, {}{retries}, finish {}",
+                    "{}: {} in{cached} / {} out tokens, ${usd:.4}, {}{retries}, finish {}",
                     turn + 1,
-                    usage.input_tokens,
+                    usage.prompt_tokens(),
                     usage.output_tokens,
                     seconds(*latency_ms),
                     finish_name(finish)

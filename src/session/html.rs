@@ -187,7 +187,7 @@ impl Facts {
                         latency: *latency_ms,
                         retries: *retries,
                         failed: false,
-                        tokens: usage.input_tokens + usage.output_tokens,
+                        tokens: usage.total_tokens(),
                         usd: *usd,
                     });
                     f.transcript
@@ -201,8 +201,9 @@ impl Facts {
                                 .map(|c| (c.name.clone(), c.id.clone(), pretty_json(&c.arguments)))
                                 .collect(),
                             meta: format!(
-                                "{} in / {} out tokens · ${usd:.4} · {} · {retries} retries",
-                                usage.input_tokens,
+                                "{} in ({} read from cache) / {} out tokens · ${usd:.4} · {} · {retries} retries",
+                                usage.prompt_tokens(),
+                                usage.cache_read_tokens,
                                 usage.output_tokens,
                                 millis(*latency_ms)
                             ),
@@ -711,7 +712,7 @@ fn timeline(out: &mut String, state: &SessionState, facts: &Facts) {
 fn metrics(out: &mut String, state: &SessionState) {
     out.push_str(
         "<section id=\"metrics\"><h2>Agents</h2><table><thead><tr><th>agent</th><th>LLM calls</th>\
-         <th>tokens in</th><th>tokens out</th><th>cost (USD)</th><th>LLM time</th><th>retries</th>\
+         <th>tokens in</th><th>cache read</th><th>tokens out</th><th>cost (USD)</th><th>cache saved (USD)</th><th>LLM time</th><th>retries</th>\
          <th>failed calls</th><th>tool calls</th><th>tasks done</th><th>tasks failed</th></tr></thead><tbody>",
     );
     for (agent, c) in &state.per_agent {
@@ -724,12 +725,14 @@ fn metrics(out: &mut String, state: &SessionState) {
 fn metrics_row(out: &mut String, name: &str, c: &Counters) {
     let _ = write!(
         out,
-        "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{}</td><td>{}</td>\
-         <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td>\
+         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         c.llm_calls,
         c.tokens_in,
+        c.cache_read_tokens,
         c.tokens_out,
         c.usd,
+        c.usd_saved,
         millis(c.llm_ms),
         c.retries,
         c.failed_calls,
@@ -978,6 +981,134 @@ mod tests {
             "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;"
         );
         assert_eq!(attr_id("a b/é"), "a_20b_2f_c3_a9");
+    }
+
+    fn spec(id: &str, deps: &[&str]) -> crate::spec::TaskSpec {
+        crate::spec::TaskSpec {
+            id: id.into(),
+            role: "dev".into(),
+            description: format!("do {id}"),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn failures_retries_and_created_tasks_are_drawn() {
+        use crate::llm::{FinishReason, Usage};
+        let turn = |task: &str, at_ms, retries| Event::TurnCompleted {
+            task: task.into(),
+            agent: "lead-1".into(),
+            turn: 0,
+            text: Some("<b>hi</b>".into()),
+            tool_calls: Vec::new(),
+            finish: FinishReason::Stop,
+            usage: Usage::new(10, 5),
+            usd: 0.0,
+            usd_saved: 0.0,
+            latency_ms: 5,
+            retries,
+            at_ms,
+        };
+        let events = [
+            Event::SessionStarted {
+                session: "s".into(),
+                swarm: "w".into(),
+                goal: None,
+                provider: "p".into(),
+                model: "m".into(),
+                base_url: String::new(),
+                at_ms: 1_000,
+            },
+            Event::TaskCreated {
+                task: spec("plan", &[]),
+                created_by: None,
+                at_ms: 1_000,
+            },
+            Event::TaskStarted {
+                task: "plan".into(),
+                agent: "lead-1".into(),
+                prompt: "plan it".into(),
+                system: Some("you lead".into()),
+                at_ms: 1_100,
+            },
+            turn("plan", 1_200, 2),
+            Event::TaskCreated {
+                task: spec("api", &[]),
+                created_by: Some("lead-1".into()),
+                at_ms: 1_300,
+            },
+            Event::TaskCreated {
+                task: spec("tests", &["api"]),
+                created_by: Some("lead-1".into()),
+                at_ms: 1_300,
+            },
+            Event::TaskCompleted {
+                task: "plan".into(),
+                agent: "lead-1".into(),
+                result: "planned".into(),
+                at_ms: 1_400,
+            },
+            Event::TaskStarted {
+                task: "api".into(),
+                agent: "lead-1".into(),
+                prompt: "build".into(),
+                system: None,
+                at_ms: 1_500,
+            },
+            Event::LlmCallFailed {
+                task: "api".into(),
+                agent: "lead-1".into(),
+                error: "503 <overloaded>".into(),
+                retries: 3,
+                latency_ms: 40,
+                at_ms: 1_600,
+            },
+            Event::TaskFailed {
+                task: "api".into(),
+                agent: Some("lead-1".into()),
+                error: "the LLM call failed".into(),
+                at_ms: 1_600,
+            },
+        ];
+        let events: Vec<Envelope> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| Envelope {
+                seq: i as u64 + 1,
+                event: std::sync::Arc::new(e),
+            })
+            .collect();
+        let mut state = SessionState::default();
+        for e in &events {
+            state.apply(&e.event);
+        }
+        let plan: SwarmPlan = serde_json::from_value(serde_json::json!({
+            "name": "w", "description": "d", "topology": "mesh", "max_agents": 1,
+            "coordinator": null, "agents": [], "roles": {}, "tasks": [],
+            "memory": {"namespace": "w", "ttl": null}, "checkpoint": {"interval": 1000},
+            "budget": {"tokens": 100, "llm_calls": null, "time": null, "usd": null,
+                       "warn_at": 0.1, "stop_at": 0.9},
+            "llm": serde_json::to_value(crate::spec::LlmSettings::default()).unwrap(),
+            "workspace": "ws", "allow_commands": false,
+            "hooks": serde_json::to_value(crate::spec::HookSettings::default()).unwrap(),
+            "source_path": "swarm.yaml", "source_hash": "h"
+        }))
+        .expect("a plan");
+        let page = render(&plan, &state, &events);
+        assert_eq!(page.matches("<g class=\"node ").count(), 3);
+        assert!(page.contains("<g class=\"node failed\" data-task=\"api\""));
+        assert!(page.contains("<g class=\"node pending\" data-task=\"tests\""));
+        assert!(page.contains("class=\"edge created\" data-from=\"plan\" data-to=\"api\""));
+        assert!(page.contains("class=\"edge dep\" data-from=\"api\" data-to=\"tests\""));
+        assert_eq!(page.matches("class=\"call retried\"").count(), 1);
+        assert_eq!(page.matches("class=\"call failed\"").count(), 1);
+        assert!(page.contains("class=\"span failed\""));
+        assert!(page.contains("class=\"span done\""));
+        assert!(
+            page.contains("class=\"fill yellow\""),
+            "15 of 100 tokens, warn at 10%"
+        );
+        assert!(page.contains("503 &lt;overloaded&gt;") && !page.contains("<b>hi</b>"));
     }
 
     #[test]
