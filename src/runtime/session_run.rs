@@ -390,7 +390,7 @@ pub fn write_handoff(
     memory: &MemoryStore,
 ) -> Result<PathBuf, RunError> {
     let text = report::handoff_markdown(plan, state, &memory.dump(), state_dir);
-    let dir = state_dir.join("reports");
+    let dir = crate::session::reports_dir(state_dir);
     let path = dir.join(format!("{}-handoff.md", state.session));
     std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(&path, text))

@@ -48,6 +48,18 @@ pub enum SessionError {
     )]
     LeaseLost { id: String },
 
+    /// The database did not answer for a while (down, unreachable, refusing connections); the
+    /// work was retried with backoff before giving up.
+    #[error("{location}: the database is unavailable: {message}")]
+    Unavailable { location: String, message: String },
+
+    /// The backend does not offer this.
+    #[error("{location}: this state store does not support {what}")]
+    Unsupported {
+        location: String,
+        what: &'static str,
+    },
+
     /// The backend failed (a statement, a transaction, the connection).
     #[error("{location}: {source}")]
     Backend {

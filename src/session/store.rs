@@ -6,6 +6,7 @@ use super::error::SessionError;
 use super::event::{Envelope, Event, SessionStatus};
 use super::journal::Journal;
 use super::lease::SessionLock;
+use super::postgres::PgStore;
 use super::sqlite::store::SqliteStore;
 use super::state::SessionState;
 use crate::memory::MemoryRecord;
@@ -95,7 +96,7 @@ pub trait SessionStore {
     ) -> Result<Vec<Envelope>, SessionError>;
 }
 
-/// The state store a command works on: a state dir (SQLite).
+/// The state store a command works on: a state dir (SQLite) or a `postgres://` URL.
 #[derive(Debug)]
 pub struct StateDir {
     backend: Backend,
@@ -104,37 +105,59 @@ pub struct StateDir {
 #[derive(Debug)]
 enum Backend {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
         match &$self.backend {
             Backend::Sqlite($store) => $call,
+            Backend::Postgres($store) => $call,
         }
     };
+}
+
+/// The URL of a PostgreSQL state store, when `location` is one.
+fn postgres_url(location: &Path) -> Option<&str> {
+    location.to_str().filter(|s| super::postgres::is_url(s))
+}
+
+/// Where handoff reports of the sessions in the store at `location` are written: beside the
+/// database of a state dir, or in `.swarm/reports` of the current folder for a database server.
+pub fn reports_dir(location: &Path) -> PathBuf {
+    match postgres_url(location) {
+        Some(_) => PathBuf::from(".swarm").join("reports"),
+        None => location.join("reports"),
+    }
 }
 
 impl StateDir {
     /// Opens the state store at `location`, creating it when absent. A file that exists but is
     /// not a healthy state database is refused, never recreated.
     pub fn open(location: &Path) -> Result<Self, SessionError> {
-        Ok(Self {
-            backend: Backend::Sqlite(SqliteStore::open(location)?),
-        })
+        let backend = match postgres_url(location) {
+            Some(url) => Backend::Postgres(PgStore::open(url, true)?),
+            None => Backend::Sqlite(SqliteStore::open(location)?),
+        };
+        Ok(Self { backend })
     }
 
     /// Opens an existing state store for reading and writing.
     pub fn open_existing(location: &Path) -> Result<Self, SessionError> {
-        Ok(Self {
-            backend: Backend::Sqlite(SqliteStore::open_existing(location)?),
-        })
+        let backend = match postgres_url(location) {
+            Some(url) => Backend::Postgres(PgStore::open(url, false)?),
+            None => Backend::Sqlite(SqliteStore::open_existing(location)?),
+        };
+        Ok(Self { backend })
     }
 
     /// Opens an existing state store without ever writing to it.
     pub fn open_read_only(location: &Path) -> Result<Self, SessionError> {
-        Ok(Self {
-            backend: Backend::Sqlite(SqliteStore::open_read_only(location)?),
-        })
+        let backend = match postgres_url(location) {
+            Some(url) => Backend::Postgres(PgStore::open(url, false)?),
+            None => Backend::Sqlite(SqliteStore::open_read_only(location)?),
+        };
+        Ok(Self { backend })
     }
 
     /// Leases taken through this store from now on last `ttl` unless renewed (heartbeats renew
@@ -142,6 +165,7 @@ impl StateDir {
     pub fn set_lease(&mut self, ttl: std::time::Duration) {
         match &mut self.backend {
             Backend::Sqlite(s) => s.set_lease(ttl),
+            Backend::Postgres(s) => s.set_lease(ttl),
         }
     }
 
@@ -152,22 +176,38 @@ impl StateDir {
     ) -> Result<R, SessionError> {
         match &self.backend {
             Backend::Sqlite(s) => s.with_conn(f),
+            Backend::Postgres(s) => Err(SessionError::Unsupported {
+                location: s.location().to_string(),
+                what: "project memory (use a state dir folder for it)",
+            }),
         }
-    }
-
-    /// The state dir itself.
-    pub fn root(&self) -> &Path {
-        dispatch!(self, s => s.root())
     }
 
     /// The database file of an SQLite state dir.
     pub fn db_path(&self) -> Option<&Path> {
-        dispatch!(self, s => Some(s.db_path()))
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s.db_path()),
+            Backend::Postgres(_) => None,
+        }
     }
 
-    /// Where handoff reports are written.
+    /// Where handoff and HTML reports of this store's sessions are written.
     pub fn reports_dir(&self) -> PathBuf {
-        self.root().join("reports")
+        match &self.backend {
+            Backend::Sqlite(s) => s
+                .db_path()
+                .parent()
+                .map_or_else(|| PathBuf::from("reports"), |root| root.join("reports")),
+            Backend::Postgres(_) => PathBuf::from(".swarm").join("reports"),
+        }
+    }
+
+    /// The run queue, for a store that has one (PostgreSQL).
+    pub fn queue(&self) -> Option<&PgStore> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(s) => Some(s),
+        }
     }
 }
 

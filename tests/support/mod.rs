@@ -7,4 +7,5 @@ pub mod prompt_cache;
 
 #[allow(unused_imports)]
 pub use mock_llm::*;
+pub mod postgres;
 pub mod swarm_fixture;

@@ -22,7 +22,6 @@ use std::sync::Arc;
 /// A state dir and its open database.
 #[derive(Debug)]
 pub struct SqliteStore {
-    root: PathBuf,
     path: PathBuf,
     conn: Mutex<Connection>,
     /// The schema version of the file as opened (a read-only open leaves version 2 as it is).
@@ -40,19 +39,19 @@ impl SqliteStore {
         if !path.exists() {
             db::create(&path)?;
         }
-        Self::connect(root, path, Access::ReadWrite)
+        Self::connect(path, Access::ReadWrite)
     }
 
     /// Opens an existing state dir for reading and writing.
     pub fn open_existing(root: &Path) -> Result<Self, SessionError> {
         let path = Self::existing_db(root)?;
-        Self::connect(root, path, Access::ReadWrite)
+        Self::connect(path, Access::ReadWrite)
     }
 
     /// Opens an existing state dir without ever writing to it.
     pub fn open_read_only(root: &Path) -> Result<Self, SessionError> {
         let path = Self::existing_db(root)?;
-        Self::connect(root, path, Access::ReadOnly)
+        Self::connect(path, Access::ReadOnly)
     }
 
     fn existing_db(root: &Path) -> Result<PathBuf, SessionError> {
@@ -65,12 +64,11 @@ impl SqliteStore {
         Ok(path)
     }
 
-    fn connect(root: &Path, path: PathBuf, access: Access) -> Result<Self, SessionError> {
+    fn connect(path: PathBuf, access: Access) -> Result<Self, SessionError> {
         db::check_file(&path)?;
         let conn = db::connect(&path, access)?;
         let schema = db::version(&conn).map_err(|e| sqlite_error(&path, e))?;
         Ok(Self {
-            root: root.to_path_buf(),
             path,
             conn: Mutex::new(conn),
             schema,
@@ -90,11 +88,6 @@ impl SqliteStore {
         } else {
             "lock_pid, lock_start, NULL, 0, NULL"
         }
-    }
-
-    /// The state dir itself.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Runs `f` on this store's connection (for the project memory table).

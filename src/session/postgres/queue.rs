@@ -1,0 +1,80 @@
+//! The run queue: `swarm submit` stores a session in status `queued`; workers take queued
+//! sessions, and running sessions whose lease is free (expired, or held by a dead process of
+//! their host), with `FOR UPDATE SKIP LOCKED` so that two workers never take the same one.
+
+use super::store::{recorded, PgStore, LEASE_COLUMNS};
+use crate::session::error::SessionError;
+use crate::session::lease::SessionLock;
+
+/// The stored status of a queued run (not a [`crate::session::SessionStatus`]: no event ends
+/// or starts in it).
+pub(crate) const QUEUED: &str = "queued";
+
+/// What a worker found to do.
+pub struct Claimed {
+    pub session: String,
+    pub lease: SessionLock,
+    /// True for a queued run (never started), false for a run taken over from another runner.
+    pub fresh: bool,
+}
+
+/// How many sessions a claim looks at per round.
+const CANDIDATES: i64 = 16;
+
+impl PgStore {
+    /// Takes the oldest queued run, or a running session whose lease is free, for this process.
+    pub fn claim(&self) -> Result<Option<Claimed>, SessionError> {
+        let candidates = self.run("looking for runs", |client, _| async move {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT id, status, {LEASE_COLUMNS} FROM sessions
+                         WHERE status IN ('queued', 'running')
+                         ORDER BY created_ms, created_order LIMIT $1"
+                    ),
+                    &[&CANDIDATES],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), recorded(r, 2)))
+                .collect::<Vec<_>>())
+        })?;
+        let now = crate::clock::now_ms();
+        for (id, status, lease) in candidates {
+            if !lease.is_free(now) {
+                continue;
+            }
+            let fresh = status == QUEUED;
+            match self.try_take(&id, Some(if fresh { QUEUED } else { "running" })) {
+                Ok(Some(lease)) => {
+                    if fresh {
+                        self.set_status(&id, crate::session::SessionStatus::Running)?;
+                    }
+                    return Ok(Some(Claimed {
+                        session: id,
+                        lease,
+                        fresh,
+                    }));
+                }
+                // Another worker got there first.
+                Ok(None) | Err(SessionError::Locked { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether any run is queued, or running anywhere (leased or waiting to be taken over).
+    pub fn has_work(&self) -> Result<bool, SessionError> {
+        self.run("looking for runs", |client, _| async move {
+            let row = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM sessions WHERE status IN ('queued', 'running'))",
+                    &[],
+                )
+                .await?;
+            Ok(row.get::<_, bool>(0))
+        })
+    }
+}
