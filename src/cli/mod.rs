@@ -12,6 +12,7 @@ mod summary;
 mod swarms;
 mod validate;
 mod watch;
+mod worker;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +56,10 @@ enum Command {
     Run(RunArgs),
     /// Continue an interrupted or budget-stopped session where it stopped
     Resume(ResumeArgs),
+    /// Queue a run in a PostgreSQL state store for a worker to take; prints its session id
+    Submit(SubmitArgs),
+    /// Take queued runs from a PostgreSQL state store and run them, taking over those of dead workers
+    Worker(WorkerArgs),
     /// Check swarm and role files; exit 0 only if all are valid
     Validate(ValidateArgs),
     /// List or show the roles agents can take
@@ -143,6 +148,43 @@ pub struct RunOptionArgs {
 
 fn parse_provider(text: &str) -> Result<swarm_runtime::spec::ProviderKind, String> {
     text.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The swarm file (YAML), or the name of a built-in swarm (`swarm swarms list`)
+    pub swarm: PathBuf,
+    /// The objective: fills {goal} in task descriptions; a coordinator plans from it
+    #[arg(long)]
+    pub goal: Option<String>,
+    #[command(flatten)]
+    pub options: RunOptionArgs,
+    #[command(flatten)]
+    pub state: StateDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// At most this many runs at once
+    #[arg(long, default_value_t = 4)]
+    pub max_runs: usize,
+    /// How long a run's lease lasts unless renewed (renewed three times per lease); a worker
+    /// that stops renewing loses its runs to other workers after this long
+    #[arg(long, default_value = "30s", value_parser = parse_lease)]
+    pub lease: std::time::Duration,
+    /// Exit 0 once no run is queued, leased or in progress anywhere
+    #[arg(long)]
+    pub until_idle: bool,
+    #[command(flatten)]
+    pub state: StateDirArg,
+}
+
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let lease = swarm_runtime::spec::duration::parse(text)?;
+    if lease < std::time::Duration::from_millis(300) {
+        return Err("a lease must last at least 300ms".to_string());
+    }
+    Ok(lease)
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +352,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Resume(args) => run::resume(args),
+        Command::Submit(args) => worker::submit(args),
+        Command::Worker(args) => worker::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Roles(cmd) => roles::run(cmd),
         Command::Swarms(cmd) => swarms::run(cmd),

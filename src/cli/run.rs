@@ -201,7 +201,9 @@ fn exit_code(report: &RunReport) -> u8 {
         SessionStatus::Completed => exit::OK,
         SessionStatus::Failed => exit::FAILED,
         SessionStatus::BudgetStopped => exit::BUDGET,
-        SessionStatus::Interrupted | SessionStatus::Running => exit::INTERRUPTED,
+        SessionStatus::Interrupted | SessionStatus::Running | SessionStatus::Queued => {
+            exit::INTERRUPTED
+        }
     }
 }
 

@@ -140,7 +140,44 @@ impl PreparedRun {
         let state_dir = StateDir::open_existing(&state_dir_path)?;
         let session = state_dir.resolve(session)?;
         let lock = state_dir.lock(&session)?;
+        Self::take_up(
+            state_dir,
+            session,
+            lock,
+            extend_budget,
+            state_dir_path,
+            journal,
+            hooks_dir,
+            resolve,
+        )
+    }
+
+    /// Runs a session this process already holds the lease of (a worker's claim): a queued run
+    /// starts from its plan and goal, a run taken over from another runner resumes from its
+    /// journal.
+    #[allow(clippy::too_many_arguments)]
+    pub fn take_up(
+        state_dir: StateDir,
+        session: String,
+        lock: SessionLock,
+        extend_budget: bool,
+        state_dir_path: PathBuf,
+        journal: bool,
+        hooks_dir: PathBuf,
+        resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
+    ) -> Result<Self, RunError> {
         let restored = state_dir.load(&session)?;
+        if restored.events_replayed == 0 && restored.state.session.is_empty() {
+            return Self::start_queued(
+                state_dir,
+                session,
+                lock,
+                restored.plan,
+                state_dir_path,
+                hooks_dir,
+                resolve,
+            );
+        }
         match restored.state.status {
             Some(status @ SessionStatus::Completed) => {
                 return Err(RunError::NothingToResume {
@@ -200,6 +237,54 @@ impl PreparedRun {
             session,
             goal,
             state,
+            memory,
+            state_dir,
+            lock,
+            Opening::ToEmit(opening),
+            options,
+            clock,
+        )
+    }
+
+    /// The first run of a queued session: its opening events, then the work.
+    fn start_queued(
+        state_dir: StateDir,
+        session: String,
+        lock: SessionLock,
+        plan: SwarmPlan,
+        state_dir_path: PathBuf,
+        hooks_dir: PathBuf,
+        resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
+    ) -> Result<Self, RunError> {
+        let goal = state_dir.summary(&session)?.goal;
+        let resolved = resolve(plan, None).map_err(RunError::Provider)?;
+        let plan = resolved.plan;
+        let options = RunOptions {
+            provider: resolved.provider,
+            state_dir: state_dir_path,
+            journal: true,
+            hooks_dir,
+        };
+        let clock = clock::system();
+        let now = clock.now_ms();
+        let mut opening = vec![Event::SessionStarted {
+            session: session.clone(),
+            swarm: plan.name.clone(),
+            goal: goal.clone(),
+            provider: options.provider.kind.as_str().to_string(),
+            model: options.provider.model.clone(),
+            base_url: options.provider.base_url.clone(),
+            at_ms: now,
+        }];
+        opening.extend(super::topology::initial_tasks(&plan, goal.as_deref(), now));
+        let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
+        memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
+        share_project_memory(&memory, &plan, &options.state_dir)?;
+        Self::assemble(
+            plan,
+            session,
+            goal,
+            SessionState::default(),
             memory,
             state_dir,
             lock,

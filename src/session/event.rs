@@ -18,6 +18,8 @@ pub enum SessionStatus {
     Failed,
     Interrupted,
     BudgetStopped,
+    /// Submitted to a run queue; no runner has taken it yet.
+    Queued,
 }
 
 impl SessionStatus {
@@ -28,6 +30,7 @@ impl SessionStatus {
             SessionStatus::Failed => "failed",
             SessionStatus::Interrupted => "interrupted",
             SessionStatus::BudgetStopped => "budget_stopped",
+            SessionStatus::Queued => "queued",
         }
     }
 }

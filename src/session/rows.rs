@@ -106,6 +106,7 @@ pub fn parse_status(text: &str) -> Option<SessionStatus> {
         SessionStatus::Failed,
         SessionStatus::Interrupted,
         SessionStatus::BudgetStopped,
+        SessionStatus::Queued,
     ]
     .into_iter()
     .find(|s| s.as_str() == text)
