@@ -135,3 +135,74 @@ fn sessions_without_a_named_workspace_do_not_share_files() {
     assert_eq!(out.status.code(), Some(0));
     assert!(fx.path().join("shared").is_dir());
 }
+
+#[test]
+fn plan_shows_roles_models_tasks_and_an_estimate_without_calling_anything() {
+    let fx = SwarmFixture::new();
+    // A local endpoint nobody listens on: a plan must not call it.
+    let out = fx.run(&[
+        "plan",
+        "development",
+        "--goal",
+        "a health endpoint",
+        "--provider",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "gpt-4o-mini",
+        "--max-agents",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "swarm      development (builtin:swarms/development.yaml)",
+        "at most 2 agents",
+        "tech-lead",
+        "gpt-4o-mini (run)",
+        "create_task",
+        "plan [tech-lead] (added by the runtime)",
+        "Plan the work for the goal: a health endpoint",
+        "input tokens",
+        "list price",
+        "openai (command line)",
+    ] {
+        assert!(text.contains(expected), "`{expected}` missing:\n{text}");
+    }
+    assert!(!text.contains("provider   provider"), "{text}");
+    assert!(!text.contains("/./"), "{text}");
+    assert!(
+        !fx.path().join(".swarm").exists(),
+        "a plan starts no session"
+    );
+
+    let json = fx.run(&["plan", "code-review", "--provider", "simulated", "--json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let v: Value = serde_json::from_str(&stdout(&json)).expect("one JSON object");
+    assert_eq!(v["topology"], "mesh");
+    assert!(v["tasks"].as_array().is_some_and(|t| t.len() >= 3), "{v}");
+    assert!(v["first_wave_input_tokens"]
+        .as_u64()
+        .is_some_and(|n| n > 100));
+    assert!(v["roles"][0]["source"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("builtin:")));
+}
+
+#[test]
+fn a_usd_budget_without_a_known_price_is_a_warning() {
+    let fx = SwarmFixture::new();
+    fx.role("worker", &["complete_task"]);
+    fx.swarm(
+        "name: solo\ntopology: mesh\nagents: [worker]\ntasks:\n  - id: one\n    role: worker\n    description: go\nbudget:\n  usd: 1.0\nllm:\n  provider: openai\n  model: my-local-model\n  base_url: http://127.0.0.1:9/v1\n",
+    );
+    let out = fx.run(&["plan", "swarm.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the usd budget cannot count calls to my-local-model"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("cost unknown"));
+}

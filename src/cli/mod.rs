@@ -4,6 +4,7 @@
 mod init;
 mod log;
 mod memory;
+mod plan;
 mod progress;
 mod roles;
 mod run;
@@ -54,6 +55,8 @@ pub struct Cli {
 enum Command {
     /// Run a swarm: launch its agents and work through its tasks
     Run(RunArgs),
+    /// Show what a run would do and roughly cost, without calling any LLM
+    Plan(PlanArgs),
     /// Continue an interrupted or budget-stopped session where it stopped
     Resume(ResumeArgs),
     /// Queue a run in a PostgreSQL state store for a worker to take; prints its session id
@@ -112,6 +115,20 @@ pub struct RunArgs {
     pub no_journal: bool,
     #[command(flatten)]
     pub state: StateDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The swarm file (YAML), or the name of a built-in swarm (`swarm swarms list`)
+    pub swarm: PathBuf,
+    /// The objective: fills {goal} in task descriptions; a coordinator plans from it
+    #[arg(long)]
+    pub goal: Option<String>,
+    #[command(flatten)]
+    pub options: RunOptionArgs,
+    /// Print the plan as one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which provider, model and endpoint to call; each wins over the swarm file and the environment.
@@ -351,6 +368,7 @@ pub fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Resume(args) => run::resume(args),
         Command::Submit(args) => worker::submit(args),
         Command::Worker(args) => worker::run(args),

@@ -75,6 +75,9 @@ pub fn resolve(
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let resolved = runtime::resolve(plan, start, overrides, &ResolveEnv { cwd, env: &env })?;
     eprintln!("{}", resolved.reason);
+    for warning in &resolved.warnings {
+        eprintln!("{warning}");
+    }
     Ok(resolved)
 }
 

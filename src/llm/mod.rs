@@ -15,6 +15,7 @@ mod config;
 mod http;
 mod limit;
 mod openai;
+pub mod price_table;
 pub mod pricing;
 mod provider;
 mod retry;

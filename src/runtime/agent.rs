@@ -251,12 +251,13 @@ impl Step {
             cache_key: Some(Arc::clone(&self.cache_key)),
         };
         let config = client.config();
-        let rates = self
-            .ctx
-            .plan
-            .llm
-            .prices
-            .map(|p| Rates::new(&p, config.kind, &config.model));
+        let rates = crate::llm::price_table::prices_for(
+            self.ctx.plan.llm.prices,
+            config.kind,
+            &config.model,
+        )
+        .prices()
+        .map(|p| Rates::new(&p, config.kind, &config.model));
         let max_tokens = u64::from(if request.max_tokens > 0 {
             request.max_tokens
         } else {

@@ -47,6 +47,8 @@ pub struct ResolvedRun {
     pub provider: ProviderConfig,
     /// One line: provider, model, endpoint and where each came from.
     pub reason: String,
+    /// Things the user should know before paying, e.g. a `usd` budget no price can count.
+    pub warnings: Vec<String>,
 }
 
 /// Why the options cannot be applied.
@@ -76,7 +78,12 @@ pub fn resolve(
         plan.workspace_per_session = false;
     }
     // A resume may start from another folder: the workspace is kept as an absolute path.
-    plan.workspace = env.cwd.join(&plan.workspace);
+    plan.workspace = env
+        .cwd
+        .join(&plan.workspace)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
 
     if let Start::Resume(Some(last)) = start {
         // Start from what the last run called; a flag still wins.
@@ -102,11 +109,40 @@ pub fn resolve(
     plan.llm.provider = Some(resolved.config.kind);
     plan.llm.model = Some(resolved.config.model.clone());
     plan.llm.base_url = Some(resolved.config.base_url.clone()).filter(|u| !u.is_empty());
+    let warnings = price_warnings(&plan, &resolved.config);
     Ok(ResolvedRun {
         plan,
         provider: resolved.config,
         reason: resolved.reason,
+        warnings,
     })
+}
+
+/// A `usd` budget counts only what has a price: say which models have none.
+fn price_warnings(plan: &SwarmPlan, provider: &ProviderConfig) -> Vec<String> {
+    if plan.budget.usd.is_none() || provider.kind == ProviderKind::Simulated {
+        return Vec::new();
+    }
+    let mut unpriced: Vec<String> = plan
+        .roles
+        .values()
+        .map(|role| role_model(role, provider, &plan.llm.model_aliases).model)
+        .filter(|model| {
+            llm::price_table::prices_for(plan.llm.prices, provider.kind, model)
+                .prices()
+                .is_none()
+        })
+        .collect();
+    unpriced.sort();
+    unpriced.dedup();
+    if unpriced.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "warning: the usd budget cannot count calls to {}: no price is known for {} (add `llm.prices: {{ input_per_mtok: …, output_per_mtok: … }}` to the swarm file)",
+        unpriced.join(", "),
+        if unpriced.len() == 1 { "it" } else { "them" }
+    )]
 }
 
 /// The model an agent of `role` calls, and why that one.

@@ -304,6 +304,13 @@ impl SessionTool {
     }
 }
 
+/// The schema an agent of `roster` is offered for `tool`, whichever module implements it.
+pub fn schema_of(roster: &Roster, tool: ToolName) -> Option<ToolSchema> {
+    crate::tools::files::schema(tool)
+        .or_else(|| crate::tools::memory::schema(tool))
+        .or_else(|| session_schema(roster, tool))
+}
+
 /// The schema of a session tool; `None` for other tools.
 fn session_schema(roster: &Roster, tool: ToolName) -> Option<ToolSchema> {
     let object = |properties: Value, required: &[&str]| json!({ "type": "object", "properties": properties, "required": required });
