@@ -66,16 +66,15 @@ fn turn(task: usize, n: u32) -> Arc<Event> {
 }
 
 struct Open {
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     state_dir: StateDir,
     id: String,
     journal: Journal,
     _lock: swarm_runtime::session::SessionLock,
 }
 
-fn open() -> Open {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state_dir = StateDir::open(dir.path()).expect("state dir");
+fn open_at(dir: Option<tempfile::TempDir>, location: &std::path::Path) -> Open {
+    let state_dir = StateDir::open(location).expect("state dir");
     let id = state_dir.create_session(&plan(), None).expect("session");
     let lock = state_dir.lock(&id).expect("lock");
     let journal = state_dir.open_journal(&id, &lock).expect("journal");
@@ -88,13 +87,57 @@ fn open() -> Open {
     }
 }
 
-/// A durable journal and a disabled one, by name; the state dir lives as long as the tuple.
-fn journals() -> [(&'static str, Journal, Option<Open>); 2] {
+fn open() -> Open {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_path_buf();
+    open_at(Some(dir), &path)
+}
+
+/// A fresh database on the server `SWARM_TEST_POSTGRES_URL` names, when it is set.
+fn postgres() -> Option<Open> {
+    let server = std::env::var("SWARM_TEST_POSTGRES_URL").ok()?;
+    let name = format!("swarm_bench_{}", std::process::id());
+    std::thread::spawn({
+        let (server, name) = (server.clone(), name.clone());
+        move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                let pump = tokio::spawn(connection);
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .await;
+                client
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create database");
+                drop(client);
+                let _ = pump.await;
+            })
+        }
+    })
+    .join()
+    .expect("create the bench database");
+    let mut url = url::Url::parse(&server).expect("a URL");
+    url.set_path(&format!("/{name}"));
+    Some(open_at(None, std::path::Path::new(url.as_str())))
+}
+
+/// A durable journal on SQLite, one on PostgreSQL (with `SWARM_TEST_POSTGRES_URL`) and a
+/// disabled one, by name; each store lives as long as its tuple.
+fn journals() -> Vec<(&'static str, Journal, Option<Open>)> {
     let durable = open();
-    [
-        ("journal", durable.journal.clone(), Some(durable)),
-        ("disabled", Journal::disabled(), None),
-    ]
+    let mut all = vec![("journal", durable.journal.clone(), Some(durable))];
+    if let Some(pg) = postgres() {
+        all.push(("postgres", pg.journal.clone(), Some(pg)));
+    }
+    all.push(("disabled", Journal::disabled(), None));
+    all
 }
 
 fn appends(c: &mut Criterion) {
