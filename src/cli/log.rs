@@ -383,6 +383,7 @@ fn finish_name(finish: &swarm_runtime::llm::FinishReason) -> String {
         FinishReason::Stop => "stop".into(),
         FinishReason::ToolCalls => "tool_calls".into(),
         FinishReason::Length => "length".into(),
+        FinishReason::Refusal => "refusal".into(),
         FinishReason::Other(other) => other.clone(),
     }
 }

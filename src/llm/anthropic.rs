@@ -8,7 +8,6 @@
 use super::assemble::{self, PartialToolCalls};
 use super::http::{self, Endpoint};
 use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
-use futures_util::StreamExt;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
@@ -70,11 +69,12 @@ impl AnthropicProvider {
                         }
                     })
                     .await?;
+                let limit = http::body_limit(request.max_tokens);
                 if stream {
-                    read_stream(response).await
+                    read_stream(response, limit).await
                 } else {
-                    let wire: WireResponse = http::read_json(response).await?;
-                    Ok(wire.into_response())
+                    let wire: WireResponse = http::read_json(response, limit).await?;
+                    wire.into_response()
                 }
             })
             .await
@@ -413,8 +413,13 @@ impl WireUsage {
 
 #[derive(Deserialize)]
 struct WireResponse {
+    /// Absent means the body is not a message (a proxy's error page, a truncated answer): a
+    /// protocol fault, not an empty answer.
+    content: Option<Vec<Block>>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
     #[serde(default)]
-    content: Vec<Block>,
+    error: Option<Value>,
     stop_reason: Option<String>,
     #[serde(default)]
     usage: WireUsage,
@@ -438,10 +443,19 @@ enum Block {
 }
 
 impl WireResponse {
-    fn into_response(self) -> ChatResponse {
+    fn into_response(self) -> Result<ChatResponse, LlmError> {
+        if self.kind.as_deref() == Some("error") || self.error.is_some() {
+            let body = serde_json::json!({"error": self.error});
+            return Err(http::stream_error(&body.to_string()));
+        }
+        let Some(content) = self.content else {
+            return Err(LlmError::InvalidResponse(
+                "the answer has no `content`".into(),
+            ));
+        };
         let mut text = String::new();
         let mut tool_calls = Vec::new();
-        for block in self.content {
+        for block in content {
             match block {
                 Block::Text { text: piece } => text.push_str(&piece),
                 Block::ToolUse { id, name, input } => tool_calls.push(ToolCall {
@@ -457,12 +471,12 @@ impl WireResponse {
         }
         let mut usage = Usage::default();
         self.usage.update(&mut usage);
-        assemble::response(
+        Ok(assemble::response(
             Some(text),
             tool_calls,
             usage,
             stop_reason(self.stop_reason.as_deref()),
-        )
+        ))
     }
 }
 
@@ -471,6 +485,7 @@ fn stop_reason(reason: Option<&str>) -> FinishReason {
         None | Some("end_turn") | Some("stop_sequence") => FinishReason::Stop,
         Some("tool_use") => FinishReason::ToolCalls,
         Some("max_tokens") => FinishReason::Length,
+        Some("refusal") => FinishReason::Refusal,
         Some(other) => FinishReason::Other(other.to_string()),
     }
 }
@@ -553,8 +568,8 @@ impl StreamError {
 }
 
 /// Reads events until `message_stop`; a stream that ends before it was cut short.
-async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmError> {
-    let mut events = std::pin::pin!(http::events(response));
+async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatResponse, LlmError> {
+    let mut events = http::events(response, limit);
     let mut text = String::new();
     let mut calls = PartialToolCalls::default();
     let mut usage = Usage::default();
@@ -562,6 +577,9 @@ async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmErr
     let mut complete = false;
     while let Some(event) = events.next().await {
         let event = event?;
+        if let Some(error) = &event.error {
+            return Err(http::stream_error(error));
+        }
         if event.data.trim().is_empty() {
             continue;
         }

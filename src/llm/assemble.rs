@@ -17,8 +17,16 @@ pub(crate) fn parse_arguments(text: &str) -> Value {
     })
 }
 
+/// An id for a tool call the server sent without one: unique within the session (and beyond),
+/// so that two calls of one conversation never share an id.
+pub(crate) fn fresh_call_id() -> String {
+    format!("call_{:016x}", rand::random::<u64>())
+}
+
 /// Tool calls being streamed: pieces arrive tagged with an index (OpenAI: the tool call's index;
-/// Anthropic: the content block's index).
+/// Anthropic: the content block's index). A call that arrives with a new id at an index already
+/// in use is a new call (some servers number every call 0), and pieces go to the newest call of
+/// their index.
 #[derive(Debug, Default)]
 pub(crate) struct PartialToolCalls {
     // A short list searched linearly: indices come from the server, so they must not size
@@ -44,8 +52,16 @@ impl PartialToolCalls {
 
     /// Starts a call or fills in its id and name when they arrive.
     pub(crate) fn start(&mut self, index: u32, id: Option<String>, name: Option<String>) {
+        let id = id.filter(|s| !s.is_empty());
+        let restarted = match (&id, self.newest(index)) {
+            (Some(id), Some(call)) => !call.id.is_empty() && call.id != *id,
+            _ => false,
+        };
+        if restarted {
+            self.push(index);
+        }
         let call = self.entry(index);
-        if let Some(id) = id.filter(|s| !s.is_empty()) {
+        if let Some(id) = id {
             call.id = id;
         }
         if let Some(name) = name.filter(|s| !s.is_empty()) {
@@ -62,26 +78,42 @@ impl PartialToolCalls {
         self.entry(index).arguments.push_str(piece);
     }
 
+    fn newest(&self, index: u32) -> Option<&PartialCall> {
+        self.calls.iter().rev().find(|c| c.index == index)
+    }
+
+    fn push(&mut self, index: u32) {
+        self.calls.push(PartialCall {
+            index,
+            id: String::new(),
+            name: String::new(),
+            arguments: String::new(),
+            initial: None,
+        });
+    }
+
     fn entry(&mut self, index: u32) -> &mut PartialCall {
-        let position = match self.calls.iter().position(|c| c.index == index) {
+        let position = match self.calls.iter().rposition(|c| c.index == index) {
             Some(p) => p,
             None => {
-                self.calls.push(PartialCall {
-                    index,
-                    id: String::new(),
-                    name: String::new(),
-                    arguments: String::new(),
-                    initial: None,
-                });
+                self.push(index);
                 self.calls.len() - 1
             }
         };
         &mut self.calls[position]
     }
 
-    /// The finished calls in index order; calls without an id get one.
+    /// The finished calls in index order, or in order of arrival when a server restarted an
+    /// index (its indices then say nothing about order); calls without an id get a fresh one.
     pub(crate) fn finish(mut self) -> Vec<ToolCall> {
-        self.calls.sort_by_key(|c| c.index);
+        let restarted = self
+            .calls
+            .iter()
+            .enumerate()
+            .any(|(i, c)| self.calls[..i].iter().any(|b| b.index == c.index));
+        if !restarted {
+            self.calls.sort_by_key(|c| c.index);
+        }
         self.calls
             .into_iter()
             .map(|c| {
@@ -91,7 +123,7 @@ impl PartialToolCalls {
                 };
                 ToolCall {
                     id: if c.id.is_empty() {
-                        format!("call_{}", c.index)
+                        fresh_call_id()
                     } else {
                         c.id
                     },
@@ -153,5 +185,22 @@ mod tests {
             (done[1].name.as_str(), &done[1].arguments),
             ("second", &json!({"x": 1}))
         );
+    }
+
+    #[test]
+    fn a_new_id_at_a_used_index_is_a_second_call_and_missing_ids_are_unique() {
+        let mut calls = PartialToolCalls::default();
+        calls.start(0, Some("a".into()), Some("first".into()));
+        calls.push_arguments(0, r#"{"n":1}"#);
+        calls.start(0, Some("b".into()), Some("second".into()));
+        calls.push_arguments(0, r#"{"n":2}"#);
+        calls.start(1, None, Some("third".into()));
+        calls.start(2, None, Some("fourth".into()));
+        let done = calls.finish();
+        let names: Vec<_> = done.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["first", "second", "third", "fourth"]);
+        assert_eq!(done[1].arguments, json!({"n": 2}));
+        assert_ne!(done[2].id, done[3].id);
+        assert!(done[2].id.starts_with("call_"));
     }
 }

@@ -7,7 +7,7 @@
 use super::limit::{estimate_tokens, Limiter};
 use super::provider::{self, Provider};
 use super::retry::RetryPolicy;
-use super::{CallOutcome, ChatRequest, LlmError, ProviderConfig};
+use super::{CallOutcome, ChatRequest, ChatResponse, FinishReason, LlmError, ProviderConfig};
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
@@ -89,19 +89,40 @@ impl LlmClient {
         let inner = &*self.inner;
         let request = with_defaults(request, &inner.config);
         let tokens = estimate_tokens(&request);
-        let (response, retries) = inner
-            .retry
-            .run(|| async {
+        let attempt = || {
+            inner.retry.run(|| async {
                 let _admission = inner.limiter.admit(tokens).await;
                 inner.deadline.run(inner.provider.respond(&request)).await
             })
-            .await?;
+        };
+        let (mut response, mut retries) = attempt().await?;
+        // No text and no tool calls is a protocol fault, not an answer: asked once more, then
+        // a failure, never an empty result taken as done.
+        if is_empty(&response) {
+            let (again, more) = attempt().await?;
+            if is_empty(&again) {
+                return Err(LlmError::EmptyAnswer);
+            }
+            response = again;
+            retries += more + 1;
+        }
         Ok(CallOutcome {
             response,
             retries,
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }
+}
+
+/// An answer with nothing in it. A cut-off one (thinking used every token) or a refusal says
+/// why it is empty, and the runtime handles those.
+fn is_empty(response: &ChatResponse) -> bool {
+    response.text.as_deref().is_none_or(|t| t.trim().is_empty())
+        && response.tool_calls.is_empty()
+        && !matches!(
+            response.finish,
+            FinishReason::Length | FinishReason::Refusal
+        )
 }
 
 /// The request with the configured model and `max_tokens` filled in where it leaves them open;

@@ -3,8 +3,6 @@
 //! streams, and keeping the API key out of every error.
 
 use super::{ApiKey, LlmError};
-use eventsource_stream::{Event, EventStreamError, Eventsource};
-use futures_util::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -96,18 +94,156 @@ pub(crate) async fn send(request: RequestBuilder) -> Result<Response, LlmError> 
     })
 }
 
-/// Reads the whole body and parses it as `T`.
-pub(crate) async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, LlmError> {
-    let body = response.bytes().await.map_err(transport_error)?;
+/// The most bytes one answer may take, body or stream: room for `max_tokens` tokens with a
+/// generous allowance for each streamed chunk's JSON around its token, within a hard cap. An
+/// answer past it is cut and the attempt fails, so an endless stream costs bounded memory.
+pub(crate) fn body_limit(max_tokens: u32) -> usize {
+    const BASE: usize = 1 << 20;
+    const PER_TOKEN: usize = 1024;
+    const HARD_CAP: usize = 64 << 20;
+    (BASE + PER_TOKEN * max_tokens as usize).min(HARD_CAP)
+}
+
+fn too_large(limit: usize) -> LlmError {
+    LlmError::TooLarge {
+        limit_bytes: limit as u64,
+    }
+}
+
+/// Reads the whole body, at most `limit` bytes, and parses it as `T`.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    mut response: Response,
+    limit: usize,
+) -> Result<T, LlmError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
     serde_json::from_slice(&body).map_err(|e| LlmError::InvalidResponse(e.to_string()))
 }
 
-/// The server-sent events of a streamed response.
-pub(crate) fn events(response: Response) -> impl Stream<Item = Result<Event, LlmError>> {
-    response
-        .bytes_stream()
-        .eventsource()
-        .map(|item| item.map_err(event_stream_error))
+/// One server-sent event.
+#[derive(Debug, Default)]
+pub(crate) struct SseEvent {
+    /// The `event:` field; empty for the default event type.
+    pub(crate) event: String,
+    pub(crate) data: String,
+    /// A non-standard `error:` field, as llama.cpp's server sends a failure mid-stream.
+    pub(crate) error: Option<String>,
+}
+
+/// The server-sent events of a streamed response, read within a byte limit. A small parser of
+/// its own rather than a general one, because servers put errors in a field the standard does
+/// not have (llama.cpp's `error:`), which general parsers drop.
+pub(crate) struct SseReader {
+    body: Response,
+    buf: Vec<u8>,
+    read: usize,
+    limit: usize,
+    ended: bool,
+    pending: SseEvent,
+    has_fields: bool,
+}
+
+pub(crate) fn events(response: Response, limit: usize) -> SseReader {
+    SseReader {
+        body: response,
+        buf: Vec::new(),
+        read: 0,
+        limit,
+        ended: false,
+        pending: SseEvent::default(),
+        has_fields: false,
+    }
+}
+
+impl SseReader {
+    /// The next event, `None` at the end of the stream.
+    pub(crate) async fn next(&mut self) -> Option<Result<SseEvent, LlmError>> {
+        loop {
+            if let Some(event) = self.take_event() {
+                return Some(Ok(event));
+            }
+            if self.ended {
+                // A last event without its blank line still counts.
+                return self.has_fields.then(|| Ok(self.dispatch()));
+            }
+            match self.body.chunk().await.transpose() {
+                Some(Ok(chunk)) => {
+                    self.read += chunk.len();
+                    if self.read > self.limit {
+                        return Some(Err(too_large(self.limit)));
+                    }
+                    self.buf.extend_from_slice(&chunk);
+                }
+                Some(Err(e)) => return Some(Err(transport_error(e))),
+                None => {
+                    self.ended = true;
+                    if !self.buf.is_empty() {
+                        // The last line had no line break.
+                        self.buf.push(b'\n');
+                    }
+                }
+            }
+        }
+    }
+
+    /// Consumes the complete lines in the buffer up to the first finished event.
+    fn take_event(&mut self) -> Option<SseEvent> {
+        let mut start = 0;
+        let mut found = None;
+        while let Some(at) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            let mut line = &self.buf[start..start + at];
+            start += at + 1;
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            if line.is_empty() {
+                if self.has_fields {
+                    found = Some(());
+                    break;
+                }
+                continue;
+            }
+            if line[0] == b':' {
+                continue;
+            }
+            let line = String::from_utf8_lossy(line);
+            let (field, value) = match line.split_once(':') {
+                Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+                None => (&*line, ""),
+            };
+            match field {
+                "data" => {
+                    if self.has_data() {
+                        self.pending.data.push('\n');
+                    }
+                    self.pending.data.push_str(value);
+                }
+                "event" => self.pending.event = value.to_string(),
+                "error" => self.pending.error = Some(value.to_string()),
+                _ => continue,
+            }
+            self.has_fields = true;
+        }
+        self.buf.drain(..start);
+        found.map(|()| self.dispatch())
+    }
+
+    fn has_data(&self) -> bool {
+        !self.pending.data.is_empty()
+    }
+
+    fn dispatch(&mut self) -> SseEvent {
+        self.has_fields = false;
+        std::mem::take(&mut self.pending)
+    }
 }
 
 /// Parses the JSON payload of one event.
@@ -115,10 +251,70 @@ pub(crate) fn parse_event<T: DeserializeOwned>(data: &str) -> Result<T, LlmError
     serde_json::from_str(data).map_err(|e| LlmError::InvalidResponse(format!("stream event: {e}")))
 }
 
-fn event_stream_error(err: EventStreamError<reqwest::Error>) -> LlmError {
-    match err {
-        EventStreamError::Transport(e) => transport_error(e),
-        other => LlmError::InvalidResponse(format!("event stream: {other}")),
+/// An error a server sent inside a stream that had started with 200, in any of the shapes in
+/// use: `{"error": {"message", "code"|"type"}}`, `{"error": "text"}`, vLLM's
+/// `{"object": "error", "message", "code"}`, or llama.cpp's `{"code", "message", "type"}`.
+/// The status is the code it names, else one inferred from its type, else 500: retried like a
+/// 5xx when that is what it is, failed at once with the server's message when it is not.
+pub(crate) fn stream_error(payload: &str) -> LlmError {
+    let value: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    let inner = match value.get("error") {
+        Some(e @ serde_json::Value::Object(_)) => e,
+        _ => &value,
+    };
+    let message = inner
+        .get("message")
+        .and_then(serde_json::Value::as_str)
+        .or_else(|| value.get("error").and_then(serde_json::Value::as_str))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            api_error_message(payload.as_bytes()).unwrap_or_else(|| "an error in the stream".into())
+        });
+    let code = [inner.get("code"), value.get("code"), inner.get("status")]
+        .into_iter()
+        .flatten()
+        .find_map(|c| match c {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        })
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|n| (400..600).contains(n));
+    let kind = inner
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let status = code.unwrap_or_else(|| status_of_type(kind));
+    LlmError::Api {
+        status,
+        message,
+        retry_after_ms: None,
+    }
+}
+
+/// The HTTP status an error type stands for, in the names OpenAI-compatible servers and
+/// Anthropic use.
+pub(crate) fn status_of_type(kind: &str) -> u16 {
+    let kind = kind.to_ascii_lowercase();
+    if kind.contains("rate_limit") || kind.contains("ratelimit") {
+        429
+    } else if kind.contains("overloaded") {
+        529
+    } else if kind.contains("auth") {
+        401
+    } else if kind.contains("permission") {
+        403
+    } else if kind.contains("not_found") || kind.contains("notfound") {
+        404
+    } else if kind.contains("too_large") {
+        413
+    } else if kind.contains("invalid_request")
+        || kind.contains("badrequest")
+        || kind.contains("bad_request")
+    {
+        400
+    } else {
+        500
     }
 }
 
@@ -241,7 +437,9 @@ fn redact_text(err: LlmError, key: &str) -> LlmError {
             attempts,
             last: Box::new(redact_text(*last, key)),
         },
-        timeout @ LlmError::Timeout { .. } => timeout,
+        other @ (LlmError::Timeout { .. } | LlmError::TooLarge { .. } | LlmError::EmptyAnswer) => {
+            other
+        }
     }
 }
 

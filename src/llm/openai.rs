@@ -7,7 +7,6 @@
 use super::assemble::{self, PartialToolCalls};
 use super::http::{self, Endpoint};
 use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
-use futures_util::StreamExt;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
@@ -64,10 +63,11 @@ impl OpenAiProvider {
                         None => builder,
                     })
                     .await?;
+                let limit = http::body_limit(request.max_tokens);
                 if stream {
-                    read_stream(response).await
+                    read_stream(response, limit).await
                 } else {
-                    let wire: WireResponse = http::read_json(response).await?;
+                    let wire: WireResponse = http::read_json(response, limit).await?;
                     wire.into_response()
                 }
             })
@@ -295,6 +295,11 @@ struct WireResponse {
     #[serde(default)]
     choices: Vec<Choice>,
     usage: Option<WireUsage>,
+    /// A 200 whose body is an error (vLLM's `"object": "error"`, or an `error` field).
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -306,6 +311,9 @@ struct Choice {
 #[derive(Deserialize)]
 struct ChoiceMessage {
     content: Option<String>,
+    /// Set instead of `content` when the model declines.
+    #[serde(default)]
+    refusal: Option<String>,
     tool_calls: Option<Vec<WholeCall>>,
 }
 
@@ -325,6 +333,10 @@ struct WholeFunction {
 
 impl WireResponse {
     fn into_response(self) -> Result<ChatResponse, LlmError> {
+        if self.error.is_some() || self.object.as_deref() == Some("error") {
+            let body = serde_json::json!({"object": self.object, "error": self.error});
+            return Err(http::stream_error(&body.to_string()));
+        }
         let usage = self.usage.map(Usage::from).unwrap_or_default();
         let choice = self
             .choices
@@ -336,9 +348,11 @@ impl WireResponse {
             .tool_calls
             .unwrap_or_default()
             .into_iter()
-            .enumerate()
-            .map(|(i, call)| ToolCall {
-                id: call.id.unwrap_or_else(|| format!("call_{i}")),
+            .map(|call| ToolCall {
+                id: call
+                    .id
+                    .filter(|id| !id.is_empty())
+                    .unwrap_or_else(assemble::fresh_call_id),
                 name: call.function.name,
                 arguments: match call.function.arguments {
                     Value::String(text) => assemble::parse_arguments(&text),
@@ -347,6 +361,9 @@ impl WireResponse {
                 },
             })
             .collect();
+        if let Some(words) = choice.message.refusal.filter(|r| !r.is_empty()) {
+            return Ok(refused(words, usage));
+        }
         Ok(assemble::response(
             choice.message.content,
             tool_calls,
@@ -356,11 +373,22 @@ impl WireResponse {
     }
 }
 
+/// A turn the model declined: its words are the text, and nothing else counts.
+fn refused(words: String, usage: Usage) -> ChatResponse {
+    ChatResponse {
+        text: Some(words),
+        tool_calls: Vec::new(),
+        usage,
+        finish: FinishReason::Refusal,
+    }
+}
+
 fn finish_reason(reason: Option<&str>) -> FinishReason {
     match reason {
         None | Some("stop") => FinishReason::Stop,
         Some("tool_calls") | Some("function_call") => FinishReason::ToolCalls,
         Some("length") => FinishReason::Length,
+        Some("content_filter") => FinishReason::Refusal,
         Some(other) => FinishReason::Other(other.to_string()),
     }
 }
@@ -370,7 +398,12 @@ struct Chunk {
     #[serde(default)]
     choices: Vec<ChunkChoice>,
     usage: Option<WireUsage>,
-    error: Option<http::ErrorField>,
+    /// `{"error": ...}`, with or without a `finish_reason: "error"` choice.
+    #[serde(default)]
+    error: Option<Value>,
+    /// vLLM sends `"object": "error"` with the message at the top level.
+    #[serde(default)]
+    object: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -383,6 +416,8 @@ struct ChunkChoice {
 #[derive(Deserialize, Default)]
 struct Delta {
     content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
     tool_calls: Option<Vec<DeltaCall>>,
 }
 
@@ -400,17 +435,26 @@ struct DeltaFunction {
 }
 
 /// Reads `data:` chunks until `[DONE]`. A stream that ends before `[DONE]` and before any
-/// finish reason was cut short, and is an error (retryable) rather than a partial turn.
-async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmError> {
-    let mut events = std::pin::pin!(http::events(response));
+/// finish reason was cut short, and is an error (retryable) rather than a partial turn. An
+/// error inside the stream, in whichever shape the server uses, is the API's error.
+async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatResponse, LlmError> {
+    let mut events = http::events(response, limit);
     let mut text = String::new();
+    let mut refusal = String::new();
     let mut calls = PartialToolCalls::default();
     let mut usage = Usage::default();
     let mut finish = None;
     let mut done = false;
     while let Some(event) = events.next().await {
         let event = event?;
+        if let Some(error) = &event.error {
+            // llama.cpp: `error: {"code":500,"message":...}` as its own SSE field.
+            return Err(http::stream_error(error));
+        }
         let data = event.data.trim();
+        if event.event == "error" {
+            return Err(http::stream_error(data));
+        }
         if data == "[DONE]" {
             done = true;
             break;
@@ -419,13 +463,8 @@ async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmErr
             continue;
         }
         let chunk: Chunk = http::parse_event(data)?;
-        if let Some(error) = chunk.error {
-            // An error after a 200 is a failure on the server's side mid-answer.
-            return Err(LlmError::Api {
-                status: 500,
-                message: error.into_message(),
-                retry_after_ms: None,
-            });
+        if chunk.error.is_some() || chunk.object.as_deref() == Some("error") {
+            return Err(http::stream_error(data));
         }
         if let Some(u) = chunk.usage {
             usage = u.into();
@@ -433,6 +472,9 @@ async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmErr
         for choice in chunk.choices {
             if let Some(piece) = choice.delta.content {
                 text.push_str(&piece);
+            }
+            if let Some(piece) = choice.delta.refusal {
+                refusal.push_str(&piece);
             }
             for (position, call) in choice.delta.tool_calls.into_iter().flatten().enumerate() {
                 let index = call.index.unwrap_or(position as u32);
@@ -445,6 +487,9 @@ async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmErr
                     calls.push_arguments(index, &piece);
                 }
             }
+            if choice.finish_reason.as_deref() == Some("error") {
+                return Err(http::stream_error(data));
+            }
             if choice.finish_reason.is_some() {
                 finish = choice.finish_reason;
             }
@@ -454,6 +499,9 @@ async fn read_stream(response: reqwest::Response) -> Result<ChatResponse, LlmErr
         return Err(LlmError::InvalidResponse(
             "the stream ended before the answer was complete".into(),
         ));
+    }
+    if !refusal.is_empty() {
+        return Ok(refused(refusal, usage));
     }
     Ok(assemble::response(
         Some(text),

@@ -119,6 +119,8 @@ pub enum FinishReason {
     Stop,
     ToolCalls,
     Length,
+    /// The model declined; its words, if any, are the turn's text.
+    Refusal,
     Other(String),
 }
 
@@ -190,6 +192,14 @@ pub enum LlmError {
     },
     #[error("the API's answer could not be understood: {0}")]
     InvalidResponse(String),
+    /// The body or stream passed the bound derived from `max_tokens`; it was cut there.
+    #[error(
+        "the answer passed {limit_bytes} bytes, more than max_tokens allows; it was cut off there"
+    )]
+    TooLarge { limit_bytes: u64 },
+    /// Twice an answer with neither text nor tool calls.
+    #[error("the model answered with neither text nor tool calls, twice")]
+    EmptyAnswer,
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted { attempts: u32, last: Box<LlmError> },
     #[error("{0}")]
@@ -221,7 +231,10 @@ impl LlmError {
             LlmError::Timeout { .. }
             | LlmError::Connection { .. }
             | LlmError::InvalidResponse(_) => true,
-            LlmError::RetriesExhausted { .. } | LlmError::Config(_) => false,
+            LlmError::RetriesExhausted { .. }
+            | LlmError::Config(_)
+            | LlmError::TooLarge { .. }
+            | LlmError::EmptyAnswer => false,
         }
     }
 }

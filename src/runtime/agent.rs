@@ -11,9 +11,9 @@ use super::hook_dispatch::{fire, task_env};
 use super::prompt::{self, Phase, TaskBrief};
 use super::roster::AgentInfo;
 use crate::llm::pricing::Rates;
-use crate::llm::{estimate_tokens, ChatRequest, Message, ToolCall};
+use crate::llm::{estimate_tokens, ChatRequest, FinishReason, Message, ToolCall, ToolOutput};
 use crate::memory::Ttl;
-use crate::session::{Event, TaskStatus};
+use crate::session::{Event, TaskStatus, CONTINUE_PROMPT};
 use crate::spec::HookEvent;
 use crate::tools::ToolSet;
 use std::collections::HashMap;
@@ -32,6 +32,9 @@ pub enum TaskEnd {
 pub const LOOP_LIMIT: u32 = 3;
 
 /// Memory entries of each kind (blockers, decisions) shown in a task's first message.
+/// Continuation turns an answer cut off at `max_tokens` gets before the task fails.
+const MAX_CONTINUATIONS: u32 = 3;
+
 const MEMORY_NOTES: usize = 12;
 const NOTE_CHARS: usize = 400;
 
@@ -58,6 +61,9 @@ struct Step {
     max_turns: u32,
     transcript: Vec<Message>,
     turns: u32,
+    /// Why the last turn ended, and how many turns in a row were cut off at `max_tokens`.
+    last_finish: Option<FinishReason>,
+    cut_offs: u32,
     call_counts: HashMap<(String, String), u32>,
     /// The tool schemas offered in this task's phase.
     schemas: Arc<[crate::llm::ToolSchema]>,
@@ -101,9 +107,18 @@ impl Step {
             })
             .await
             .map_err(|e| format!("the journal failed: {e}"))?;
-        let (transcript, turns) = ctx
+        let (transcript, turns, last_finish, cut_offs) = ctx
             .recorder
-            .read(|s| s.task(task_id).map(|t| (t.transcript.clone(), t.turns)))
+            .read(|s| {
+                s.task(task_id).map(|t| {
+                    (
+                        t.transcript.clone(),
+                        t.turns,
+                        t.last_finish.clone(),
+                        t.cut_offs,
+                    )
+                })
+            })
             .unwrap_or_default();
         let phase = ctx
             .recorder
@@ -142,6 +157,8 @@ impl Step {
             max_turns: role.max_turns,
             transcript,
             turns,
+            last_finish,
+            cut_offs,
             call_counts,
             schemas,
         })
@@ -180,9 +197,27 @@ impl Step {
         let Message::Assistant { text, tool_calls } = &self.transcript[index] else {
             return Ok(None);
         };
-        if tool_calls.is_empty() {
-            return Ok(Some(text.clone().unwrap_or_default()));
+        if self.cut_offs > MAX_CONTINUATIONS {
+            return Err(format!(
+                "the answer was still cut off at max_tokens ({}) after {MAX_CONTINUATIONS} continuations; raise llm.max_tokens or narrow the task",
+                self.max_tokens()
+            ));
         }
+        if self.last_finish == Some(FinishReason::Refusal) {
+            let words = text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+            return Err(format!(
+                "the model refused: {}",
+                words.unwrap_or("(it gave no reason)")
+            ));
+        }
+        if tool_calls.is_empty() {
+            if index + 1 < self.transcript.len() {
+                // A continuation prompt follows a cut-off answer: the answer goes on.
+                return Ok(None);
+            }
+            return Ok(Some(self.continued_text(index)));
+        }
+        let cut_off = self.last_finish == Some(FinishReason::Length);
         let calls = tool_calls.clone();
         let mut answered: HashMap<String, (String, bool)> = HashMap::new();
         for m in &self.transcript[index + 1..] {
@@ -207,12 +242,21 @@ impl Step {
                 continue;
             }
             let started = std::time::Instant::now();
-            let outcome = self.tools.call(call).await;
+            let output = if cut_off && call.arguments.get("_raw").is_some() {
+                // The answer stopped inside this call's JSON: ask for it again.
+                ToolOutput::error(format!(
+                    "this call to {} was cut off at max_tokens ({}) before its arguments were complete; send it again, shorter or split into several calls",
+                    call.name,
+                    self.max_tokens()
+                ))
+            } else {
+                let outcome = self.tools.call(call).await;
+                if let Some(text) = outcome.completes_task {
+                    result = Some(text);
+                }
+                outcome.output
+            };
             let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            if let Some(text) = outcome.completes_task {
-                result = Some(text);
-            }
-            let output = outcome.output;
             self.transcript.push(Message::Tool {
                 call_id: call.id.clone(),
                 name: call.name.clone(),
@@ -235,6 +279,38 @@ impl Step {
             ack.await.map_err(|e| format!("the journal failed: {e}"))?;
         }
         Ok(result)
+    }
+
+    /// The `max_tokens` this agent's calls use.
+    fn max_tokens(&self) -> u32 {
+        match self.ctx.plan.llm.max_tokens {
+            0 => self
+                .ctx
+                .llm
+                .client(self.model.as_deref())
+                .map_or(0, |c| c.config().max_tokens),
+            n => n,
+        }
+    }
+
+    /// The text of the answer ending at `index`, joined with the cut-off answers it continues.
+    fn continued_text(&self, index: usize) -> String {
+        let mut parts = Vec::new();
+        let mut at = index;
+        loop {
+            if let Message::Assistant { text, .. } = &self.transcript[at] {
+                parts.push(text.clone().unwrap_or_default());
+            }
+            let continues = at >= 2
+                && matches!(&self.transcript[at - 1], Message::User { content } if content == CONTINUE_PROMPT)
+                && matches!(&self.transcript[at - 2], Message::Assistant { tool_calls, .. } if tool_calls.is_empty());
+            if !continues {
+                break;
+            }
+            at -= 2;
+        }
+        parts.reverse();
+        parts.concat()
     }
 
     async fn take_turn(&mut self) -> Result<(), TaskEnd> {
@@ -316,7 +392,7 @@ impl Step {
             turn: self.turns,
             text: response.text,
             tool_calls: response.tool_calls.clone(),
-            finish: response.finish,
+            finish: response.finish.clone(),
             usage: response.usage,
             usd,
             usd_saved,
@@ -325,6 +401,18 @@ impl Step {
             at_ms: self.ctx.now_ms(),
         });
         self.turns += 1;
+        if response.finish == FinishReason::Length {
+            self.cut_offs += 1;
+            if response.tool_calls.is_empty() {
+                // The fold adds the same message to the stored transcript.
+                self.transcript.push(Message::User {
+                    content: CONTINUE_PROMPT.to_string(),
+                });
+            }
+        } else {
+            self.cut_offs = 0;
+        }
+        self.last_finish = Some(response.finish.clone());
         if let Err(e) = ack.await {
             let error = format!("the journal failed: {e}");
             return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);

@@ -2,7 +2,7 @@
 //! [`crate::memory::MemoryStore`], which applies the `MemoryChanged` events itself.
 
 use super::event::{BudgetResource, Event, SessionStatus, SpendBase};
-use crate::llm::{Message, Usage};
+use crate::llm::{FinishReason, Message, Usage};
 use crate::spec::TaskSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,7 +46,22 @@ pub struct TaskState {
     pub usd: f64,
     pub started_at_ms: Option<u64>,
     pub finished_at_ms: Option<u64>,
+    /// Why the last turn ended: a refusal or a cut-off is never a result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_finish: Option<FinishReason>,
+    /// Turns in a row cut off at `max_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cut_offs: u32,
 }
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The user message that follows an answer cut off at `max_tokens`, so the next turn continues
+/// it. Part of the fold, so a resumed task sees the same conversation.
+pub const CONTINUE_PROMPT: &str =
+    "Your answer was cut off at the output token limit. Continue exactly where it stopped, without repeating anything.";
 
 /// Counters of one agent, or of the whole swarm. Every number comes from the API's usage field or
 /// a clock.
@@ -276,6 +291,8 @@ impl SessionState {
                             usd: 0.0,
                             started_at_ms: None,
                             finished_at_ms: None,
+                            last_finish: None,
+                            cut_offs: 0,
                         },
                     );
                 }
@@ -303,6 +320,7 @@ impl SessionState {
                 agent,
                 text,
                 tool_calls,
+                finish,
                 usage,
                 usd,
                 usd_saved,
@@ -315,6 +333,17 @@ impl SessionState {
                         text: text.clone(),
                         tool_calls: tool_calls.clone(),
                     });
+                    if *finish == FinishReason::Length {
+                        t.cut_offs += 1;
+                        if tool_calls.is_empty() {
+                            t.transcript.push(Message::User {
+                                content: CONTINUE_PROMPT.to_string(),
+                            });
+                        }
+                    } else {
+                        t.cut_offs = 0;
+                    }
+                    t.last_finish = Some(finish.clone());
                     t.turns += 1;
                     t.usage.add(usage);
                     t.usd += usd;
@@ -412,6 +441,8 @@ impl SessionState {
                         t.finished_at_ms = None;
                         t.transcript.clear();
                         t.turns = 0;
+                        t.last_finish = None;
+                        t.cut_offs = 0;
                     }
                 }
             }

@@ -199,6 +199,11 @@ pub enum Fault {
     Hang,
     /// A 200 with half of the body, then nothing more until the client gives up.
     StallMidResponse,
+    /// A 200 with exactly this body: a recorded answer, or a stream as a server sent it
+    /// (`text/event-stream` when the request asked for a stream).
+    Raw(String),
+    /// A 200 stream that never ends: text deltas of the request's protocol, forever.
+    Endless,
 }
 
 impl Fault {
@@ -670,6 +675,38 @@ async fn fault_response(protocol: Protocol, request: &MockRequest, fault: Fault)
         Fault::DropConnection => reply_response(request, &cut_off(), ReplyEnd::Dropped),
         Fault::StallMidResponse => reply_response(request, &cut_off(), ReplyEnd::Stalled),
         Fault::Hang => std::future::pending().await,
+        Fault::Raw(body) => Response::builder()
+            .header(
+                header::CONTENT_TYPE,
+                if request.stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(Body::from(body))
+            .expect("response"),
+        Fault::Endless => {
+            let piece = "x".repeat(512);
+            let chunk = match protocol {
+                Protocol::OpenAi => format!(
+                    "data: {}\n\n",
+                    json!({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]})
+                ),
+                Protocol::Anthropic => format!(
+                    "event: content_block_delta\ndata: {}\n\n",
+                    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+                ),
+            };
+            let chunk = Bytes::from(chunk.repeat(64));
+            let stream = futures_util::stream::repeat_with(move || {
+                Ok::<_, std::convert::Infallible>(chunk.clone())
+            });
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from_stream(stream))
+                .expect("response")
+        }
     }
 }
 
