@@ -40,6 +40,7 @@ fn plan() -> SwarmPlan {
         hooks: HookSettings::default(),
         source_path: PathBuf::from("bench.yaml"),
         source_hash: String::new(),
+        continues_from: None,
     }
 }
 

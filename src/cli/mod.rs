@@ -110,6 +110,10 @@ pub struct RunArgs {
     /// Print one JSON event per line on stdout instead of progress and a summary
     #[arg(long)]
     pub json: bool,
+    /// Start from the handoff of an earlier session (an id, or `latest`): its goal, results,
+    /// blockers, decisions and next steps reach every agent's first message
+    #[arg(long, value_name = "SESSION")]
+    pub continue_from: Option<String>,
     /// Do not journal events (faster, not resumable); for measuring what durability costs
     #[arg(long, hide = true)]
     pub no_journal: bool,

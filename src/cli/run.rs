@@ -19,7 +19,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let resolved = resolve(plan, Start::New, &args.options.overrides(), &cwd)?;
+    let mut resolved = resolve(plan, Start::New, &args.options.overrides(), &cwd)?;
+    if let Some(earlier) = &args.continue_from {
+        resolved.plan.continues_from = Some(continuation(&args.state.state_dir, earlier)?);
+    }
     let runtime = tokio_runtime()?;
     let _guard = runtime.enter();
     let prepared = PreparedRun::new_session(
@@ -33,6 +36,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         },
     )?;
     runtime.block_on(drive(prepared, args.json, &args.state.state_dir))
+}
+
+/// The handoff of the session `earlier` names, for `--continue-from`.
+fn continuation(state_dir: &Path, earlier: &str) -> anyhow::Result<spec::Continuation> {
+    let dir = swarm_runtime::session::StateDir::open_read_only(state_dir)?;
+    let session = dir.resolve(earlier)?;
+    let restored = dir.load(&session)?;
+    let handoff = swarm_runtime::session::report::handoff_markdown(
+        &restored.plan,
+        &restored.state,
+        &restored.memory,
+        state_dir,
+    );
+    eprintln!("continues: {session}");
+    Ok(spec::Continuation { session, handoff })
 }
 
 /// Loads and validates the swarm a run names, printing its warnings; on errors, the exit code.

@@ -159,6 +159,7 @@ fn show_json(summary: &SessionSummary, restored: &Restored) -> serde_json::Value
             "status": r.status.map(|s| s.as_str()),
         })).collect::<Vec<_>>(),
         "runner_pid": summary.runner_pid,
+        "continued_from": restored.plan.continues_from.as_ref().map(|c| &c.session),
         "tasks": tasks,
         "metrics": counters_json(&state.totals, Some(state.elapsed_ms())),
         "wall_span_s": state.wall_span_ms() as f64 / 1000.0,
@@ -195,6 +196,9 @@ fn show_text(summary: &SessionSummary, restored: &Restored) {
     println!("swarm    {}", summary.swarm);
     if let Some(goal) = &summary.goal {
         println!("goal     {goal}");
+    }
+    if let Some(earlier) = &restored.plan.continues_from {
+        println!("continues {}", earlier.session);
     }
     match &state.end_reason {
         Some(reason) => println!("status   {} ({reason})", summary.status.as_str()),

@@ -569,6 +569,10 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
             dependency_failures,
             memory_notes: memory_notes.clone(),
             messages,
+            handoff: plan
+                .continues_from
+                .as_ref()
+                .map(|c| (c.session.as_str(), c.handoff.as_str())),
         })
     });
     if let Some(up_to) = read_up_to {

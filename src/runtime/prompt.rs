@@ -82,6 +82,8 @@ pub struct TaskBrief<'a> {
     pub memory_notes: Vec<(String, String)>,
     /// (from, body) of messages waiting for the agent.
     pub messages: Vec<(String, String)>,
+    /// (session, handoff report) of the session this one continues.
+    pub handoff: Option<(&'a str, &'a str)>,
 }
 
 /// The memory key a task's result is stored at.
@@ -122,6 +124,12 @@ pub fn task_message(brief: &TaskBrief<'_>) -> String {
     line("roles", &brief.assignable_roles.join(", "));
     out.push('\n');
 
+    if let Some((session, handoff)) = brief.handoff {
+        out.push_str(&format!(
+            "## Handoff from session {session}\nThis session continues that one. Its handoff report:\n\n{}\n\n",
+            handoff.trim()
+        ));
+    }
     if !brief.dependency_results.is_empty() {
         out.push_str("## Results of the tasks this one builds on\n");
         for (task, agent, result) in &brief.dependency_results {
@@ -203,6 +211,7 @@ mod tests {
             dependency_failures: Vec::new(),
             memory_notes: Vec::new(),
             messages: vec![("tester-1".into(), "ping".into())],
+            handoff: None,
         }
     }
 

@@ -186,6 +186,7 @@ mod tests {
             hooks: Default::default(),
             source_path: "swarm.yaml".into(),
             source_hash: String::new(),
+            continues_from: None,
         }
     }
 

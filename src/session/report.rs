@@ -49,6 +49,9 @@ fn header(out: &mut String, plan: &SwarmPlan, state: &SessionState) {
     if let Some(goal) = &state.goal {
         let _ = writeln!(out, "- **Goal**: {}", one_line(goal));
     }
+    if let Some(earlier) = &plan.continues_from {
+        let _ = writeln!(out, "- **Continues session**: {}", earlier.session);
+    }
     let _ = write!(out, "- **Status**: {}", status.as_str());
     match &state.end_reason {
         Some(reason) => {

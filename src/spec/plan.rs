@@ -401,6 +401,17 @@ pub struct SwarmPlan {
     /// The file the plan was loaded from, and a hash of its bytes (to warn on resume when it changed).
     pub source_path: PathBuf,
     pub source_hash: String,
+    /// The session this one continues (`swarm run --continue-from`), with its handoff.
+    #[serde(default)]
+    pub continues_from: Option<Continuation>,
+}
+
+/// A handoff from an earlier session that a new session's agents start from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Continuation {
+    pub session: String,
+    /// The earlier session's handoff report (goal, done, in progress, blockers, decisions, next).
+    pub handoff: String,
 }
 
 impl SwarmPlan {

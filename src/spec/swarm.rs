@@ -352,6 +352,7 @@ fn check_swarm(check: &mut Checker, root: &Node, catalog: &RoleCatalog) -> Optio
         hooks: hooks?,
         source_path: PathBuf::new(),
         source_hash: String::new(),
+        continues_from: None,
     })
 }
 

@@ -43,6 +43,7 @@ pub fn plan() -> SwarmPlan {
         hooks: HookSettings::default(),
         source_path: PathBuf::from("swarm.yaml"),
         source_hash: "abc123".into(),
+        continues_from: None,
     }
 }
 
