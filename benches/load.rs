@@ -6,6 +6,10 @@
 //! time against the ideal `ceil(N/C) x T x latency`, the child's CPU time per LLM call and its peak
 //! RSS (`wait4` rusage, so the mock's own CPU is not counted), with the journal on and off.
 //!
+//! After each journaled run, the floor: a bare HTTP client (`support::floor`) sends the very
+//! bodies that run sent to the same mock, C at once, as a child process measured the same way;
+//! the swarm's CPU per call and wall time are reported as ratios to it.
+//!
 //! ```text
 //! cargo bench --bench load                      # standard workload + scaling table
 //! cargo bench --bench load -- --quick           # a smaller run, a few seconds
@@ -77,6 +81,12 @@ struct Args {
     /// Passed by `cargo bench`; ignored
     #[arg(long, hide = true)]
     bench: bool,
+    /// Run as the floor client: send the bodies in this file (internal)
+    #[arg(long, hide = true)]
+    floor_client: Option<PathBuf>,
+    /// The URL the floor client posts to (internal)
+    #[arg(long, hide = true)]
+    floor_url: Option<String>,
     /// Benchmark name filters passed through by cargo; ignored
     #[arg(hide = true)]
     filters: Vec<String>,
@@ -123,6 +133,7 @@ const TARGET_WALL_RATIO: f64 = 1.1;
 const TARGET_CPU_PER_CALL_MS: f64 = 0.1;
 const TARGET_RSS_MIB: f64 = 40.0;
 const TARGET_JOURNAL_COST_PCT: f64 = 5.0;
+const TARGET_CPU_OVER_FLOOR: f64 = 1.5;
 
 /// One measured run.
 #[derive(Debug, Clone)]
@@ -132,6 +143,8 @@ struct Measured {
     usage: ChildUsage,
     mock: Counts,
     state_bytes: u64,
+    /// The bare client sending the same bodies, after a journaled run.
+    floor: Option<ChildUsage>,
     /// Why the run does not count, if it does not.
     problem: Option<String>,
 }
@@ -148,10 +161,32 @@ impl Measured {
     fn rss_mib(&self) -> f64 {
         self.usage.max_rss_kib as f64 / 1024.0
     }
+
+    /// CPU per call of the swarm over that of the floor client.
+    fn cpu_over_floor(&self) -> Option<f64> {
+        let floor = self.floor?;
+        Some(self.usage.cpu().as_secs_f64() / floor.cpu().as_secs_f64().max(1e-9))
+    }
+
+    fn wall_over_floor(&self) -> Option<f64> {
+        let floor = self.floor?;
+        Some(self.usage.wall.as_secs_f64() / floor.wall.as_secs_f64().max(1e-9))
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(bodies) = &args.floor_client {
+        let url = args.floor_url.as_deref().unwrap_or_default();
+        let concurrency = args.concurrency.unwrap_or(1) as usize;
+        return match support::floor::run(bodies, url, concurrency) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("floor client: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(&args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -342,9 +377,13 @@ impl Bench {
     }
 
     fn measure_once(&mut self, workload: &Workload, journal: bool) -> Result<Measured, String> {
-        let (base_url, counters) = {
+        let (base_url, counters, capture) = {
             let mock = self.mock(workload.latency, workload.turns)?;
-            (mock.base_url(), std::sync::Arc::clone(&mock.counters))
+            (
+                mock.base_url(),
+                std::sync::Arc::clone(&mock.counters),
+                std::sync::Arc::clone(&mock.capture),
+            )
         };
         let tmp = tempfile::Builder::new()
             .prefix(&format!(
@@ -390,13 +429,42 @@ impl Bench {
         }
 
         counters.reset_peak();
+        if journal {
+            capture.start();
+        }
         let before = counters.snapshot();
         let usage = run_measured(&mut command)
             .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
         let mock = counters.snapshot().since(&before);
         let state_bytes = workload::dir_bytes(&files.state_dir);
 
-        let problem = check(workload, &usage, &mock);
+        let mut problem = check(workload, &usage, &mock);
+        let floor = if journal && problem.is_none() {
+            let bodies = capture.take();
+            let path = files.dir.join("bodies.bin");
+            support::floor::write_bodies(&path, &bodies)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let exe = std::env::current_exe().map_err(|e| format!("no bench binary: {e}"))?;
+            let mut floor = Command::new(exe);
+            floor
+                .arg("--floor-client")
+                .arg(&path)
+                .arg("--floor-url")
+                .arg(format!("{base_url}/chat/completions"))
+                .arg("--concurrency")
+                .arg(workload.concurrency.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit());
+            let floor_usage = run_measured(&mut floor)
+                .map_err(|e| format!("cannot run the floor client: {e}"))?;
+            if floor_usage.exit_code != Some(0) {
+                problem = Some("the floor client failed".into());
+            }
+            Some(floor_usage)
+        } else {
+            None
+        };
         if let Some(problem) = &problem {
             eprintln!(
                 "run N={} T={} C={} journal={} stream={}: {problem}",
@@ -418,6 +486,7 @@ impl Bench {
             usage,
             mock,
             state_bytes,
+            floor,
             problem,
         })
     }
@@ -531,15 +600,15 @@ fn print_header(bin: &Path) {
 
 fn print_table(rows: &[Measured]) {
     println!(
-        "| N | T | C | latency | stream | journal | wall s | ideal s | wall/ideal | LLM calls | CPU s (user+sys) | CPU/call ms | peak RSS MiB | peak in flight | request KiB (mean) | state dir KiB | ok |"
+        "| N | T | C | latency | stream | journal | wall s | ideal s | wall/ideal | LLM calls | CPU s (user+sys) | CPU/call ms | floor CPU/call ms | CPU / floor | wall / floor | peak RSS MiB | peak in flight | request KiB (mean) | state dir KiB | ok |"
     );
     println!(
-        "|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|"
+        "|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|"
     );
     for r in rows {
         let w = &r.workload;
         println!(
-            "| {} | {} | {} | {} ms | {} | {} | {:.3} | {:.2} | {:.3} | {} | {:.3} ({:.3}+{:.3}) | {:.4} | {:.1} | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} ms | {} | {} | {:.3} | {:.2} | {:.3} | {} | {:.3} ({:.3}+{:.3}) | {:.4} | {} | {} | {} | {:.1} | {} | {:.1} | {} | {} |",
             w.tasks,
             w.turns,
             w.concurrency,
@@ -554,6 +623,14 @@ fn print_table(rows: &[Measured]) {
             r.usage.user.as_secs_f64(),
             r.usage.sys.as_secs_f64(),
             r.cpu_per_call_ms(),
+            r.floor.map_or("-".to_string(), |f| format!(
+                "{:.4}",
+                f.cpu().as_secs_f64() * 1e3 / r.mock.requests.max(1) as f64
+            )),
+            r.cpu_over_floor()
+                .map_or("-".to_string(), |x| format!("{x:.2}")),
+            r.wall_over_floor()
+                .map_or("-".to_string(), |x| format!("{x:.2}")),
             r.rss_mib(),
             r.mock.peak_in_flight,
             r.mock.request_bytes as f64 / 1024.0 / r.mock.requests.max(1) as f64,
@@ -605,6 +682,12 @@ fn print_targets(rows: &[Measured]) {
         on.cpu_per_call_ms(),
         verdict(on.cpu_per_call_ms() <= TARGET_CPU_PER_CALL_MS)
     );
+    if let Some(ratio) = on.cpu_over_floor() {
+        println!(
+            "  CPU per call <= {TARGET_CPU_OVER_FLOOR} x the bare client's: {ratio:.2} x  {}",
+            verdict(ratio <= TARGET_CPU_OVER_FLOOR)
+        );
+    }
     println!(
         "  peak RSS <= {TARGET_RSS_MIB} MiB: {:.1} MiB  {}",
         on.rss_mib(),

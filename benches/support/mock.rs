@@ -81,22 +81,44 @@ struct Shared {
     latency: Duration,
     turns: u32,
     counters: Arc<Counters>,
+    capture: Arc<Capture>,
+}
+
+/// The request bodies of one run, kept while capturing so the floor client can send the same.
+#[derive(Debug, Default)]
+pub struct Capture {
+    bodies: parking_lot::Mutex<Option<Vec<Bytes>>>,
+}
+
+impl Capture {
+    /// Keeps every body from now on (forgetting any kept before).
+    pub fn start(&self) {
+        *self.bodies.lock() = Some(Vec::new());
+    }
+
+    /// The bodies kept since [`Capture::start`]; stops keeping them.
+    pub fn take(&self) -> Vec<Bytes> {
+        self.bodies.lock().take().unwrap_or_default()
+    }
 }
 
 /// A running mock; it lives until the bench process exits.
 pub struct MockLlm {
     pub addr: SocketAddr,
     pub counters: Arc<Counters>,
+    pub capture: Arc<Capture>,
 }
 
 impl MockLlm {
     /// Binds 127.0.0.1 (`port` 0: any free port) and serves on a dedicated thread.
     pub fn start(latency: Duration, turns: u32, port: u16) -> std::io::Result<MockLlm> {
         let counters = Arc::new(Counters::default());
+        let capture = Arc::new(Capture::default());
         let shared = Arc::new(Shared {
             latency,
             turns,
             counters: Arc::clone(&counters),
+            capture: Arc::clone(&capture),
         });
         // One thread is plenty for sleeping and a few thousand small bodies a second, and it
         // leaves the other core to the child being measured.
@@ -115,7 +137,11 @@ impl MockLlm {
                     eprintln!("mock LLM server stopped: {err}");
                 }
             })?;
-        Ok(MockLlm { addr, counters })
+        Ok(MockLlm {
+            addr,
+            counters,
+            capture,
+        })
     }
 
     /// The `base_url` a swarm file should name.
@@ -148,6 +174,9 @@ async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         .request_bytes
         .fetch_add(body.len() as u64, Ordering::SeqCst);
     let _in_flight = InFlight::enter(counters);
+    if let Some(bodies) = shared.capture.bodies.lock().as_mut() {
+        bodies.push(body.clone());
+    }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(err) => {
