@@ -57,7 +57,7 @@ struct Args {
     /// Runs of each configuration; the one with the median wall time is reported
     #[arg(long, default_value_t = 1)]
     repeat: usize,
-    /// A small workload (200 tasks, C = 100, 50 ms), no scaling table
+    /// A small workload (200 tasks, C = 50, 50 ms), no scaling table
     #[arg(long)]
     quick: bool,
     /// Also print the scaling table after a custom workload (the default run always does)
@@ -110,10 +110,11 @@ impl Switch {
     }
 }
 
+/// The largest a swarm file may be: 500 tasks, 64 agents of one role.
 const STANDARD: Workload = Workload {
-    tasks: 1000,
+    tasks: 500,
     turns: 2,
-    concurrency: 200,
+    concurrency: 64,
     latency: Duration::from_millis(100),
     stream: true,
 };
@@ -121,12 +122,12 @@ const STANDARD: Workload = Workload {
 const QUICK: Workload = Workload {
     tasks: 200,
     turns: 2,
-    concurrency: 100,
+    concurrency: 50,
     latency: Duration::from_millis(50),
     stream: true,
 };
 
-const SCALING_TASKS: [u32; 3] = [100, 1000, 10_000];
+const SCALING_TASKS: [u32; 2] = [100, 500];
 
 /// Targets for the standard workload.
 const TARGET_WALL_RATIO: f64 = 1.1;
