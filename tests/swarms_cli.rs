@@ -206,3 +206,38 @@ fn a_usd_budget_without_a_known_price_is_a_warning() {
     );
     assert!(stdout(&out).contains("cost unknown"));
 }
+
+#[test]
+fn an_unknown_placeholder_is_an_error_and_a_missing_goal_a_warning() {
+    let fx = SwarmFixture::new();
+    fx.role("worker", &["complete_task"]);
+    fx.swarm(
+        "name: solo\ntopology: mesh\nagents: [worker]\ntasks:\n  - id: one\n    role: worker\n    description: \"build {gaol}\"\n",
+    );
+    let out = fx.run(&["validate", "swarm.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("unknown placeholder `{gaol}`"), "{err}");
+    assert!(err.contains("did you mean `{goal}`"), "{err}");
+    assert!(err.contains("swarm.yaml:7:"), "{err}");
+
+    fx.swarm(
+        "name: solo\ntopology: mesh\nagents: [worker]\ntasks:\n  - id: one\n    role: worker\n    description: \"build {goal}\"\n",
+    );
+    let out = fx.run(&["plan", "swarm.yaml", "--provider", "simulated"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tasks use {goal} but no --goal was given"),
+        "{}",
+        stderr(&out)
+    );
+    let out = fx.run(&[
+        "plan",
+        "swarm.yaml",
+        "--provider",
+        "simulated",
+        "--goal",
+        "x",
+    ]);
+    assert!(!stderr(&out).contains("no --goal"));
+}

@@ -41,6 +41,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
+    super::run::warn_missing_goal(&plan, args.goal.as_deref());
     let resolved = super::run::resolve(plan, Start::New, &args.options.overrides(), &cwd)?;
     let plan = &resolved.plan;
     let provider = &resolved.provider;

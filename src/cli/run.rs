@@ -19,6 +19,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
+    warn_missing_goal(&plan, args.goal.as_deref());
     let mut resolved = resolve(plan, Start::New, &args.options.overrides(), &cwd)?;
     if let Some(earlier) = &args.continue_from {
         resolved.plan.continues_from = Some(continuation(&args.state.state_dir, earlier)?);
@@ -51,6 +52,16 @@ fn continuation(state_dir: &Path, earlier: &str) -> anyhow::Result<spec::Continu
     );
     eprintln!("continues: {session}");
     Ok(spec::Continuation { session, handoff })
+}
+
+/// Without --goal, `{goal}` falls back to the swarm's description: say so.
+pub fn warn_missing_goal(plan: &SwarmPlan, goal: Option<&str>) {
+    if goal.is_none() && plan.tasks.iter().any(|t| t.description.contains("{goal}")) {
+        eprintln!(
+            "warning: tasks use {{goal}} but no --goal was given; they get the swarm's description instead (\"{}\")",
+            plan.description
+        );
+    }
 }
 
 /// Loads and validates the swarm a run names, printing its warnings; on errors, the exit code.

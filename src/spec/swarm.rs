@@ -494,7 +494,9 @@ fn check_tasks<'a>(check: &mut Checker, node: &'a Node) -> Vec<RawTask<'a>> {
             }
         };
         let description = match f.get("description") {
-            Some(n) => check.string(n, "a task's `description`"),
+            Some(n) => check.string(n, "a task's `description`").inspect(|text| {
+                check_placeholders(check, n, text);
+            }),
             None => {
                 check.missing(
                     &f,
@@ -548,6 +550,36 @@ fn check_tasks<'a>(check: &mut Checker, node: &'a Node) -> Vec<RawTask<'a>> {
         });
     }
     tasks
+}
+
+/// The placeholders a task description may use.
+const PLACEHOLDERS: [&str; 1] = ["goal"];
+
+/// `{name}` in a description is a placeholder; an unknown one is a typo that would reach the
+/// agent as written.
+fn check_placeholders(check: &mut Checker, at: &Node, text: &str) {
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        let name = &after[..close];
+        let is_word = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if is_word && !PLACEHOLDERS.contains(&name) {
+            let help = match did_you_mean(name, PLACEHOLDERS.iter().copied()) {
+                Some(best) => format!("did you mean `{{{best}}}`?"),
+                None => "the only placeholder is `{goal}` (filled by --goal)".to_string(),
+            };
+            check.error(
+                at,
+                format!("unknown placeholder `{{{name}}}` in a task's description"),
+                help,
+            );
+        }
+        rest = &after[close + 1..];
+    }
 }
 
 fn resolve_roles(
