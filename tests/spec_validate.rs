@@ -161,7 +161,9 @@ fn a_missing_file_is_an_error_not_a_crash() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere.yaml: error: cannot read"));
 }
 
-/// Writes `bytes` to a temp file, validates it, and checks it fails cleanly within a second.
+/// Writes `bytes` to a temp file, validates it, and checks it fails cleanly and fast: an unbounded
+/// expansion would take minutes or exhaust memory; the bound leaves room for a loaded machine
+/// starting a debug binary (about 0.1 s when idle).
 fn assert_hostile_fails_fast(name: &str, bytes: &[u8], words: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(name), bytes).unwrap();
@@ -172,7 +174,7 @@ fn assert_hostile_fails_fast(name: &str, bytes: &[u8], words: &[&str]) {
     // 2, not a signal (stack overflow) or 101 (panic).
     assert_eq!(out.status.code(), Some(2), "{name}: stderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{name}: {stderr}");
-    assert!(elapsed < Duration::from_secs(1), "{name} took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{name} took {elapsed:?}");
     assert!(stderr.starts_with(&format!("{name}:")), "{name}: {stderr}");
     for word in words {
         assert!(stderr.contains(word), "{name}: `{word}` not in:\n{stderr}");

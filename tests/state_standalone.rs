@@ -127,7 +127,8 @@ fn sizes_that_multiply_work_are_bounded_with_the_limit_named() {
     assert!(err.contains("many.yaml:5:"), "{err}");
 
     let mut yaml = String::from("name: wide\ntopology: mesh\nagents:\n  - role: worker\ntasks:\n");
-    for i in 0..501 {
+    let over = swarm_runtime::spec::MAX_TASKS + 1;
+    for i in 0..over {
         yaml.push_str(&format!(
             "  - id: t{i}\n    role: worker\n    description: d\n"
         ));
@@ -136,7 +137,10 @@ fn sizes_that_multiply_work_are_bounded_with_the_limit_named() {
     let out = fx.run(&["validate", "wide.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("`tasks` lists 501 tasks; the limit is 500"),
+        stderr(&out).contains(&format!(
+            "`tasks` lists {over} tasks; the limit is {}",
+            swarm_runtime::spec::MAX_TASKS
+        )),
         "{}",
         stderr(&out)
     );

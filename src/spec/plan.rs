@@ -143,8 +143,9 @@ pub const MAX_AGENT_COUNT: u32 = 64;
 /// The most agents in a roster, all roles together.
 pub const MAX_AGENTS: u32 = 256;
 
-/// The most tasks a session holds, from the swarm file and `create_task` together.
-pub const MAX_TASKS: usize = 500;
+/// The most tasks a session holds, from the swarm file and `create_task` together: enough for
+/// the largest workloads the runtime is measured on, small enough that a runaway planner stops.
+pub const MAX_TASKS: usize = 10_000;
 
 /// Which LLM API the agents call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
