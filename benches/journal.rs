@@ -38,6 +38,7 @@ fn plan() -> SwarmPlan {
         workspace_per_session: false,
         allow_commands: false,
         hooks: HookSettings::default(),
+        mcp_servers: Default::default(),
         source_path: PathBuf::from("bench.yaml"),
         source_hash: String::new(),
         continues_from: None,

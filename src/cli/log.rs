@@ -174,6 +174,7 @@ pub fn subjects(event: &Event) -> (Option<&str>, Option<&str>) {
         Event::TaskStarted { task, agent, .. }
         | Event::TurnCompleted { task, agent, .. }
         | Event::LlmCallFailed { task, agent, .. }
+        | Event::ToolStarted { task, agent, .. }
         | Event::ToolCompleted { task, agent, .. }
         | Event::TaskCompleted { task, agent, .. } => (Some(task), Some(agent)),
         Event::TaskFailed { task, agent, .. } => (Some(task), agent.as_deref()),
@@ -309,6 +310,10 @@ pub fn rows(event: &Event, full: bool) -> Vec<(&'static str, String)> {
             }
             rows
         }
+        Event::ToolStarted { name, call_id, .. } => vec![(
+            "started",
+            format!("{name} [{call_id}] (not safe to repeat: journaled before it runs)"),
+        )],
         Event::ToolCompleted {
             name,
             content,

@@ -117,6 +117,9 @@ pub struct RunArgs {
     /// Do not journal events (faster, not resumable); for measuring what durability costs
     #[arg(long, hide = true)]
     pub no_journal: bool,
+    /// MCP servers from a Claude Code `.mcp.json` file (repeatable); they replace swarm-file servers of the same name
+    #[arg(long = "mcp-config", value_name = "FILE")]
+    pub mcp_config: Vec<PathBuf>,
     #[command(flatten)]
     pub state: StateDirArg,
 }
@@ -221,6 +224,9 @@ pub struct ResumeArgs {
     /// Print one JSON event per line on stdout instead of progress and a summary
     #[arg(long)]
     pub json: bool,
+    /// MCP servers from a Claude Code `.mcp.json` file (repeatable); they replace the session's servers of the same name
+    #[arg(long = "mcp-config", value_name = "FILE")]
+    pub mcp_config: Vec<PathBuf>,
     #[command(flatten)]
     pub state: StateDirArg,
 }

@@ -12,6 +12,7 @@ use swarm_runtime::runtime::{
 };
 use swarm_runtime::session::SessionStatus;
 use swarm_runtime::spec::{self, LoadOptions, SwarmPlan};
+use swarm_runtime::tools::mcp::{load_mcp_json, McpError, McpHub};
 
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let cwd = std::env::current_dir().context("the current directory is not readable")?;
@@ -24,8 +25,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Some(earlier) = &args.continue_from {
         resolved.plan.continues_from = Some(continuation(&args.state.state_dir, earlier)?);
     }
+    if let Err(e) = add_mcp_configs(&mut resolved.plan, &args.mcp_config) {
+        eprintln!("error: {e}");
+        return Ok(exit::USAGE);
+    }
     let runtime = tokio_runtime()?;
     let _guard = runtime.enter();
+    // Servers start, and roles' MCP tools are checked, before the session exists.
+    let mcp = match runtime.block_on(McpHub::start(&resolved.plan, &cwd)) {
+        Ok(hub) => Arc::new(hub),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
     let prepared = PreparedRun::new_session(
         resolved.plan,
         args.goal.clone(),
@@ -34,8 +47,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             provider: resolved.provider,
             journal: !args.no_journal,
             hooks_dir: cwd,
+            mcp: Arc::clone(&mcp),
         },
-    )?;
+    );
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            runtime.block_on(mcp.shutdown());
+            return Err(e.into());
+        }
+    };
     runtime.block_on(drive(prepared, args.json, &args.state.state_dir))
 }
 
@@ -115,6 +136,7 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
     let runtime = tokio_runtime()?;
     let _guard = runtime.enter();
     let overrides = args.provider.overrides();
+    let mut started: Option<Arc<McpHub>> = None;
     let prepared = PreparedRun::resume(
         &args.session,
         args.extend_budget,
@@ -125,7 +147,22 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
             warn_if_changed(&plan);
             resolve(plan, Start::Resume(last_run), &overrides, &cwd).map_err(|e| format!("{e:#}"))
         },
+        |plan| {
+            add_mcp_configs(plan, &args.mcp_config).map_err(|e| e.to_string())?;
+            let hub = Arc::new(
+                runtime
+                    .block_on(McpHub::start(plan, &cwd))
+                    .map_err(|e| e.to_string())?,
+            );
+            started = Some(Arc::clone(&hub));
+            Ok(hub)
+        },
     );
+    if prepared.is_err() {
+        if let Some(hub) = started.take() {
+            runtime.block_on(hub.shutdown());
+        }
+    }
     let prepared = match prepared {
         Ok(prepared) => prepared,
         Err(RunError::BudgetSpent { session }) => {
@@ -192,6 +229,16 @@ fn shell_quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// Adds the servers of `--mcp-config` files to the plan; a server of the same name is replaced.
+fn add_mcp_configs(plan: &mut SwarmPlan, files: &[std::path::PathBuf]) -> Result<(), McpError> {
+    for file in files {
+        for (name, server) in load_mcp_json(file)? {
+            plan.mcp_servers.insert(name, server);
+        }
+    }
+    Ok(())
 }
 
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {

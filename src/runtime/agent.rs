@@ -3,7 +3,9 @@
 //!
 //! Every completed turn is durable before its tool calls run, and every tool result is durable
 //! before the next turn, so an agent that resumes a task continues from its last completed step
-//! and never asks the LLM again for a turn it already has.
+//! and never asks the LLM again for a turn it already has. A call of a tool that is not safe to
+//! repeat is journaled as started (durably) before it runs; on resume such a call with no
+//! result is not run again, and the model is told its outcome is unknown.
 
 use super::budget::{admit_call, Worst};
 use super::context::{StopReason, SwarmContext};
@@ -231,6 +233,11 @@ impl Step {
                 answered.insert(call_id.clone(), (content.clone(), *is_error));
             }
         }
+        let in_flight = self
+            .ctx
+            .recorder
+            .read(|s| s.task(&self.task).map(|t| t.calls_in_flight.clone()))
+            .unwrap_or_default();
         let mut result = None;
         let mut last_ack = None;
         for call in &calls {
@@ -249,7 +256,21 @@ impl Step {
                     call.name,
                     self.max_tokens()
                 ))
+            } else if in_flight.contains(&call.id) {
+                // Started before the run stopped, with no result: it may or may not have had
+                // its effect, so it is not run a second time.
+                ToolOutput::error(in_doubt_message(&call.name))
             } else {
+                if !self.tools.repeat_safe(&call.name) {
+                    let ack = self.ctx.recorder.emit(Event::ToolStarted {
+                        task: self.task.clone(),
+                        agent: self.agent.id.clone(),
+                        call_id: call.id.clone(),
+                        name: call.name.clone(),
+                        at_ms: self.ctx.now_ms(),
+                    });
+                    ack.await.map_err(|e| format!("the journal failed: {e}"))?;
+                }
                 let outcome = self.tools.call(call).await;
                 if let Some(text) = outcome.completes_task {
                     result = Some(text);
@@ -464,6 +485,13 @@ impl Step {
             }
         }
     }
+}
+
+/// The result the model gets for a call whose outcome is unknown.
+pub fn in_doubt_message(tool: &str) -> String {
+    format!(
+        "outcome unknown: the run stopped while this `{tool}` call was running, so it may or may not have taken effect. It was not run again. Check its effect (for example read the file, list the state or query the system) before deciding whether to repeat it."
+    )
 }
 
 fn call_key(call: &ToolCall) -> (String, String) {

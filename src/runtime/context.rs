@@ -12,6 +12,7 @@ use crate::memory::{KeyPattern, MemoryStore};
 use crate::session::BudgetResource;
 use crate::spec::{ProviderKind, Role, SwarmPlan};
 use crate::tools::command::CommandPolicy;
+use crate::tools::mcp::McpHub;
 use crate::tools::workspace::Workspace;
 use crate::tools::ToolSet;
 use parking_lot::Mutex;
@@ -165,6 +166,8 @@ pub struct SwarmContext {
     pub recorder: Arc<Recorder>,
     pub memory: MemoryStore,
     pub workspace: Arc<Workspace>,
+    /// The run's MCP servers, shut down when the run ends.
+    pub mcp: Arc<McpHub>,
     pub llm: LlmPool,
     pub hooks: HookRunner,
     pub control: Control,
@@ -190,6 +193,7 @@ impl SwarmContext {
         recorder: Arc<Recorder>,
         memory: MemoryStore,
         workspace: Workspace,
+        mcp: Arc<McpHub>,
         llm: LlmPool,
         hooks: HookRunner,
         clock: SharedClock,
@@ -207,6 +211,7 @@ impl SwarmContext {
             memory: memory.clone(),
             workspace: Arc::clone(&workspace),
             commands: plan.allow_commands.then(CommandPolicy::default),
+            mcp: Arc::clone(&mcp),
         };
         let tool_sets = roster
             .agents()
@@ -228,6 +233,7 @@ impl SwarmContext {
             recorder,
             memory,
             workspace,
+            mcp,
             llm,
             hooks,
             control: Control::default(),

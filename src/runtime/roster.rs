@@ -184,6 +184,7 @@ mod tests {
             workspace_per_session: false,
             allow_commands: false,
             hooks: Default::default(),
+            mcp_servers: Default::default(),
             source_path: "swarm.yaml".into(),
             source_hash: String::new(),
             continues_from: None,

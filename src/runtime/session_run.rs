@@ -16,6 +16,7 @@ use crate::session::{
     SessionStatus, StateDir, TaskStatus,
 };
 use crate::spec::{HookEvent, SwarmPlan};
+use crate::tools::mcp::McpHub;
 use crate::tools::workspace::Workspace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub enum RunError {
     /// Resuming would stop again at once: the budget is still spent.
     #[error("the session {session} stopped on its budget; resuming it without --extend-budget would stop again at once")]
     BudgetSpent { session: String },
+    #[error("{0}")]
+    Mcp(String),
     #[error("the handoff report {path} could not be written: {reason}")]
     Report { path: PathBuf, reason: String },
 }
@@ -77,6 +80,8 @@ pub struct RunOptions {
     pub journal: bool,
     /// Where hooks run.
     pub hooks_dir: PathBuf,
+    /// The MCP servers, already started; the run shuts them down when it ends.
+    pub mcp: Arc<McpHub>,
 }
 
 impl PreparedRun {
@@ -136,6 +141,7 @@ impl PreparedRun {
         journal: bool,
         hooks_dir: PathBuf,
         resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
+        mcp: impl FnOnce(&mut SwarmPlan) -> Result<Arc<McpHub>, String>,
     ) -> Result<Self, RunError> {
         let state_dir = StateDir::open_existing(&state_dir_path)?;
         let session = state_dir.resolve(session)?;
@@ -197,12 +203,14 @@ impl PreparedRun {
             ..
         } = restored;
         let resolved = resolve(plan, state.run_history.last()).map_err(RunError::Provider)?;
-        let plan = resolved.plan;
+        let mut plan = resolved.plan;
+        let mcp = mcp(&mut plan).map_err(RunError::Mcp)?;
         let options = RunOptions {
             provider: resolved.provider,
             state_dir: state_dir_path,
             journal,
             hooks_dir,
+            mcp,
         };
         let clock = clock::system();
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
@@ -328,6 +336,7 @@ impl PreparedRun {
             recorder,
             memory,
             workspace,
+            options.mcp,
             llm,
             hooks,
             clock,
@@ -355,8 +364,16 @@ impl PreparedRun {
         self.ctx.recorder.subscribe()
     }
 
-    /// Runs the session until its work is done or it is stopped, then closes it.
+    /// Runs the session until its work is done or it is stopped, then closes it. The MCP
+    /// servers are shut down however it ends.
     pub async fn execute(self) -> Result<RunReport, RunError> {
+        let mcp = Arc::clone(&self.ctx.mcp);
+        let result = self.execute_inner().await;
+        mcp.shutdown().await;
+        result
+    }
+
+    async fn execute_inner(self) -> Result<RunReport, RunError> {
         let ctx = self.ctx;
         let hook_events = ctx.recorder.subscribe();
         match self.opening {

@@ -11,6 +11,7 @@ use crate::session::Event;
 use crate::spec::{SwarmPlan, TaskSpec, ToolName, MAX_TASKS};
 use crate::tools::command::CommandPolicy;
 use crate::tools::files::FileTool;
+use crate::tools::mcp::McpHub;
 use crate::tools::memory::MemoryTool;
 use crate::tools::workspace::Workspace;
 use crate::tools::{from_output, Tool, ToolError, ToolFuture, ToolReply, ToolSet};
@@ -39,6 +40,7 @@ pub struct ToolDeps {
     pub memory: MemoryStore,
     pub workspace: Arc<Workspace>,
     pub commands: Option<CommandPolicy>,
+    pub mcp: Arc<McpHub>,
 }
 
 /// The tools `agent` (of `role_name`) holds for the whole run: the tools its role lists, minus
@@ -84,6 +86,9 @@ pub fn build_tool_set(
             ToolName::ReadFile
             | ToolName::WriteFile
             | ToolName::ListFiles
+            | ToolName::EditFile
+            | ToolName::SearchFiles
+            | ToolName::GlobFiles
             | ToolName::RunCommand => {
                 FileTool::new(name, Arc::clone(&deps.workspace), deps.commands.clone())
                     .map(|t| Arc::new(t) as Arc<dyn Tool>)
@@ -102,6 +107,7 @@ pub fn build_tool_set(
         };
         tools.extend(tool);
     }
+    tools.extend(deps.mcp.tools_for(&role.mcp_tools));
     Ok(ToolSet::new(tools))
 }
 

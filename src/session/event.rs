@@ -144,6 +144,15 @@ pub enum Event {
         latency_ms: u64,
         at_ms: u64,
     },
+    /// A call of a tool that is not safe to repeat is about to run; durable before it runs. On
+    /// resume, a started call with no `ToolCompleted` is not run again: its outcome is unknown.
+    ToolStarted {
+        task: String,
+        agent: String,
+        call_id: String,
+        name: String,
+        at_ms: u64,
+    },
     /// A tool call finished. Durable before the next turn.
     ToolCompleted {
         task: String,
@@ -232,6 +241,7 @@ impl Event {
             | Event::TaskStarted { at_ms, .. }
             | Event::TurnCompleted { at_ms, .. }
             | Event::LlmCallFailed { at_ms, .. }
+            | Event::ToolStarted { at_ms, .. }
             | Event::ToolCompleted { at_ms, .. }
             | Event::TaskCompleted { at_ms, .. }
             | Event::TaskFailed { at_ms, .. }

@@ -52,6 +52,9 @@ pub struct TaskState {
     /// Turns in a row cut off at `max_tokens`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cut_offs: u32,
+    /// Calls of tools not safe to repeat that started and have no result yet (by call id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls_in_flight: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -293,6 +296,7 @@ impl SessionState {
                             finished_at_ms: None,
                             last_finish: None,
                             cut_offs: 0,
+                            calls_in_flight: Vec::new(),
                         },
                     );
                 }
@@ -372,6 +376,13 @@ impl SessionState {
                     c.retries += u64::from(*retries);
                 }
             }
+            Event::ToolStarted { task, call_id, .. } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    if !t.calls_in_flight.contains(call_id) {
+                        t.calls_in_flight.push(call_id.clone());
+                    }
+                }
+            }
             Event::ToolCompleted {
                 task,
                 agent,
@@ -382,6 +393,7 @@ impl SessionState {
                 ..
             } => {
                 if let Some(t) = self.tasks.get_mut(task) {
+                    t.calls_in_flight.retain(|id| id != call_id);
                     t.transcript.push(Message::Tool {
                         call_id: call_id.clone(),
                         name: name.clone(),

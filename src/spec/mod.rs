@@ -14,6 +14,7 @@ pub mod duration;
 
 mod catalog;
 mod check;
+mod mcp;
 mod plan;
 mod role;
 mod swarm;
@@ -24,6 +25,7 @@ pub use catalog::{
     RoleOrigin,
 };
 pub use check::did_you_mean;
+pub use mcp::is_server_name;
 pub use plan::*;
 pub use role::{claude_code_tool, load_role_file, summarize_warnings};
 pub use swarm::{load_builtin_swarm, load_swarm, load_swarm_or_builtin, source_hash};

@@ -53,11 +53,14 @@ pub enum ToolName {
     ReadFile,
     WriteFile,
     ListFiles,
+    EditFile,
+    SearchFiles,
+    GlobFiles,
     RunCommand,
 }
 
 impl ToolName {
-    pub const ALL: [ToolName; 13] = [
+    pub const ALL: [ToolName; 16] = [
         ToolName::MemoryStore,
         ToolName::MemoryRetrieve,
         ToolName::MemorySearch,
@@ -70,6 +73,9 @@ impl ToolName {
         ToolName::ReadFile,
         ToolName::WriteFile,
         ToolName::ListFiles,
+        ToolName::EditFile,
+        ToolName::SearchFiles,
+        ToolName::GlobFiles,
         ToolName::RunCommand,
     ];
 
@@ -87,6 +93,9 @@ impl ToolName {
             ToolName::ReadFile => "read_file",
             ToolName::WriteFile => "write_file",
             ToolName::ListFiles => "list_files",
+            ToolName::EditFile => "edit_file",
+            ToolName::SearchFiles => "search_files",
+            ToolName::GlobFiles => "glob_files",
             ToolName::RunCommand => "run_command",
         }
     }
@@ -127,6 +136,10 @@ pub struct Role {
     pub max_turns: u32,
     /// `None`: the default rule (read all, write the swarm's namespace and `agent/<role>`).
     pub memory: Option<MemoryAccessSpec>,
+    /// MCP tools as written (`mcp__<server>__<tool>`, or `mcp__<server>` for all of a server's);
+    /// checked against the servers' tool lists when the run starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tools: Vec<String>,
     /// The Markdown body: the role's system prompt.
     pub prompt: String,
     /// Where the role came from: a path, or `builtin:<name>`.
@@ -399,6 +412,9 @@ pub struct SwarmPlan {
     pub workspace_per_session: bool,
     pub allow_commands: bool,
     pub hooks: HookSettings,
+    /// `mcp_servers:` (and `--mcp-config`), by server name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mcp_servers: BTreeMap<String, McpServerSpec>,
     /// The file the plan was loaded from, and a hash of its bytes (to warn on resume when it changed).
     pub source_path: PathBuf,
     pub source_hash: String,
@@ -425,6 +441,48 @@ impl SwarmPlan {
         }
     }
 }
+
+/// How to reach an MCP server. Strings are kept as written, `${VAR}` unexpanded: the plan is
+/// stored in the state dir, the environment's values never are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McpTransport {
+    /// A child process speaking MCP on its stdin and stdout.
+    Stdio {
+        command: String,
+        #[serde(default)]
+        args: Vec<String>,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+        /// Relative to the directory `swarm run` is started in; `None`: that directory.
+        #[serde(default)]
+        cwd: Option<String>,
+    },
+    /// A streamable HTTP endpoint.
+    Http {
+        url: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+}
+
+/// One MCP server of a swarm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpServerSpec {
+    pub transport: McpTransport,
+    /// Deadline of one tool call (and of the start-up handshake).
+    #[serde(with = "duration::as_ms")]
+    pub timeout: Duration,
+    /// Tools of this server the swarm file declares safe to run again after a crash.
+    #[serde(default)]
+    pub safe_to_repeat: Vec<String>,
+    /// Where it was defined: `<file>` of the swarm file or of an `--mcp-config` file.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// Deadline of one MCP tool call when the server's `timeout` is not set.
+pub const DEFAULT_MCP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where to look for role files besides the built-in ones.
 #[derive(Debug, Clone, Default)]

@@ -66,13 +66,13 @@ const FOREIGN_KEYS: &[&str] = &[
 const CLAUDE_CODE_TOOLS: &[(&str, &[ToolName])] = &[
     ("Read", &[ToolName::ReadFile]),
     ("Write", &[ToolName::WriteFile]),
-    ("Edit", &[ToolName::WriteFile]),
-    ("MultiEdit", &[ToolName::WriteFile]),
+    ("Edit", &[ToolName::EditFile]),
+    ("MultiEdit", &[ToolName::EditFile]),
     ("NotebookEdit", &[ToolName::WriteFile]),
     ("NotebookRead", &[ToolName::ReadFile]),
-    ("Glob", &[ToolName::ListFiles]),
+    ("Glob", &[ToolName::GlobFiles]),
     ("LS", &[ToolName::ListFiles]),
-    ("Grep", &[]),
+    ("Grep", &[ToolName::SearchFiles]),
     ("Bash", &[ToolName::RunCommand]),
     ("BashOutput", &[]),
     ("KillShell", &[]),
@@ -400,12 +400,15 @@ fn check_role(
             None
         }
     };
-    let tools = match fields.get("tools") {
+    let (tools, mcp_tools) = match fields.get("tools") {
         Some(node) => check_tools(check, node),
-        None => ToolName::ALL
-            .into_iter()
-            .filter(|t| *t != ToolName::CreateTask)
-            .collect(),
+        None => (
+            ToolName::ALL
+                .into_iter()
+                .filter(|t| *t != ToolName::CreateTask)
+                .collect(),
+            Vec::new(),
+        ),
     };
     let model = fields.get("model").and_then(|n| check.string(n, "`model`"));
     let max_turns = fields
@@ -432,6 +435,7 @@ fn check_role(
         name: name?,
         description: description?,
         tools,
+        mcp_tools,
         model,
         max_turns: max_turns?,
         memory,
@@ -449,7 +453,8 @@ pub(crate) fn is_role_id(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
-fn check_tools(check: &mut Checker, node: &Node) -> Vec<ToolName> {
+/// The built-in tools a role lists, and its MCP tools as written.
+fn check_tools(check: &mut Checker, node: &Node) -> (Vec<ToolName>, Vec<String>) {
     let names: Vec<(String, &Node)> = match &node.value {
         // Claude Code writes `tools: Read, Write, Bash`.
         Value::Str(s) => s
@@ -463,6 +468,7 @@ fn check_tools(check: &mut Checker, node: &Node) -> Vec<ToolName> {
     let ours: Vec<&str> = ToolName::ALL.iter().map(|t| t.as_str()).collect();
     let theirs: Vec<&str> = CLAUDE_CODE_TOOLS.iter().map(|(name, _)| *name).collect();
     let mut tools = Vec::new();
+    let mut mcp_tools: Vec<String> = Vec::new();
     for (name, at) in names {
         let name = name.trim();
         if let Ok(tool) = name.parse::<ToolName>() {
@@ -492,12 +498,18 @@ fn check_tools(check: &mut Checker, node: &Node) -> Vec<ToolName> {
             }
             continue;
         }
-        if name.starts_with("mcp__") {
-            check.warning(
-                at,
-                format!("MCP tool `{name}` is not available here; it is ignored"),
-                "nothing to change: the role runs without it here",
-            );
+        if let Some(rest) = name.strip_prefix("mcp__") {
+            let server = rest.split_once("__").map_or(rest, |(server, _)| server);
+            let tool = rest.split_once("__").map(|(_, tool)| tool);
+            if server.is_empty() || tool.is_some_and(str::is_empty) {
+                check.error(
+                    at,
+                    format!("`{name}` is not an MCP tool name"),
+                    "write `mcp__<server>__<tool>` for one tool or `mcp__<server>` for all of a server's tools",
+                );
+            } else if !mcp_tools.iter().any(|t| t == name) {
+                mcp_tools.push(name.to_owned());
+            }
             continue;
         }
         // A near miss of a tool name is a typo worth stopping for; a name like no tool at all
@@ -517,7 +529,7 @@ fn check_tools(check: &mut Checker, node: &Node) -> Vec<ToolName> {
     }
     tools.sort();
     tools.dedup();
-    tools
+    (tools, mcp_tools)
 }
 
 /// The warnings of loaded definitions as printed by `run` and `roles`: a swarm file's warnings

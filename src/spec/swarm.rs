@@ -16,7 +16,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-const TOP_KEYS: [&str; 14] = [
+const TOP_KEYS: [&str; 15] = [
     "name",
     "description",
     "topology",
@@ -31,6 +31,7 @@ const TOP_KEYS: [&str; 14] = [
     "workspace",
     "allow_commands",
     "hooks",
+    "mcp_servers",
 ];
 
 /// Loads a swarm file, resolves the roles it names, and validates everything.
@@ -294,6 +295,8 @@ fn check_swarm(check: &mut Checker, root: &Node, catalog: &RoleCatalog) -> Optio
         .get("allow_commands")
         .map_or(Some(false), |n| check.boolean(n, "`allow_commands`"));
     let hooks = check_hooks(check, fields.get("hooks"));
+    let source = check.file.display().to_string();
+    let mcp_servers = super::mcp::check_mcp_servers(check, fields.get("mcp_servers"), &source);
 
     let roles = resolve_roles(check, catalog, &slots, coordinator.as_ref());
     if let Some(topology) = topology {
@@ -350,6 +353,7 @@ fn check_swarm(check: &mut Checker, root: &Node, catalog: &RoleCatalog) -> Optio
         workspace_per_session,
         allow_commands: allow_commands?,
         hooks: hooks?,
+        mcp_servers: mcp_servers?,
         source_path: PathBuf::new(),
         source_hash: String::new(),
         continues_from: None,

@@ -1,6 +1,8 @@
-//! The file tools (`read_file`, `write_file`, `list_files`) and the `run_command` glue: their
-//! schemas and the parsing of their arguments, over the confined [`Workspace`].
+//! The workspace tools (`read_file`, `write_file`, `list_files`, `edit_file`, `search_files`,
+//! `glob_files`) and the `run_command` glue: their schemas and the parsing of their arguments,
+//! over the confined [`Workspace`].
 
+use super::coding::{edit_file, glob_files, search_files};
 use super::command::{run_command, CommandPolicy};
 use super::workspace::{Workspace, READ_FILE_MAX_BYTES};
 use super::{from_output, Tool, ToolFuture};
@@ -44,6 +46,43 @@ pub fn schema(tool: ToolName) -> Option<ToolSchema> {
                 }
             }),
         ),
+        ToolName::EditFile => (
+            "Replace an exact piece of text in a workspace file. `old_string` must occur exactly once (include enough surrounding lines to make it unique), or set `replace_all` to replace every occurrence.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "File path relative to the workspace root"},
+                    "old_string": {"type": "string", "description": "The exact text to replace, whitespace included"},
+                    "new_string": {"type": "string", "description": "The text to put in its place"},
+                    "replace_all": {"type": "boolean", "description": "Replace every occurrence; default false"}
+                },
+                "required": ["path", "old_string", "new_string"]
+            }),
+        ),
+        ToolName::SearchFiles => (
+            "Search the contents of the workspace's files with a regular expression (Rust regex syntax), skipping what .gitignore excludes. Returns `path:line:text` for each matching line, capped.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "pattern": {"type": "string", "description": "Regular expression, e.g. `fn\\s+main` or `TODO`"},
+                    "path": {"type": "string", "description": "Folder or file to search, relative to the workspace root; omit for everything"},
+                    "glob": {"type": "string", "description": "Only files matching this glob, e.g. `*.rs` or `src/**/*.ts`"},
+                    "case_insensitive": {"type": "boolean", "description": "Ignore case; default false"}
+                },
+                "required": ["pattern"]
+            }),
+        ),
+        ToolName::GlobFiles => (
+            "Find files by name with a glob such as `**/*.rs` or `src/*/mod.rs` (`*` stays within a folder, `**` crosses folders), skipping what .gitignore excludes. Returns paths relative to the workspace root, sorted.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "pattern": {"type": "string", "description": "Glob matched against paths relative to the workspace root"},
+                    "path": {"type": "string", "description": "Folder to look in; omit for the whole workspace"}
+                },
+                "required": ["pattern"]
+            }),
+        ),
         ToolName::RunCommand => (
             "Run a shell command (sh -c) in the workspace root. Returns the exit code and the combined output; long output is cut in the middle, and the command is killed after a timeout.",
             json!({
@@ -80,6 +119,37 @@ struct ListArgs {
     path: Option<String>,
     #[serde(default)]
     recursive: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditArgs {
+    #[serde(alias = "file_path")]
+    path: String,
+    old_string: String,
+    new_string: String,
+    #[serde(default)]
+    replace_all: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    pattern: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    glob: Option<String>,
+    #[serde(default)]
+    case_insensitive: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlobArgs {
+    pattern: String,
+    #[serde(default)]
+    path: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +223,51 @@ pub async fn execute(
                     }
                 })
         }
+        ToolName::EditFile => {
+            let shape = r#"{"path": string, "old_string": string, "new_string": string, "replace_all"?: boolean}"#;
+            let args: EditArgs = match parse_args(tool, args, shape) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            return match edit_file(
+                ws,
+                &args.path,
+                &args.old_string,
+                &args.new_string,
+                args.replace_all,
+            ) {
+                Ok(n) => ToolOutput::ok(json!({"path": args.path, "replacements": n}).to_string()),
+                Err(why) => ToolOutput::error(format!("edit_file: {why}")),
+            };
+        }
+        ToolName::SearchFiles => {
+            let shape = r#"{"pattern": string, "path"?: string, "glob"?: string, "case_insensitive"?: boolean}"#;
+            let args: SearchArgs = match parse_args(tool, args, shape) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            return match search_files(
+                ws,
+                &args.pattern,
+                args.path.as_deref(),
+                args.glob.as_deref(),
+                args.case_insensitive,
+            ) {
+                Ok(text) => ToolOutput::ok(text),
+                Err(why) => ToolOutput::error(format!("search_files: {why}")),
+            };
+        }
+        ToolName::GlobFiles => {
+            let shape = r#"{"pattern": string, "path"?: string}"#;
+            let args: GlobArgs = match parse_args(tool, args, shape) {
+                Ok(args) => args,
+                Err(out) => return out,
+            };
+            return match glob_files(ws, &args.pattern, args.path.as_deref()) {
+                Ok(text) => ToolOutput::ok(text),
+                Err(why) => ToolOutput::error(format!("glob_files: {why}")),
+            };
+        }
         ToolName::RunCommand => {
             let Some(policy) = commands else {
                 return ToolOutput::error(
@@ -175,9 +290,9 @@ pub async fn execute(
     }
 }
 
-/// A file tool (`read_file`, `write_file`, `list_files`) or `run_command`, bound to the
-/// workspace. Reads, listings and writes are safe to repeat (a write puts the same content
-/// again); a command is not: it may do anything.
+/// A workspace tool or `run_command`, bound to the workspace. Reads, searches, listings and
+/// writes are safe to repeat (a write puts the same content again); an edit is not (replacing
+/// `a` by `ab` twice gives `abb`), and a command may do anything.
 pub struct FileTool {
     tool: ToolName,
     schema: ToolSchema,
@@ -207,7 +322,7 @@ impl Tool for FileTool {
     }
 
     fn repeat_safe(&self) -> bool {
-        self.tool != ToolName::RunCommand
+        !matches!(self.tool, ToolName::RunCommand | ToolName::EditFile)
     }
 
     fn call<'a>(&'a self, args: &'a serde_json::Value) -> ToolFuture<'a> {

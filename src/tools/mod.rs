@@ -7,12 +7,15 @@
 //! only ever sees the set.
 //!
 //! - [`workspace`]: the confined folder the file tools act on;
-//! - [`files`], [`command`], [`shell`]: the file tools, `run_command` and the shell runner
-//!   (also used by hooks);
-//! - [`memory`]: the `memory_*` tools over the shared store.
+//! - [`files`], [`coding`], [`command`], [`shell`]: the file and coding tools, `run_command`
+//!   and the shell runner (also used by hooks);
+//! - [`memory`]: the `memory_*` tools over the shared store;
+//! - [`mcp`]: the tools of MCP servers, `mcp__<server>__<tool>`.
 
+pub mod coding;
 pub mod command;
 pub mod files;
+pub mod mcp;
 pub mod memory;
 pub mod shell;
 pub mod workspace;

@@ -181,7 +181,7 @@ fn kill_group(group: Option<i32>) {
 
 /// Keeps the first and last bytes of a stream within a cap: the start shows what the command
 /// did, the end shows how it finished (the error at the bottom of a build log).
-struct HeadTail {
+pub(crate) struct HeadTail {
     head: Vec<u8>,
     tail: VecDeque<u8>,
     head_cap: usize,
@@ -190,7 +190,7 @@ struct HeadTail {
 }
 
 impl HeadTail {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         let head_cap = cap / 2;
         Self {
             head: Vec::new(),
@@ -201,7 +201,7 @@ impl HeadTail {
         }
     }
 
-    fn push(&mut self, mut bytes: &[u8]) {
+    pub(crate) fn push(&mut self, mut bytes: &[u8]) {
         self.total += bytes.len() as u64;
         let room = self.head_cap - self.head.len();
         let into_head = room.min(bytes.len());
@@ -216,7 +216,7 @@ impl HeadTail {
     }
 
     /// The kept text with a note where bytes were cut, and how many were cut.
-    fn finish(self) -> (String, u64) {
+    pub(crate) fn finish(self) -> (String, u64) {
         let kept = (self.head.len() + self.tail.len()) as u64;
         let cut = self.total - kept;
         let mut text = String::from_utf8_lossy(&self.head).into_owned();

@@ -7,7 +7,10 @@
 //! a path that does not exist yet is judged by its nearest existing ancestor. The check and the
 //! use are not atomic: a process racing the agent inside the workspace could still swap a
 //! folder for a link in between. Agents only act through these tools, so that race needs a
-//! `run_command`, which a swarm has to allow explicitly.
+//! `run_command`, which a swarm has to allow explicitly. A regular file with more than one hard
+//! link is not read or edited: a hard link planted in the workspace can name any file of the
+//! same file system, and nothing in the path shows it. Writing replaces the link with a new
+//! file, so it never changes the other file.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -52,6 +55,8 @@ pub enum WorkspaceError {
         "`{path}` is not a regular file (a pipe, socket or device); read_file only reads files"
     )]
     NotRegular { path: String },
+    #[error("refused `{path}`: it has {links} hard links, so it may be a file outside the workspace; copy it instead of linking it")]
+    HardLinked { path: String, links: u64 },
     #[error("`{path}` is not UTF-8 text (a binary file?); read_file only returns text")]
     NotUtf8 { path: String },
     #[error("could not {action} `{path}`: {source}")]
@@ -75,6 +80,20 @@ impl WorkspaceError {
             },
         }
     }
+}
+
+/// A regular file with more than one hard link may be a file from outside the workspace that a
+/// link planted inside (a symlink check cannot see it): reading or editing it is refused.
+pub fn refuse_hard_links(rel: &str, meta: &fs::Metadata) -> Result<(), WorkspaceError> {
+    use std::os::unix::fs::MetadataExt;
+    let links = meta.nlink();
+    if meta.is_file() && links > 1 {
+        return Err(WorkspaceError::HardLinked {
+            path: rel.to_string(),
+            links,
+        });
+    }
+    Ok(())
 }
 
 /// A folder that file tools are confined to. The root is canonical, so every resolved path
@@ -194,7 +213,11 @@ impl Workspace {
                 path: rel.to_string(),
             });
         }
+        refuse_hard_links(rel, &meta)?;
         let file = fs::File::open(&path).map_err(WorkspaceError::io("open", rel))?;
+        // Checked again on the opened file: a link made between the check and the open counts.
+        let opened = file.metadata().map_err(WorkspaceError::io("read", rel))?;
+        refuse_hard_links(rel, &opened)?;
         let mut bytes = Vec::new();
         file.take(max_bytes.saturating_add(1))
             .read_to_end(&mut bytes)
@@ -337,7 +360,7 @@ impl Workspace {
     }
 
     /// Like [`Workspace::resolve`], for paths that must exist.
-    fn existing(&self, rel: &str) -> Result<PathBuf, WorkspaceError> {
+    pub fn existing(&self, rel: &str) -> Result<PathBuf, WorkspaceError> {
         let path = self.resolve(rel)?;
         match fs::symlink_metadata(&path) {
             Ok(_) => Ok(path),
@@ -346,7 +369,7 @@ impl Workspace {
     }
 
     /// `path` (inside the root) as the agent would write it.
-    fn relative(&self, path: &Path) -> String {
+    pub fn relative(&self, path: &Path) -> String {
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
         rel.to_string_lossy().into_owned()
     }

@@ -41,6 +41,7 @@ pub fn plan() -> SwarmPlan {
         workspace_per_session: false,
         allow_commands: false,
         hooks: HookSettings::default(),
+        mcp_servers: Default::default(),
         source_path: PathBuf::from("swarm.yaml"),
         source_hash: "abc123".into(),
         continues_from: None,
