@@ -39,6 +39,7 @@ fn plan() -> SwarmPlan {
         allow_commands: false,
         hooks: HookSettings::default(),
         mcp_servers: Default::default(),
+        sandbox: false,
         source_path: PathBuf::from("bench.yaml"),
         source_hash: String::new(),
         continues_from: None,

@@ -296,6 +296,7 @@ fn claude_code_agent_file_loads_with_warnings() {
         vec![
             ToolName::ReadFile,
             ToolName::WriteFile,
+            ToolName::SearchFiles,
             ToolName::RunCommand
         ]
     );

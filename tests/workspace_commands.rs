@@ -19,6 +19,7 @@ fn policy(timeout: Duration, output_cap: usize) -> CommandPolicy {
     CommandPolicy {
         timeout,
         output_cap,
+        sandbox: None,
     }
 }
 

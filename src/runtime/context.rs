@@ -193,6 +193,7 @@ impl SwarmContext {
         recorder: Arc<Recorder>,
         memory: MemoryStore,
         workspace: Workspace,
+        sandbox: Option<Arc<crate::tools::sandbox::Sandbox>>,
         mcp: Arc<McpHub>,
         llm: LlmPool,
         hooks: HookRunner,
@@ -210,7 +211,10 @@ impl SwarmContext {
             }),
             memory: memory.clone(),
             workspace: Arc::clone(&workspace),
-            commands: plan.allow_commands.then(CommandPolicy::default),
+            commands: plan.allow_commands.then(|| CommandPolicy {
+                sandbox,
+                ..CommandPolicy::default()
+            }),
             mcp: Arc::clone(&mcp),
         };
         let tool_sets = roster

@@ -63,23 +63,31 @@ impl HookRunner {
         vars.push(("SWARM_EVENT", event.as_str().to_string()));
 
         let started = std::time::Instant::now();
-        let outcome =
-            match run_shell(&self.cwd, command, &vars, self.timeout, HOOK_OUTPUT_CAP).await {
-                Ok(outcome) => outcome,
-                Err(err) => {
-                    return Some(HookOutcome {
-                        ok: false,
-                        exit_code: None,
-                        timed_out: false,
-                        message: format!(
-                            "hook `{}` could not be started in {}: {err}",
-                            event.as_str(),
-                            self.cwd.display()
-                        ),
-                        elapsed_ms: millis(started.elapsed()),
-                    })
-                }
-            };
+        let outcome = match run_shell(
+            &self.cwd,
+            command,
+            &vars,
+            self.timeout,
+            HOOK_OUTPUT_CAP,
+            None,
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                return Some(HookOutcome {
+                    ok: false,
+                    exit_code: None,
+                    timed_out: false,
+                    message: format!(
+                        "hook `{}` could not be started in {}: {err}",
+                        event.as_str(),
+                        self.cwd.display()
+                    ),
+                    elapsed_ms: millis(started.elapsed()),
+                })
+            }
+        };
         let output = outcome.output.trim();
         let ok = outcome.success();
         let message = if ok {

@@ -185,6 +185,7 @@ mod tests {
             allow_commands: false,
             hooks: Default::default(),
             mcp_servers: Default::default(),
+            sandbox: false,
             source_path: "swarm.yaml".into(),
             source_hash: String::new(),
             continues_from: None,

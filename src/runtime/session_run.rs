@@ -38,6 +38,8 @@ pub enum RunError {
     BudgetSpent { session: String },
     #[error("{0}")]
     Mcp(String),
+    #[error(transparent)]
+    Sandbox(#[from] crate::tools::sandbox::SandboxUnavailable),
     #[error("the handoff report {path} could not be written: {reason}")]
     Report { path: PathBuf, reason: String },
 }
@@ -320,6 +322,17 @@ impl PreparedRun {
             path: workspace_path.clone(),
             reason: e.to_string(),
         })?;
+        let sandbox = if plan.sandbox && plan.allow_commands {
+            let sandbox = crate::tools::sandbox::Sandbox::new(workspace.root())?;
+            eprintln!(
+                "sandbox: commands may write only in {} and /tmp (Landlock ABI {})",
+                workspace.root().display(),
+                sandbox.abi()
+            );
+            Some(Arc::new(sandbox))
+        } else {
+            None
+        };
         let journal = if options.journal {
             state_dir.open_journal(&session, &lock)?
         } else {
@@ -336,6 +349,7 @@ impl PreparedRun {
             recorder,
             memory,
             workspace,
+            sandbox,
             options.mcp,
             llm,
             hooks,

@@ -411,6 +411,9 @@ pub struct SwarmPlan {
     #[serde(default)]
     pub workspace_per_session: bool,
     pub allow_commands: bool,
+    /// Confine `run_command` to the workspace (Landlock); the run refuses to start without it.
+    #[serde(default)]
+    pub sandbox: bool,
     pub hooks: HookSettings,
     /// `mcp_servers:` (and `--mcp-config`), by server name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

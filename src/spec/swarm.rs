@@ -16,7 +16,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-const TOP_KEYS: [&str; 15] = [
+const TOP_KEYS: [&str; 16] = [
     "name",
     "description",
     "topology",
@@ -32,6 +32,7 @@ const TOP_KEYS: [&str; 15] = [
     "allow_commands",
     "hooks",
     "mcp_servers",
+    "sandbox",
 ];
 
 /// Loads a swarm file, resolves the roles it names, and validates everything.
@@ -294,6 +295,9 @@ fn check_swarm(check: &mut Checker, root: &Node, catalog: &RoleCatalog) -> Optio
     let allow_commands = fields
         .get("allow_commands")
         .map_or(Some(false), |n| check.boolean(n, "`allow_commands`"));
+    let sandbox = fields
+        .get("sandbox")
+        .map_or(Some(false), |n| check.boolean(n, "`sandbox`"));
     let hooks = check_hooks(check, fields.get("hooks"));
     let source = check.file.display().to_string();
     let mcp_servers = super::mcp::check_mcp_servers(check, fields.get("mcp_servers"), &source);
@@ -352,6 +356,7 @@ fn check_swarm(check: &mut Checker, root: &Node, catalog: &RoleCatalog) -> Optio
         workspace: workspace?,
         workspace_per_session,
         allow_commands: allow_commands?,
+        sandbox: sandbox?,
         hooks: hooks?,
         mcp_servers: mcp_servers?,
         source_path: PathBuf::new(),

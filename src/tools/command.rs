@@ -1,18 +1,22 @@
 //! The `run_command` tool: a shell command in the workspace root, with the limits of
 //! [`CommandPolicy`].
 
+use super::sandbox::Sandbox;
 use super::shell::{format_duration, run_shell};
 use super::workspace::Workspace;
 use crate::llm::ToolOutput;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Limits for the `run_command` tool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CommandPolicy {
     /// After this long the command and everything it started are killed.
     pub timeout: Duration,
     /// Bytes of combined stdout and stderr returned to the agent; the middle is cut beyond it.
     pub output_cap: usize,
+    /// `sandbox: true`: the Landlock ruleset every command confines itself with.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 impl Default for CommandPolicy {
@@ -20,6 +24,7 @@ impl Default for CommandPolicy {
         Self {
             timeout: Duration::from_secs(120),
             output_cap: 16 * 1024,
+            sandbox: None,
         }
     }
 }
@@ -31,7 +36,15 @@ pub async fn run_command(ws: &Workspace, command: &str, policy: &CommandPolicy) 
     if command.trim().is_empty() {
         return ToolOutput::error("run_command needs a non-empty `command` to run with sh -c");
     }
-    let outcome = match run_shell(ws.root(), command, &[], policy.timeout, policy.output_cap).await
+    let outcome = match run_shell(
+        ws.root(),
+        command,
+        &[],
+        policy.timeout,
+        policy.output_cap,
+        policy.sandbox.as_deref(),
+    )
+    .await
     {
         Ok(outcome) => outcome,
         Err(err) => return ToolOutput::error(format!("could not start `sh -c`: {err}")),

@@ -17,6 +17,7 @@ pub mod command;
 pub mod files;
 pub mod mcp;
 pub mod memory;
+pub mod sandbox;
 pub mod shell;
 pub mod workspace;
 

@@ -70,6 +70,7 @@ pub async fn run_shell(
     extra_env: &[(&str, String)],
     timeout: Duration,
     output_cap: usize,
+    sandbox: Option<&super::sandbox::Sandbox>,
 ) -> io::Result<ShellOutcome> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -87,6 +88,9 @@ pub async fn run_shell(
     }
     for (name, value) in extra_env {
         cmd.env(name, value);
+    }
+    if let Some(sandbox) = sandbox {
+        sandbox.apply(&mut cmd);
     }
 
     let started = Instant::now();

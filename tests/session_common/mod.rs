@@ -42,6 +42,7 @@ pub fn plan() -> SwarmPlan {
         allow_commands: false,
         hooks: HookSettings::default(),
         mcp_servers: Default::default(),
+        sandbox: false,
         source_path: PathBuf::from("swarm.yaml"),
         source_hash: "abc123".into(),
         continues_from: None,
