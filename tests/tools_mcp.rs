@@ -463,3 +463,79 @@ fn find_git_server() -> Option<(String, Vec<String>)> {
         .is_ok_and(|s| s.success());
     module.then(|| ("python3".into(), vec!["-m".into(), "mcp_server_git".into()]))
 }
+
+/// Start-up cost of 1, 4 and 8 of our stdio servers and the cost of one call over stdio and over
+/// streamable HTTP. Slow and machine-dependent, so not part of the normal run:
+/// `cargo test --release --test tools_mcp measure -- --ignored --nocapture` (BENCHMARKS.md).
+#[test]
+#[ignore]
+fn measure_mcp_start_up_and_call_overhead() {
+    use swarm_runtime::spec::{load_swarm, LoadOptions};
+    use swarm_runtime::tools::mcp::McpHub;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let exe = server_exe();
+    let load = |servers: usize, http: Option<&str>| {
+        let fx = SwarmFixture::new();
+        let names: Vec<String> = (0..servers).map(|i| format!("mcp__s{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        fx.role("user", &[&names[..], &["complete_task"]].concat());
+        let mut yaml = String::from(
+            "name: m\ntopology: mesh\nagents:\n  - role: user\ntasks:\n  - id: t\n    role: user\n    description: d\nmcp_servers:\n",
+        );
+        for i in 0..servers {
+            match http {
+                Some(url) => yaml.push_str(&format!("  s{i}: {{url: \"{url}\"}}\n")),
+                None => yaml.push_str(&format!("  s{i}: {{command: \"{}\"}}\n", exe.display())),
+            }
+        }
+        let path = fx.swarm(&yaml);
+        let plan = load_swarm(&path, &LoadOptions::default()).unwrap().value;
+        (fx, plan)
+    };
+    let mut start_ms = Vec::new();
+    for n in [1usize, 4, 8] {
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let (fx, plan) = load(n, None);
+            let began = Instant::now();
+            let hub = runtime.block_on(McpHub::start(&plan, fx.path())).unwrap();
+            best = best.min(began.elapsed().as_secs_f64() * 1000.0);
+            runtime.block_on(hub.shutdown());
+        }
+        println!("start {n} stdio servers: {best:.1} ms");
+        start_ms.push(best);
+    }
+    let calls = 500;
+    let per_call = |plan: &swarm_runtime::spec::SwarmPlan, dir: &Path| {
+        runtime.block_on(async {
+            let hub = McpHub::start(plan, dir).await.unwrap();
+            let tools = hub.tools_for(&["mcp__s0__echo".to_string()]);
+            let args = json!({"text": "x"});
+            for _ in 0..20 {
+                tools[0].call(&args).await.unwrap();
+            }
+            let began = Instant::now();
+            for _ in 0..calls {
+                tools[0].call(&args).await.unwrap();
+            }
+            let us = began.elapsed().as_secs_f64() * 1e6 / calls as f64;
+            hub.shutdown().await;
+            us
+        })
+    };
+    let (fx, plan) = load(1, None);
+    let stdio_us = per_call(&plan, fx.path());
+    let mut server = Command::new(&exe)
+        .args(["--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = read_url(&mut server);
+    let (fx, plan) = load(1, Some(&url));
+    let http_us = per_call(&plan, fx.path());
+    let _ = server.kill();
+    let _ = server.wait();
+    println!("one echo call: stdio {stdio_us:.0} us, streamable HTTP {http_us:.0} us ({calls} calls each)");
+    assert!(start_ms.iter().all(|ms| *ms > 0.0));
+}

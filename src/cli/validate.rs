@@ -14,6 +14,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
                 for warning in warnings {
                     eprintln!("{warning}");
                 }
+                warn_if_sandbox_unavailable(file, &opts);
                 println!("ok: {}", file.display());
             }
             Err(err) => {
@@ -23,4 +24,24 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if all_valid { exit::OK } else { exit::USAGE })
+}
+
+/// `sandbox: true` on a machine that cannot confine commands: the run will refuse to start, so
+/// say it now.
+fn warn_if_sandbox_unavailable(file: &std::path::Path, opts: &LoadOptions) {
+    let is_swarm = file.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    if !is_swarm {
+        return;
+    }
+    let Ok(loaded) = swarm_runtime::spec::load_swarm(file, opts) else {
+        return;
+    };
+    if loaded.value.sandbox && loaded.value.allow_commands {
+        if let Err(e) = swarm_runtime::tools::sandbox::Sandbox::probe() {
+            eprintln!(
+                "{}: warning: {e}; `swarm run` will refuse to start here",
+                file.display()
+            );
+        }
+    }
 }

@@ -58,8 +58,8 @@ pub struct Sandbox {
 pub struct SandboxUnavailable(String);
 
 impl Sandbox {
-    /// Builds the ruleset for `workspace`, or says why this machine cannot confine commands.
-    pub fn new(workspace: &Path) -> Result<Self, SandboxUnavailable> {
+    /// The kernel's Landlock ABI version, or why this machine cannot confine commands.
+    pub fn probe() -> Result<i64, SandboxUnavailable> {
         // SAFETY: with a null attribute and the VERSION flag the call only returns the ABI.
         let abi = unsafe {
             libc::syscall(
@@ -77,6 +77,12 @@ impl Sandbox {
                 _ => format!("Landlock is not available ({err})"),
             }));
         }
+        Ok(abi)
+    }
+
+    /// Builds the ruleset for `workspace`, or says why this machine cannot confine commands.
+    pub fn new(workspace: &Path) -> Result<Self, SandboxUnavailable> {
+        let abi = Self::probe()?;
         let mut all = ABI1_ALL;
         if abi >= 2 {
             all |= ACCESS_REFER;
