@@ -157,6 +157,19 @@ async fn run_one(
             super::run::resolve(plan, start, &Default::default(), &cwd)
                 .map_err(|e| format!("{e:#}"))
         },
+        |plan| {
+            // The take-up is synchronous inside this async worker: start the servers on this
+            // thread without blocking the runtime's other tasks.
+            let handle = tokio::runtime::Handle::current();
+            if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+                return Err("MCP servers need the multi-threaded runtime".into());
+            }
+            let hub = tokio::task::block_in_place(|| {
+                handle.block_on(swarm_runtime::tools::mcp::McpHub::start(plan, &cwd))
+            })
+            .map_err(|e| e.to_string())?;
+            Ok(Arc::new(hub))
+        },
     )?;
     let ctx = prepared.context();
     running.lock().push(Arc::clone(&ctx));

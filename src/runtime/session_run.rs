@@ -157,6 +157,7 @@ impl PreparedRun {
             journal,
             hooks_dir,
             resolve,
+            mcp,
         )
     }
 
@@ -173,6 +174,7 @@ impl PreparedRun {
         journal: bool,
         hooks_dir: PathBuf,
         resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
+        mcp: impl FnOnce(&mut SwarmPlan) -> Result<Arc<McpHub>, String>,
     ) -> Result<Self, RunError> {
         let restored = state_dir.load(&session)?;
         if restored.events_replayed == 0 && restored.state.session.is_empty() {
@@ -184,6 +186,7 @@ impl PreparedRun {
                 state_dir_path,
                 hooks_dir,
                 resolve,
+                mcp,
             );
         }
         match restored.state.status {
@@ -265,15 +268,18 @@ impl PreparedRun {
         state_dir_path: PathBuf,
         hooks_dir: PathBuf,
         resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
+        mcp: impl FnOnce(&mut SwarmPlan) -> Result<Arc<McpHub>, String>,
     ) -> Result<Self, RunError> {
         let goal = state_dir.summary(&session)?.goal;
         let resolved = resolve(plan, None).map_err(RunError::Provider)?;
-        let plan = resolved.plan;
+        let mut plan = resolved.plan;
+        let mcp = mcp(&mut plan).map_err(RunError::Mcp)?;
         let options = RunOptions {
             provider: resolved.provider,
             state_dir: state_dir_path,
             journal: true,
             hooks_dir,
+            mcp,
         };
         let clock = clock::system();
         let now = clock.now_ms();
