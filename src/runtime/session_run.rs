@@ -260,6 +260,7 @@ impl PreparedRun {
     }
 
     /// The first run of a queued session: its opening events, then the work.
+    #[allow(clippy::too_many_arguments)]
     fn start_queued(
         state_dir: StateDir,
         session: String,
