@@ -139,19 +139,16 @@ fn kill_and_resume(kill_after: usize, max_agents: usize) {
 }
 
 #[test]
-#[ignore = "intermittent: after a kill, a resumed task's conversation sometimes lacks its first messages; run with --ignored while this is fixed"]
 fn sigkill_early_then_resume_finishes_without_repeating_completed_turns() {
     kill_and_resume(3, 2);
 }
 
 #[test]
-#[ignore = "intermittent: after a kill, a resumed task's conversation sometimes lacks its first messages; run with --ignored while this is fixed"]
 fn sigkill_midway_then_resume_finishes_without_repeating_completed_turns() {
     kill_and_resume(8, 3);
 }
 
 #[test]
-#[ignore = "intermittent: after a kill, a resumed task's conversation sometimes lacks its first messages; run with --ignored while this is fixed"]
 fn sigkill_late_then_resume_finishes_without_repeating_completed_turns() {
     kill_and_resume(15, 2);
 }

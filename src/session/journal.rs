@@ -380,7 +380,15 @@ impl Writer {
                         batch.push(Work::Event(event));
                         replies.push(Pending::Ack(reply));
                     }
-                    Command::Mark(reply) => replies.push(Pending::Mark(reply)),
+                    // The position is that of the events queued before the mark, not of the
+                    // whole batch: events appended after it are not in the caller's state copy.
+                    Command::Mark(reply) => {
+                        let before = batch
+                            .iter()
+                            .filter(|work| matches!(work, Work::Event(_)))
+                            .count() as u64;
+                        replies.push(Pending::Mark(reply, before));
+                    }
                     Command::Snapshot(snapshot, reply) => {
                         batch.push(Work::Snapshot(snapshot));
                         replies.push(Pending::Ack(reply));
@@ -408,6 +416,7 @@ impl Writer {
     /// Writes one batch in one transaction, tells the observers, then answers every command of
     /// it.
     fn commit(&mut self, batch: &mut Vec<Work>, replies: &mut Vec<Pending>) {
+        let mut start = self.last_seq;
         let failure = if batch.is_empty() {
             None
         } else {
@@ -425,6 +434,7 @@ impl Writer {
                         });
                     }
                     self.last_seq = last;
+                    start = last - count;
                     None
                 }
                 Err(e) => Some(e),
@@ -437,8 +447,8 @@ impl Writer {
                 Pending::Ack(tx) => {
                     let _ = tx.send(failure.clone().map_or(Ok(()), Err));
                 }
-                Pending::Mark(tx) => {
-                    let _ = tx.send(failure.clone().map_or(Ok(self.last_seq), Err));
+                Pending::Mark(tx, before) => {
+                    let _ = tx.send(failure.clone().map_or(Ok(start + before), Err));
                 }
             }
         }
@@ -449,5 +459,6 @@ impl Writer {
 /// Replies owed once a batch's transaction has committed (or failed).
 enum Pending {
     Ack(Reply<()>),
-    Mark(Reply<u64>),
+    /// With the number of the batch's events queued before the mark.
+    Mark(Reply<u64>, u64),
 }
