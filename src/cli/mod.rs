@@ -211,6 +211,31 @@ fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
     Ok(lease)
 }
 
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    swarm_runtime::spec::duration::parse(text)
+}
+
+fn parse_status(text: &str) -> Result<swarm_runtime::session::SessionStatus, String> {
+    use swarm_runtime::session::SessionStatus as S;
+    let known = [
+        S::Completed,
+        S::Failed,
+        S::Interrupted,
+        S::BudgetStopped,
+        S::Queued,
+    ];
+    known
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<_> = known.iter().map(|s| s.as_str()).collect();
+            format!(
+                "`{text}` is not a status to prune: use one of {}",
+                names.join(", ")
+            )
+        })
+}
+
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// A session id, or `latest`
@@ -309,6 +334,30 @@ pub enum SessionsCommand {
         /// Print long texts, arguments and results in full instead of shortened
         #[arg(long)]
         full: bool,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+    /// Delete sessions from the state store (their plan, journal and snapshot; workspace folders
+    /// and written reports stay). A session a live process runs is refused.
+    Delete {
+        /// Session ids, or `latest`
+        #[arg(required = true, value_name = "SESSION")]
+        sessions: Vec<String>,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+    /// Delete sessions not updated for a while (running ones never; workspaces stay)
+    Prune {
+        /// Delete sessions whose last activity is older than this, e.g. 7d, 12h
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: std::time::Duration,
+        /// Only sessions with this status (repeatable): completed, failed, interrupted,
+        /// budget_stopped or queued (default: all but running and queued)
+        #[arg(long, value_name = "STATUS", value_parser = parse_status)]
+        status: Vec<swarm_runtime::session::SessionStatus>,
+        /// Print what would be deleted, delete nothing
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         state: StateDirArg,
     },

@@ -6,7 +6,8 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::Path;
 use swarm_runtime::session::{
-    budget, format_utc, history, html, report, Counters, Restored, SessionSummary, StateDir,
+    budget, format_utc, history, html, report, Counters, Restored, SessionStatus, SessionSummary,
+    StateDir,
 };
 
 pub fn run(cmd: SessionsCommand) -> Result<u8> {
@@ -43,6 +44,13 @@ pub fn run(cmd: SessionsCommand) -> Result<u8> {
                 full,
             },
         ),
+        SessionsCommand::Delete { sessions, state } => delete(&state.state_dir, &sessions),
+        SessionsCommand::Prune {
+            older_than,
+            status,
+            dry_run,
+            state,
+        } => prune(&state.state_dir, older_than, &status, dry_run),
         SessionsCommand::Report {
             session,
             html: Some(file),
@@ -92,6 +100,83 @@ fn list(root: &Path, json: bool) -> Result<u8> {
         );
     }
     Ok(super::exit::OK)
+}
+
+/// Deletes each named session; reports every one it could not delete and carries on.
+fn delete(root: &Path, sessions: &[String]) -> Result<u8> {
+    let dir = StateDir::open_existing(root)?;
+    let mut code = super::exit::OK;
+    for session in sessions {
+        match dir.resolve(session).and_then(|id| {
+            dir.delete_session(&id)?;
+            Ok(id)
+        }) {
+            Ok(id) => println!("deleted session {id} (its state; workspace and reports are kept)"),
+            Err(err) => {
+                eprintln!("error: {err}");
+                code = super::exit::FAILED;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// The sessions `prune` takes: not updated for `older_than`, with one of `statuses` (default:
+/// every status but running and queued). A running session is never taken.
+fn prunable(
+    sessions: Vec<SessionSummary>,
+    older_than: std::time::Duration,
+    statuses: &[SessionStatus],
+    now_ms: u64,
+) -> Vec<SessionSummary> {
+    let cutoff = now_ms.saturating_sub(older_than.as_millis() as u64);
+    sessions
+        .into_iter()
+        .filter(|s| s.updated_ms < cutoff)
+        .filter(|s| match statuses {
+            [] => !matches!(s.status, SessionStatus::Running | SessionStatus::Queued),
+            wanted => wanted.contains(&s.status),
+        })
+        .collect()
+}
+
+fn prune(
+    root: &Path,
+    older_than: std::time::Duration,
+    statuses: &[SessionStatus],
+    dry_run: bool,
+) -> Result<u8> {
+    let dir = if dry_run {
+        StateDir::open_read_only(root)?
+    } else {
+        StateDir::open_existing(root)?
+    };
+    let now = swarm_runtime::clock::now_ms();
+    let chosen = prunable(dir.list()?, older_than, statuses, now);
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let mut code = super::exit::OK;
+    let mut count = 0;
+    for s in &chosen {
+        if !dry_run {
+            if let Err(err) = dir.delete_session(&s.id) {
+                eprintln!("error: {err}");
+                code = super::exit::FAILED;
+                continue;
+            }
+        }
+        count += 1;
+        println!(
+            "{verb} session {} ({}, last active {} UTC)",
+            s.id,
+            s.status.as_str(),
+            format_utc(s.updated_ms)
+        );
+    }
+    eprintln!(
+        "{verb} {count} session(s) not active for {}",
+        swarm_runtime::spec::duration::format(older_than)
+    );
+    Ok(code)
 }
 
 fn summary_json(s: &SessionSummary) -> serde_json::Value {

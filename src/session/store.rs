@@ -85,6 +85,10 @@ pub trait SessionStore {
     /// runner is live: it picks them up with [`Journal::poll_external`], and a load replays them.
     fn append_external(&self, id: &str, events: &[Event]) -> Result<(), SessionError>;
 
+    /// Deletes a session and all it stored. Refuses one a live process holds
+    /// ([`SessionError::Locked`]); takes over a dead holder's lock first.
+    fn delete_session(&self, id: &str) -> Result<(), SessionError>;
+
     /// The stored events of a session after journal position `after`, oldest first, at most
     /// `limit`. A snapshot keeps the runner's events (they are the session's history: `sessions
     /// log`, `watch`, the HTML report); external events it holds are gone, so seqs have gaps.
@@ -269,5 +273,9 @@ impl StateDir {
         limit: usize,
     ) -> Result<Vec<Envelope>, SessionError> {
         dispatch!(self, s => s.events_after(id, after, limit))
+    }
+
+    pub fn delete_session(&self, id: &str) -> Result<(), SessionError> {
+        dispatch!(self, s => s.delete_session(id))
     }
 }

@@ -686,6 +686,29 @@ impl PgStore {
         Ok(())
     }
 
+    /// Deletes a session with its journal and snapshot, in one transaction, after taking its
+    /// lease (a live holder is refused; a dead one's lease is taken over).
+    pub fn delete_session(&self, id: &str) -> Result<(), SessionError> {
+        let held = self.lock(id)?;
+        let wanted = id.to_string();
+        self.run("deleting a session", move |mut client, _| {
+            let wanted = wanted.clone();
+            async move {
+                let tx = client.transaction().await?;
+                tx.execute("DELETE FROM events WHERE session = $1", &[&wanted])
+                    .await?;
+                tx.execute("DELETE FROM snapshots WHERE session = $1", &[&wanted])
+                    .await?;
+                tx.execute("DELETE FROM sessions WHERE id = $1", &[&wanted])
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        })?;
+        drop(held);
+        Ok(())
+    }
+
     pub fn events_after(
         &self,
         id: &str,

@@ -460,6 +460,29 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Deletes a session and everything stored for it (plan, journal, snapshot). A session a
+    /// live process holds is refused with [`SessionError::Locked`]; a dead holder's lock is
+    /// taken over first, so no runner can write to it meanwhile.
+    pub fn delete_session(&self, id: &str) -> Result<(), SessionError> {
+        let held = self.lock(id)?;
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        for sql in [
+            "DELETE FROM events WHERE session = ?1",
+            "DELETE FROM snapshots WHERE session = ?1",
+            "DELETE FROM sessions WHERE id = ?1",
+        ] {
+            tx.execute(sql, [id]).map_err(self.err())?;
+        }
+        tx.commit().map_err(self.err())?;
+        db::checkpoint_wal(&conn);
+        drop(conn);
+        drop(held);
+        Ok(())
+    }
+
     /// Appends events from outside the session's runner (the memory CLI), whether or not a runner
     /// is live: it picks them up with [`Journal::poll_external`], and a load replays them.
     pub fn append_external(&self, id: &str, events: &[Event]) -> Result<(), SessionError> {
@@ -565,6 +588,10 @@ impl SessionStore for SqliteStore {
 
     fn append_external(&self, id: &str, events: &[Event]) -> Result<(), SessionError> {
         SqliteStore::append_external(self, id, events)
+    }
+
+    fn delete_session(&self, id: &str) -> Result<(), SessionError> {
+        SqliteStore::delete_session(self, id)
     }
 
     fn events_after(
