@@ -7,12 +7,14 @@
 //! - [`memory`]: the namespaced in-process store the agents share;
 //! - [`session`]: the event journal, snapshots, resume, budgets and reports;
 //! - [`tools`]: the tool seam and the tools agents call (files, commands, memory, MCP servers);
-//! - [`runtime`]: the scheduler, the agent step machine, topologies and the session tools.
+//! - [`runtime`]: the scheduler, the agent step machine, topologies and the session tools;
+//! - [`secrets`]: API keys kept out of the environment and redacted from everything written.
 
 pub mod clock;
 pub mod llm;
 pub mod memory;
 pub mod runtime;
+pub mod secrets;
 pub mod session;
 pub mod spec;
 pub mod tools;

@@ -442,7 +442,10 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!(
+                "error: {}",
+                swarm_runtime::secrets::redact(&format!("{err:#}"))
+            );
             ExitCode::from(exit::USAGE)
         }
     }
@@ -471,6 +474,6 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(swarm_runtime::secrets::RedactingStderr)
         .try_init();
 }

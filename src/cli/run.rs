@@ -122,7 +122,7 @@ pub fn resolve(
     overrides: &RunOverrides,
     cwd: &Path,
 ) -> anyhow::Result<ResolvedRun> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let env = |name: &str| swarm_runtime::secrets::var(name).filter(|v| !v.is_empty());
     let resolved = runtime::resolve(plan, start, overrides, &ResolveEnv { cwd, env: &env })?;
     eprintln!("{}", resolved.reason);
     for warning in &resolved.warnings {

@@ -106,6 +106,13 @@ impl LlmClient {
             response = again;
             retries += more + 1;
         }
+        // An API that echoes a key in its answer must not put it in the transcript.
+        if let Some(text) = &mut response.text {
+            crate::secrets::redact_in_place(text);
+        }
+        for call in &mut response.tool_calls {
+            crate::secrets::redact_json(&mut call.arguments);
+        }
         Ok(CallOutcome {
             response,
             retries,

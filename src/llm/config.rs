@@ -92,7 +92,7 @@ pub struct Resolved {
 
 /// The process environment, for [`resolve`].
 pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    crate::secrets::var(name)
 }
 
 /// Where a setting came from.

@@ -41,7 +41,15 @@ impl Recorder {
         &self,
         event: Event,
     ) -> impl Future<Output = Result<(), SessionError>> + Send + 'static {
-        self.emit_with(|_| event)
+        // Redacted before the lock is taken, so the emission under it does not look again.
+        let event = crate::secrets::redact_serde(event);
+        let ack = self.append_built(|_| Some(event), false);
+        async move {
+            match ack {
+                Some(ack) => ack.await,
+                None => Ok(()),
+            }
+        }
     }
 
     /// Builds an event from the current state and emits it, atomically: nothing is applied in
@@ -64,8 +72,23 @@ impl Recorder {
         &self,
         build: impl FnOnce(&SessionState) -> Option<Event>,
     ) -> Option<impl Future<Output = Result<(), SessionError>> + Send + 'static> {
+        self.append_built(build, true)
+    }
+
+    /// Every event passes here: with `redact`, no known secret reaches the state, the journal or
+    /// the observers (callers that redacted already pass false).
+    fn append_built(
+        &self,
+        build: impl FnOnce(&SessionState) -> Option<Event>,
+        redact: bool,
+    ) -> Option<crate::session::Ack> {
         let mut inner = self.inner.lock();
-        let event = Arc::new(build(&inner.state)?);
+        let event = build(&inner.state)?;
+        let event = Arc::new(if redact {
+            crate::secrets::redact_serde(event)
+        } else {
+            event
+        });
         inner.state.apply(&event);
         Some(self.journal.append(event))
     }

@@ -15,7 +15,7 @@
 //! keeps them unexpanded. A stdio server gets the runner's environment without secrets (like
 //! `run_command`), plus the `env` it is given.
 
-use super::shell::{is_secret_env_name, HeadTail};
+use super::shell::HeadTail;
 use super::{Tool, ToolError, ToolFuture, ToolReply};
 use crate::llm::ToolSchema;
 use crate::spec::{McpServerSpec, McpTransport, SwarmPlan};
@@ -524,7 +524,7 @@ async fn connect(
             let mut cmd = tokio::process::Command::new(command);
             cmd.args(args).current_dir(cwd);
             for (name, _) in std::env::vars_os() {
-                if name.to_str().is_none_or(is_secret_env_name) {
+                if name.to_str().is_none_or(crate::secrets::is_secret_var) {
                     cmd.env_remove(&name);
                 }
             }
@@ -584,7 +584,15 @@ fn redact_url(url: &str) -> &str {
 }
 
 fn expand_launch(transport: &McpTransport, base_dir: &Path) -> Result<Launch, String> {
-    let env = |name: &str| std::env::var(name).ok();
+    // Whatever a server's configuration takes from the environment may be a credential: it is
+    // redacted like the API keys and kept from commands' environments.
+    let env = |name: &str| {
+        let value = crate::secrets::var(name);
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            crate::secrets::register(name, value);
+        }
+        value
+    };
     Ok(match transport {
         McpTransport::Stdio {
             command,

@@ -154,13 +154,17 @@ impl ToolSet {
                 completes_task: None,
             };
         };
+        // The one way a tool's output reaches the model and the journal: a key a command
+        // printed (or a server echoed) is blanked here.
         match tool.call(&call.arguments).await {
             Ok(reply) => CallOutcome {
-                output: ToolOutput::ok(reply.content),
-                completes_task: reply.completes_task,
+                output: ToolOutput::ok(crate::secrets::redact(&reply.content).into_owned()),
+                completes_task: reply
+                    .completes_task
+                    .map(|text| crate::secrets::redact(&text).into_owned()),
             },
             Err(ToolError(message)) => CallOutcome {
-                output: ToolOutput::error(message),
+                output: ToolOutput::error(crate::secrets::redact(&message).into_owned()),
                 completes_task: None,
             },
         }

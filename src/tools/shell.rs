@@ -82,7 +82,7 @@ pub async fn run_shell(
         .process_group(0)
         .kill_on_drop(true);
     for (name, _) in std::env::vars_os() {
-        if name.to_str().is_none_or(is_secret_env_name) {
+        if name.to_str().is_none_or(crate::secrets::is_secret_var) {
             cmd.env_remove(&name);
         }
     }
