@@ -448,8 +448,15 @@ fn hooks_run_on_events_with_the_session_in_their_environment() {
         "a failing hook never stops the swarm: {}",
         stderr(&out)
     );
+    // One line for the failing hook, however many tasks it failed on, and the count at the end.
+    assert_eq!(
+        stderr(&out).matches("hook pre-task failed:").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
     assert!(
-        stderr(&out).contains("hook pre-task failed"),
+        stderr(&out).contains("hook pre-task failed 2 times in all"),
         "{}",
         stderr(&out)
     );
@@ -619,9 +626,29 @@ fn retried_llm_faults_are_counted_in_the_session_metrics() {
         &[("t", "worker", &[])],
         &llm_block(&mock, true),
     ));
-    let out = fx.run(&["run", "swarm.yaml", "--goal", "x"]);
+    // Without NO_COLOR: stderr is a pipe, which alone must keep ANSI colour out.
+    let out = fx
+        .command()
+        .env_remove("NO_COLOR")
+        .args(["run", "swarm.yaml", "--goal", "x"])
+        .output()
+        .expect("run swarm");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(mock.request_count(), 3);
+    let err = stderr(&out);
+    let retry_lines: Vec<&str> = err.lines().filter(|l| l.contains("trying again")).collect();
+    assert_eq!(retry_lines.len(), 2, "{}", stderr(&out));
+    for line in &retry_lines {
+        assert!(
+            line.contains("agent=worker-1") && line.contains("task=t"),
+            "a retry line names its agent and task: {line}"
+        );
+    }
+    assert!(
+        !stderr(&out).contains('\u{1b}'),
+        "no ANSI escapes on a pipe: {:?}",
+        stderr(&out)
+    );
     assert!(stdout(&out).contains("retries 2"), "{}", stdout(&out));
     let show = fx.run(&["sessions", "show", "latest", "--json"]);
     let show: Value = serde_json::from_slice(&show.stdout).expect("json");

@@ -321,8 +321,30 @@ fn in_namespace(record: &MemoryRecord, namespace: Option<&str>) -> bool {
     namespace.is_none_or(|ns| record.namespace == ns)
 }
 
+/// On a terminal, a table whose columns fit; otherwise one tab-separated line per entry
+/// (namespace, key, value as JSON), for scripts.
 fn print_records<'a>(records: impl Iterator<Item = &'a MemoryRecord>) {
-    for r in records {
-        println!("{}\t{}\t{}", r.namespace, r.key, r.entry.value);
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        for r in records {
+            println!("{}\t{}\t{}", r.namespace, r.key, r.entry.value);
+        }
+        return;
     }
+    let rows: Vec<Vec<String>> = records
+        .map(|r| {
+            vec![
+                r.namespace.clone(),
+                r.key.clone(),
+                r.entry.value.to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    print!(
+        "{}",
+        super::table::render("", &["NAMESPACE", "KEY", "VALUE"], &[], &rows)
+    );
 }

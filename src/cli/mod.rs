@@ -11,6 +11,7 @@ mod run;
 mod sessions;
 mod summary;
 mod swarms;
+mod table;
 mod validate;
 mod watch;
 mod worker;
@@ -276,6 +277,7 @@ pub enum RolesCommand {
     },
     /// A role's settings and system prompt
     Show {
+        /// The role's name, as `swarm roles list` prints it
         name: String,
         /// Look for role files here first
         #[arg(long)]
@@ -298,6 +300,7 @@ pub enum SwarmsCommand {
 pub enum SessionsCommand {
     /// Sessions in the state dir, newest first
     List {
+        /// One JSON array of sessions: id, swarm, status, goal, tasks, times, runner
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -307,6 +310,7 @@ pub enum SessionsCommand {
     Show {
         /// A session id, or `latest`
         session: String,
+        /// One JSON object: status, runs, tasks, metrics, per-agent counters, budget health
         #[arg(long)]
         json: bool,
         /// Keep showing the session live until it ends (as `swarm watch`)
@@ -393,24 +397,41 @@ pub struct MemoryArgs {
 pub enum MemoryCommand {
     /// Store a value (JSON if it parses as JSON, else a string)
     Set {
+        /// The key, e.g. `sprint/blockers`
         key: String,
+        /// The value: JSON if it parses as JSON, else stored as a string
         value: String,
         /// Time to live, e.g. 10m
         #[arg(long)]
         ttl: Option<String>,
     },
     /// Print a value; exit 1 if it is missing or expired
-    Get { key: String },
+    Get {
+        /// The key to read
+        key: String,
+    },
     /// List keys
     List,
     /// Keys matching a glob: `*` within a segment, `**` across (e.g. `*/blockers`)
-    Search { glob: String },
+    Search {
+        /// The pattern, e.g. `*/blockers` or `development/**`
+        glob: String,
+    },
     /// Remove a key
-    Delete { key: String },
+    Delete {
+        /// The key to remove
+        key: String,
+    },
     /// Write every entry as JSON (to FILE, or stdout)
-    Export { file: Option<PathBuf> },
+    Export {
+        /// Where to write the JSON (default: stdout)
+        file: Option<PathBuf>,
+    },
     /// Read entries written by export
-    Import { file: PathBuf },
+    Import {
+        /// A file written by `swarm memory export`
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -425,6 +446,12 @@ pub struct InitArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::Resume(_) | Command::Worker(_) | Command::Submit(_)
+    ) {
+        quiet_on_closed_stdout();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => plan::run(args),
@@ -469,11 +496,65 @@ fn print_loaded<T>(
     }
 }
 
+/// Lets a listing piped into `head` end quietly when the reader goes away, as other command-line
+/// tools do, instead of panicking on the failed write. Only for commands that merely print: a
+/// runner keeps SIGPIPE ignored, so a child (MCP server, hook) closing its pipe is an error it
+/// handles, not its death.
+fn quiet_on_closed_stdout() {
+    // SAFETY: restores the default disposition of one signal before any thread writes output.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(swarm_runtime::secrets::RedactingStderr)
+        .with_ansi(color_on_stderr())
+        .with_target(false)
+        .without_time()
         .try_init();
+}
+
+/// Whether stderr may carry ANSI colour: only on a terminal, and never with `NO_COLOR` set
+/// (<https://no-color.org>: any non-empty value).
+pub(crate) fn color_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every option and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (the command itself)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "swarm", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

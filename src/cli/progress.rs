@@ -3,7 +3,7 @@
 //! one JSON object per line on stdout.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +53,9 @@ struct Progress {
     max_agents: u32,
     tokens: u64,
     usd: f64,
+    /// Failures per hook: the first is shown, the count at the end (a hook on every task
+    /// failing the same way would otherwise print a line per task).
+    hook_failures: BTreeMap<String, u32>,
 }
 
 impl Progress {
@@ -82,6 +85,7 @@ impl Progress {
             max_agents: ctx.plan.max_agents,
             tokens,
             usd,
+            hook_failures: BTreeMap::new(),
         };
         progress.refresh();
         progress
@@ -159,7 +163,11 @@ impl Progress {
                 resource.as_str()
             )),
             Event::HookFailed { hook, error, .. } => {
-                self.line(format!("! hook {hook} failed: {error}"));
+                let seen = self.hook_failures.entry(hook.clone()).or_insert(0);
+                *seen += 1;
+                if *seen == 1 {
+                    self.line(format!("! hook {hook} failed: {error}"));
+                }
             }
             _ => return,
         }
@@ -175,6 +183,9 @@ async fn show_progress(mut progress: Progress, mut events: Observer) {
         progress.on(&event);
     }
     progress.bar.finish_and_clear();
+    for (hook, times) in progress.hook_failures.iter().filter(|(_, n)| **n > 1) {
+        eprintln!("! hook {hook} failed {times} times in all (`swarm sessions log` has each)");
+    }
 }
 
 fn human_count(n: u64) -> String {

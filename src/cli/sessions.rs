@@ -1,6 +1,7 @@
 //! `swarm sessions`: list the sessions of a state dir, show one, or print its handoff report
 //! (Markdown, or the HTML page). The transcript (`sessions log`) lives in `log.rs`.
 
+use super::table::{self, Align};
 use super::SessionsCommand;
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -85,20 +86,33 @@ fn list(root: &Path, json: bool) -> Result<u8> {
         eprintln!("no sessions in {}", root.display());
         return Ok(super::exit::OK);
     }
-    println!(
-        "{:<22} {:<20} {:<15} {:>7}  CREATED (UTC)",
-        "ID", "SWARM", "STATUS", "TASKS"
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.clone(),
+                s.swarm.clone(),
+                s.status.as_str().to_string(),
+                format!("{}/{}", s.tasks_done, s.tasks_total),
+                format_utc(s.created_ms),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            "",
+            &["ID", "SWARM", "STATUS", "TASKS", "CREATED (UTC)"],
+            &[
+                Align::Left,
+                Align::Left,
+                Align::Left,
+                Align::Right,
+                Align::Left
+            ],
+            &rows
+        )
     );
-    for s in &sessions {
-        println!(
-            "{:<22} {:<20} {:<15} {:>7}  {}",
-            s.id,
-            s.swarm,
-            s.status.as_str(),
-            format!("{}/{}", s.tasks_done, s.tasks_total),
-            format_utc(s.created_ms)
-        );
-    }
     Ok(super::exit::OK)
 }
 
@@ -323,40 +337,64 @@ fn show_text(summary: &SessionSummary, restored: &Restored) {
         }
     }
     println!("agents");
-    println!(
-        "  {:<20} {:>6} {:>10} {:>10} {:>9} {:>8} {:>7} {:>6} {:>5} {:>6}",
-        "NAME", "CALLS", "TOK IN", "TOK OUT", "USD", "LLM S", "RETRY", "FAILED", "DONE", "FAILED"
-    );
-    let rows = state
+    let rows: Vec<Vec<String>> = state
         .per_agent
         .iter()
         .map(|(n, c)| (n.as_str(), c))
-        .chain(std::iter::once(("total", &state.totals)));
-    for (name, c) in rows {
-        println!(
-            "  {:<20} {:>6} {:>10} {:>10} {:>9.4} {:>8.1} {:>7} {:>6} {:>5} {:>6}",
-            name,
-            c.llm_calls,
-            c.tokens_in,
-            c.tokens_out,
-            c.usd,
-            c.llm_ms as f64 / 1000.0,
-            c.retries,
-            c.failed_calls,
-            c.tasks_done,
-            c.tasks_failed
-        );
-    }
+        .chain(std::iter::once(("total", &state.totals)))
+        .map(|(name, c)| {
+            vec![
+                name.to_string(),
+                c.llm_calls.to_string(),
+                c.tokens_in.to_string(),
+                c.tokens_out.to_string(),
+                format!("{:.4}", c.usd),
+                format!("{:.1}", c.llm_ms as f64 / 1000.0),
+                c.retries.to_string(),
+                c.failed_calls.to_string(),
+                c.tasks_done.to_string(),
+                c.tasks_failed.to_string(),
+            ]
+        })
+        .collect();
+    let mut align = vec![Align::Right; 10];
+    align[0] = Align::Left;
+    print!(
+        "{}",
+        table::render(
+            "  ",
+            &[
+                "NAME",
+                "CALLS",
+                "TOK IN",
+                "TOK OUT",
+                "USD",
+                "LLM S",
+                "RETRIES",
+                "FAILED CALLS",
+                "TASKS DONE",
+                "TASKS FAILED"
+            ],
+            &align,
+            &rows
+        )
+    );
     println!("tasks");
-    for t in state.tasks_in_order() {
-        println!(
-            "  {:<20} {:<16} {:<8} {}",
-            t.spec.id,
-            t.spec.role,
-            t.status.as_str(),
-            t.agent.as_deref().unwrap_or("-")
-        );
-    }
+    let rows: Vec<Vec<String>> = state
+        .tasks_in_order()
+        .map(|t| {
+            vec![
+                t.spec.id.clone(),
+                t.spec.role.clone(),
+                t.status.as_str().to_string(),
+                t.agent.clone().unwrap_or_else(|| "-".to_string()),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render("  ", &["TASK", "ROLE", "STATUS", "AGENT"], &[], &rows)
+    );
 }
 
 /// Writes the HTML report to `file` (`-`: stdout; none: the state dir's reports folder).

@@ -375,7 +375,11 @@ impl Step {
         let _reservation = admitted.map_err(TaskEnd::Stopped)?;
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
-            outcome = client.complete(&request) => outcome,
+            // The retry layer's warnings carry the span's fields, so a retry line names them.
+            outcome = tracing::Instrument::instrument(
+                client.complete(&request),
+                tracing::warn_span!("llm", agent = %self.agent.id, task = %self.task),
+            ) => outcome,
             _ = self.ctx.control.wait_interrupt() => return Err(TaskEnd::Stopped(StopReason::Interrupted)),
         };
         let outcome = match outcome {

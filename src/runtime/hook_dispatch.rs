@@ -1,5 +1,5 @@
 //! Runs the swarm file's hooks on the events they are attached to. A failing hook is reported
-//! (an event and a stderr line) and never stops the swarm.
+//! (an event, which the progress display shows) and never stops the swarm.
 
 use super::context::SwarmContext;
 use super::recorder::Observer;
@@ -41,7 +41,11 @@ pub async fn fire(ctx: &SwarmContext, event: HookEvent, env: HookEnv) {
         return;
     };
     if !outcome.ok {
-        eprintln!("hook {} failed: {}", event.as_str(), outcome.message);
+        // The session-end hook runs after the display has shown the session's last event, so
+        // its failure is said here; every other failure reaches the user through its event.
+        if event == HookEvent::SessionEnd {
+            eprintln!("hook {} failed: {}", event.as_str(), outcome.message);
+        }
         drop(ctx.recorder.emit(Event::HookFailed {
             hook: event.as_str().to_string(),
             error: outcome.message,

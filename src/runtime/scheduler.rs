@@ -355,7 +355,7 @@ fn outcome(ctx: &SwarmContext) -> RunEnd {
     match ctx.control.stopped() {
         Some(StopReason::Interrupted) => RunEnd {
             status: SessionStatus::Interrupted,
-            reason: "interrupted (Ctrl-C or SIGTERM); the session can be resumed".to_string(),
+            reason: "stopped by Ctrl-C or SIGTERM; the session can be resumed".to_string(),
         },
         Some(StopReason::Budget(resource)) => RunEnd {
             status: SessionStatus::BudgetStopped,
