@@ -31,6 +31,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Stopped by a budget; checkpoint and handoff report written.
     pub const BUDGET: u8 = 3;
+    /// Stopped by an error after work started (disk full, the state store failing); the
+    /// session is saved as of its last commit and resumable.
+    pub const ERROR: u8 = 4;
     /// Interrupted by Ctrl-C / SIGTERM; checkpoint written.
     pub const INTERRUPTED: u8 = 130;
 }

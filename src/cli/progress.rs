@@ -29,6 +29,11 @@ impl Display {
     pub async fn finish(self) {
         let _ = self.task.await;
     }
+
+    /// Stops showing progress without waiting for the end of the session (which will not come).
+    pub fn abort(self) {
+        self.task.abort();
+    }
 }
 
 async fn print_json(mut events: Observer) {

@@ -264,7 +264,16 @@ async fn drive(prepared: PreparedRun, json: bool, state_dir: &Path) -> anyhow::R
     let ctx = prepared.context();
     let display = Display::start(&ctx, prepared.subscribe(), json);
     watch_signals(Arc::clone(&ctx));
-    let report = prepared.execute().await?;
+    let report = match prepared.execute().await {
+        Ok(report) => report,
+        Err(e) => {
+            // Work had started: this is not bad usage, and not a failure of the tasks.
+            display.abort();
+            let cause = swarm_runtime::secrets::redact(&e.to_string()).into_owned();
+            eprintln!("{}", stopped_by_error(&cause));
+            return Ok(exit::ERROR);
+        }
+    };
     display.finish().await;
     if !json {
         print!("{}", super::summary::render(&ctx, &report, state_dir));
@@ -273,6 +282,11 @@ async fn drive(prepared: PreparedRun, json: bool, state_dir: &Path) -> anyhow::R
         eprintln!("handoff report: {}", path.display());
     }
     Ok(exit_code(&report))
+}
+
+/// The one line a run stopped by an error after it started prints (exit 4).
+pub fn stopped_by_error(cause: &str) -> String {
+    format!("stopped by an error: {cause}; the session is saved; resume when the cause is fixed")
 }
 
 fn exit_code(report: &RunReport) -> u8 {

@@ -380,7 +380,10 @@ impl Step {
                 client.complete(&request),
                 tracing::warn_span!("llm", agent = %self.agent.id, task = %self.task),
             ) => outcome,
-            _ = self.ctx.control.wait_interrupt() => return Err(TaskEnd::Stopped(StopReason::Interrupted)),
+            _ = self.ctx.control.wait_interrupt() => {
+                let reason = self.ctx.control.stopped().unwrap_or(StopReason::Interrupted);
+                return Err(TaskEnd::Stopped(reason));
+            }
         };
         let outcome = match outcome {
             Ok(outcome) => outcome,
@@ -510,14 +513,19 @@ fn complete_result(call: &ToolCall) -> Option<String> {
 }
 
 async fn fail(ctx: &SwarmContext, task: &str, agent: &str, error: String) -> TaskEnd {
+    // A task whose step could not be recorded has not failed: the run stops, and a resume
+    // takes the task up from its last recorded step.
+    if ctx.store_failed() {
+        return TaskEnd::Stopped(StopReason::StoreFailed);
+    }
     let ack = ctx.recorder.emit(Event::TaskFailed {
         task: task.to_string(),
         agent: Some(agent.to_string()),
         error,
         at_ms: ctx.now_ms(),
     });
-    if let Err(e) = ack.await {
-        tracing::error!("the journal failed while recording a task failure: {e}");
+    if ack.await.is_err() && ctx.store_failed() {
+        return TaskEnd::Stopped(StopReason::StoreFailed);
     }
     TaskEnd::Failed
 }

@@ -27,6 +27,9 @@ pub enum StopReason {
     Interrupted,
     /// A budget reached its `stop_at` threshold.
     Budget(BudgetResource),
+    /// The state store failed (disk full, database gone): nothing more can be recorded, so the
+    /// run stops as it is, resumable from its last commit.
+    StoreFailed,
 }
 
 /// Stop signals shared by the scheduler and the agents.
@@ -74,11 +77,15 @@ impl Control {
         }
     }
 
-    /// Resolves when the run is interrupted (not on budget stops, which let calls in flight finish).
+    /// Resolves when the run is interrupted or its store failed (not on budget stops, which let
+    /// calls in flight finish): a call in flight is abandoned.
     pub async fn wait_interrupt(&self) {
         let mut rx = self.stop.subscribe();
         loop {
-            if *rx.borrow_and_update() == Some(StopReason::Interrupted) {
+            if matches!(
+                *rx.borrow_and_update(),
+                Some(StopReason::Interrupted | StopReason::StoreFailed)
+            ) {
                 return;
             }
             if rx.changed().await.is_err() {
@@ -251,6 +258,16 @@ impl SwarmContext {
     }
 
     /// The tools of `agent`.
+    /// Whether the state store has failed; if so the run is told to stop (the first time).
+    pub fn store_failed(&self) -> bool {
+        if self.recorder.journal().failure().is_some() {
+            self.control.stop(StopReason::StoreFailed);
+            true
+        } else {
+            false
+        }
+    }
+
     pub fn tools_of(&self, agent: &str) -> Result<Arc<ToolSet>, String> {
         self.tool_sets
             .get(agent)

@@ -357,6 +357,11 @@ fn outcome(ctx: &SwarmContext) -> RunEnd {
             status: SessionStatus::Interrupted,
             reason: "stopped by Ctrl-C or SIGTERM; the session can be resumed".to_string(),
         },
+        Some(StopReason::StoreFailed) => RunEnd {
+            status: SessionStatus::Interrupted,
+            reason: "stopped by an error of the state store; the session can be resumed"
+                .to_string(),
+        },
         Some(StopReason::Budget(resource)) => RunEnd {
             status: SessionStatus::BudgetStopped,
             reason: format!(

@@ -42,6 +42,9 @@ pub enum RunError {
     Sandbox(#[from] crate::tools::sandbox::SandboxUnavailable),
     #[error("the handoff report {path} could not be written: {reason}")]
     Report { path: PathBuf, reason: String },
+    /// The state store failed after the run started: it stopped where its last commit left it.
+    #[error(transparent)]
+    StoreFailed(SessionError),
 }
 
 /// How often expired memory entries are swept.
@@ -433,11 +436,29 @@ impl PreparedRun {
             }
         });
 
+        // A failed commit nobody awaits (a checkpoint, a memory change) stops the run too.
+        let store_watch = tokio::spawn({
+            let ctx = Arc::clone(&ctx);
+            async move {
+                ctx.recorder.journal().failed().await;
+                ctx.store_failed();
+            }
+        });
+
         let end = scheduler::drive(Arc::clone(&ctx)).await;
 
         background.abort();
         sweeper.abort();
         lease_watch.abort();
+        store_watch.abort();
+        if let Some(error) = ctx.recorder.journal().failure() {
+            // Nothing more can be recorded: no end event, snapshot or report. The session is
+            // what its last commit says, and a resume continues from there.
+            hook_task.abort();
+            ctx.recorder.journal().clone().close().await;
+            drop(self.lock);
+            return Err(RunError::StoreFailed(error));
+        }
         ctx.recorder
             .emit(Event::SessionEnded {
                 status: end.status,
@@ -488,6 +509,8 @@ async fn background_duties(ctx: Arc<SwarmContext>) {
             _ = checkpoint.tick() => {
                 match ctx.recorder.checkpoint(&ctx.memory).await {
                     Ok(()) => drop(ctx.recorder.emit(Event::Checkpoint { at_ms: ctx.now_ms() })),
+                    // A failed store is said once, when the run stops.
+                    Err(_) if ctx.store_failed() => return,
                     Err(e) => eprintln!("checkpoint failed: {e}"),
                 }
             }

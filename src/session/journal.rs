@@ -102,6 +102,30 @@ struct Inner {
     external_seen: AtomicU64,
     /// The seq a disabled journal gives the next event.
     unjournaled_seq: AtomicU64,
+    failure: Arc<Failure>,
+}
+
+/// The first failed commit. After it the journal writes nothing more: an event committed after
+/// one that was lost would make the journal say something that never happened, so the session
+/// stays as its last commit left it, which is what a resume continues from.
+#[derive(Default)]
+struct Failure {
+    error: Mutex<Option<SessionError>>,
+    notify: Notify,
+}
+
+impl Failure {
+    fn set(&self, error: &SessionError) {
+        let mut slot = self.error.lock();
+        if slot.is_none() {
+            *slot = Some(error.clone());
+            self.notify.notify_waiters();
+        }
+    }
+
+    fn get(&self) -> Option<SessionError> {
+        self.error.lock().clone()
+    }
 }
 
 /// Everyone following the stream.
@@ -180,10 +204,12 @@ impl Journal {
     ) -> Result<Self, SessionError> {
         let (commands, queue) = mpsc::channel();
         let observers = Arc::new(Observers::default());
+        let failure = Arc::new(Failure::default());
         let writer = Writer {
             log,
             last_seq,
             observers: Arc::clone(&observers),
+            failure: Arc::clone(&failure),
         };
         std::thread::Builder::new()
             .name(format!("journal-{session}"))
@@ -198,6 +224,7 @@ impl Journal {
                 external: Mutex::new(Some(feed)),
                 external_seen: AtomicU64::new(external_from),
                 unjournaled_seq: AtomicU64::new(0),
+                failure,
             }),
         })
     }
@@ -214,7 +241,26 @@ impl Journal {
                 external_notify: None,
                 external_seen: AtomicU64::new(0),
                 unjournaled_seq: AtomicU64::new(0),
+                failure: Arc::default(),
             }),
+        }
+    }
+
+    /// The error of the commit that failed, once one has: the journal has written nothing since.
+    pub fn failure(&self) -> Option<SessionError> {
+        self.inner.failure.get()
+    }
+
+    /// Resolves with the error of the first failed commit.
+    pub async fn failed(&self) -> SessionError {
+        loop {
+            let notified = self.inner.failure.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(error) = self.failure() {
+                return error;
+            }
+            notified.await;
         }
     }
 
@@ -366,6 +412,7 @@ struct Writer {
     /// The seq of the last event this writer committed (or the session's journal end at start).
     last_seq: u64,
     observers: Arc<Observers>,
+    failure: Arc<Failure>,
 }
 
 impl Writer {
@@ -401,7 +448,7 @@ impl Writer {
             }
             self.commit(&mut batch, &mut replies);
             let closing = !closers.is_empty();
-            if closing {
+            if closing && self.failure.get().is_none() {
                 self.log.close();
             }
             for tx in closers {
@@ -417,7 +464,9 @@ impl Writer {
     /// it.
     fn commit(&mut self, batch: &mut Vec<Work>, replies: &mut Vec<Pending>) {
         let mut start = self.last_seq;
-        let failure = if batch.is_empty() {
+        let failure = if let Some(earlier) = self.failure.get() {
+            Some(earlier)
+        } else if batch.is_empty() {
             None
         } else {
             match self.log.commit(batch, self.last_seq) {
@@ -437,7 +486,10 @@ impl Writer {
                     start = last - count;
                     None
                 }
-                Err(e) => Some(e),
+                Err(e) => {
+                    self.failure.set(&e);
+                    Some(e)
+                }
             }
         };
         batch.clear();
@@ -452,7 +504,9 @@ impl Writer {
                 }
             }
         }
-        self.log.settle();
+        if self.failure.get().is_none() {
+            self.log.settle();
+        }
     }
 }
 
