@@ -251,3 +251,39 @@ async fn tool_results_go_back_in_each_protocols_shape() {
         }
     }
 }
+
+/// The OpenAI protocol names the output limit as the endpoint knows it: `max_tokens` for a
+/// compatible server unless `llm.max_tokens_field` says `max_completion_tokens` (OpenAI's own
+/// reasoning models reject `max_tokens`; api.openai.com gets it by default).
+#[tokio::test]
+async fn the_output_limit_goes_in_the_field_the_endpoint_wants() {
+    let mock = MockLlm::start(Script::text("ok")).await;
+    for (field, stream) in [
+        (None, false),
+        (
+            Some(swarm_runtime::spec::MaxTokensField::MaxCompletionTokens),
+            true,
+        ),
+        (
+            Some(swarm_runtime::spec::MaxTokensField::MaxCompletionTokens),
+            false,
+        ),
+        (Some(swarm_runtime::spec::MaxTokensField::MaxTokens), true),
+    ] {
+        let mut config = mock.config(ProviderKind::Openai);
+        config.stream = stream;
+        config.max_retries = 0;
+        config.max_tokens_field = field;
+        let client = LlmClient::new(config).expect("client");
+        complete(&client, &request(vec![user("hi")])).await;
+        let body = mock.request_json(mock.request_count() - 1);
+        let (sent, absent) = match field {
+            Some(swarm_runtime::spec::MaxTokensField::MaxCompletionTokens) => {
+                ("max_completion_tokens", "max_tokens")
+            }
+            _ => ("max_tokens", "max_completion_tokens"),
+        };
+        assert_eq!(body[sent], 256, "{field:?} stream={stream}: {body}");
+        assert!(body.get(absent).is_none(), "{field:?}: {body}");
+    }
+}

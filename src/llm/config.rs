@@ -51,6 +51,8 @@ pub struct ProviderConfig {
     pub max_tokens: u32,
     /// Mark requests for the provider's prompt cache (`llm.prompt_cache`).
     pub prompt_cache: bool,
+    /// The OpenAI protocol's name for the output limit; `None`: chosen by endpoint.
+    pub max_tokens_field: Option<crate::spec::MaxTokensField>,
 }
 
 impl ProviderConfig {
@@ -73,6 +75,7 @@ impl ProviderConfig {
             tokens_per_minute: defaults.tokens_per_minute,
             max_tokens: defaults.max_tokens,
             prompt_cache: defaults.prompt_cache,
+            max_tokens_field: defaults.max_tokens_field,
         }
     }
 }
@@ -191,6 +194,7 @@ pub fn resolve(
     config.tokens_per_minute = settings.tokens_per_minute;
     config.max_tokens = settings.max_tokens;
     config.prompt_cache = settings.prompt_cache;
+    config.max_tokens_field = settings.max_tokens_field;
 
     let Some(penv) = provider_env(kind) else {
         config.model = SIMULATED_MODEL.to_string();

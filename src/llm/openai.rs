@@ -7,6 +7,7 @@
 use super::assemble::{self, PartialToolCalls};
 use super::http::{self, Endpoint};
 use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
+use crate::spec::MaxTokensField;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
@@ -17,6 +18,8 @@ pub struct OpenAiProvider {
     endpoint: Endpoint,
     /// Send `prompt_cache_key`: only OpenAI itself knows it, other servers may reject it.
     cache_key: bool,
+    /// The name the output limit goes by in requests.
+    max_tokens_field: MaxTokensField,
 }
 
 impl OpenAiProvider {
@@ -34,7 +37,16 @@ impl OpenAiProvider {
                 stream,
             ),
             cache_key: false,
+            max_tokens_field: default_max_tokens_field(base_url),
         }
+    }
+
+    /// Names the output limit `field` in requests; `None` keeps the endpoint's default.
+    pub(crate) fn with_max_tokens_field(mut self, field: Option<MaxTokensField>) -> Self {
+        if let Some(field) = field {
+            self.max_tokens_field = field;
+        }
+        self
     }
 
     /// With `on` and the endpoint at OpenAI itself, requests carry their `cache_key` as
@@ -56,6 +68,7 @@ impl OpenAiProvider {
                     request,
                     stream,
                     cache_key,
+                    max_tokens_field: self.max_tokens_field,
                 };
                 let response = endpoint
                     .post(&wire, |builder, key| match key {
@@ -81,6 +94,16 @@ impl super::Provider for OpenAiProvider {
     }
 }
 
+/// OpenAI's reasoning models refuse `max_tokens`; compatible servers (Ollama, vLLM, llama.cpp,
+/// older proxies) mostly know only `max_tokens`.
+fn default_max_tokens_field(base_url: &str) -> MaxTokensField {
+    if is_openai(base_url) {
+        MaxTokensField::MaxCompletionTokens
+    } else {
+        MaxTokensField::MaxTokens
+    }
+}
+
 /// Whether `url` is OpenAI's own API.
 fn is_openai(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|u| u.host_str() == Some("api.openai.com"))
@@ -90,6 +113,7 @@ struct WireRequest<'a> {
     request: &'a ChatRequest,
     stream: bool,
     cache_key: Option<&'a str>,
+    max_tokens_field: MaxTokensField,
 }
 
 impl Serialize for WireRequest<'_> {
@@ -101,7 +125,7 @@ impl Serialize for WireRequest<'_> {
         if !r.tools.is_empty() {
             map.serialize_entry("tools", &WireTools(r))?;
         }
-        map.serialize_entry("max_tokens", &r.max_tokens)?;
+        map.serialize_entry(self.max_tokens_field.as_str(), &r.max_tokens)?;
         if let Some(key) = self.cache_key {
             map.serialize_entry("prompt_cache_key", key)?;
         }
@@ -518,6 +542,23 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn the_limit_goes_by_the_name_the_endpoint_knows() {
+        let field = |url: &str| default_max_tokens_field(url);
+        assert_eq!(
+            field("https://api.openai.com/v1"),
+            MaxTokensField::MaxCompletionTokens
+        );
+        assert_eq!(
+            field("http://localhost:11434/v1"),
+            MaxTokensField::MaxTokens
+        );
+        assert_eq!(
+            field("https://api.openai.com.example.net/v1"),
+            MaxTokensField::MaxTokens
+        );
+    }
+
+    #[test]
     fn request_wire_shape() {
         let request = ChatRequest {
             model: "m".into(),
@@ -554,6 +595,7 @@ mod tests {
             request: &request,
             stream: true,
             cache_key: None,
+            max_tokens_field: MaxTokensField::MaxTokens,
         })
         .expect("serializes");
         assert_eq!(

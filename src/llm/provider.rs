@@ -35,7 +35,8 @@ pub fn connect(config: &ProviderConfig) -> Result<Arc<dyn Provider>, LlmError> {
                 config.api_key.clone(),
                 config.stream,
             )
-            .with_prompt_cache(config.prompt_cache),
+            .with_prompt_cache(config.prompt_cache)
+            .with_max_tokens_field(config.max_tokens_field),
         ),
         ProviderKind::Anthropic => Arc::new(
             AnthropicProvider::new(

@@ -240,6 +240,10 @@ pub struct LlmSettings {
     pub timeout: Duration,
     /// `max_tokens` sent with every request.
     pub max_tokens: u32,
+    /// The field an OpenAI-protocol request carries the limit in; `None`: by endpoint
+    /// (`max_completion_tokens` at api.openai.com, `max_tokens` elsewhere).
+    #[serde(default)]
+    pub max_tokens_field: Option<MaxTokensField>,
     /// What Claude Code model aliases in role files (`sonnet`, `opus`...) mean for this swarm.
     #[serde(default)]
     pub model_aliases: BTreeMap<String, String>,
@@ -260,7 +264,29 @@ impl Default for LlmSettings {
             max_retries: 4,
             timeout: Duration::from_secs(120),
             max_tokens: 4096,
+            max_tokens_field: None,
             model_aliases: BTreeMap::new(),
+        }
+    }
+}
+
+/// The name of the output-token limit in an OpenAI chat completions request: OpenAI's own
+/// reasoning models reject `max_tokens` and want `max_completion_tokens`, while most compatible
+/// servers know only `max_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensField {
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+impl MaxTokensField {
+    pub const ALL: [MaxTokensField; 2] = [Self::MaxTokens, Self::MaxCompletionTokens];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MaxTokens => "max_tokens",
+            Self::MaxCompletionTokens => "max_completion_tokens",
         }
     }
 }

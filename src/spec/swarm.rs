@@ -9,8 +9,9 @@ use super::check::{did_you_mean, suggestion, Checker, Fields};
 use super::yaml::{self, Node, Value};
 use super::{
     AgentSlot, BudgetSettings, CheckpointSettings, Diagnostic, HookEvent, HookSettings,
-    LlmSettings, LoadOptions, Loaded, MemorySettings, Prices, ProviderKind, Role, Severity,
-    SpecError, SwarmPlan, TaskSpec, ToolName, Topology, MAX_AGENTS, MAX_AGENT_COUNT, MAX_TASKS,
+    LlmSettings, LoadOptions, Loaded, MaxTokensField, MemorySettings, Prices, ProviderKind, Role,
+    Severity, SpecError, SwarmPlan, TaskSpec, ToolName, Topology, MAX_AGENTS, MAX_AGENT_COUNT,
+    MAX_TASKS,
 };
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, HashMap};
@@ -923,6 +924,7 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
             "max_retries",
             "timeout",
             "max_tokens",
+            "max_tokens_field",
             "model_aliases",
         ],
         false,
@@ -1008,6 +1010,26 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
     if let Some(n) = f.get("max_tokens") {
         match check.integer_u32(n, "`llm.max_tokens`", 1) {
             Some(v) => llm.max_tokens = v,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = f.get("max_tokens_field") {
+        let names: Vec<&str> = MaxTokensField::ALL.iter().map(|f| f.as_str()).collect();
+        match check.string(n, "`llm.max_tokens_field`") {
+            Some(text) => match MaxTokensField::ALL.into_iter().find(|f| f.as_str() == text) {
+                Some(field) => llm.max_tokens_field = Some(field),
+                None => {
+                    check.error(
+                        n,
+                        format!("`llm.max_tokens_field` is `{text}`, which no API knows"),
+                        format!(
+                            "write one of: {} (default: max_completion_tokens at api.openai.com, max_tokens elsewhere)",
+                            names.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+            },
             None => ok = false,
         }
     }
