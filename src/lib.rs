@@ -8,10 +8,12 @@
 //! - [`session`]: the event journal, snapshots, resume, budgets and reports;
 //! - [`tools`]: the tool seam and the tools agents call (files, commands, memory, MCP servers);
 //! - [`runtime`]: the scheduler, the agent step machine, topologies and the session tools;
-//! - [`secrets`]: API keys kept out of the environment and redacted from everything written.
+//! - [`secrets`]: API keys kept out of the environment and redacted from everything written;
+//! - [`mcp_server`]: `swarm mcp`, the runtime's sessions and memory as MCP tools.
 
 pub mod clock;
 pub mod llm;
+pub mod mcp_server;
 pub mod memory;
 pub mod runtime;
 pub mod secrets;

@@ -3,6 +3,7 @@
 
 mod init;
 mod log;
+mod mcp;
 mod memory;
 mod plan;
 mod progress;
@@ -84,6 +85,25 @@ enum Command {
     Init(InitArgs),
     /// Watch a session live: tasks, busy agents, tokens, cost, budget health, recent events
     Watch(WatchArgs),
+    /// Serve sessions and memory as MCP tools (swarm_init, task_orchestrate, swarm_status,
+    /// memory_usage ...) over stdio, or streamable HTTP with --http
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Serve streamable HTTP at this address (path /mcp) instead of stdio, e.g. 127.0.0.1:8765;
+    /// an address beyond loopback needs --token-env
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// The environment variable holding the bearer token every HTTP request must carry
+    /// (`Authorization: Bearer <token>`)
+    #[arg(long, value_name = "VAR")]
+    pub token_env: Option<String>,
+    #[command(flatten)]
+    pub options: RunOptionArgs,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -468,6 +488,7 @@ pub fn main() -> ExitCode {
         Command::Memory(args) => memory::run(args),
         Command::Init(args) => init::run(args),
         Command::Watch(args) => watch::run(&args.state.state_dir, &args.session),
+        Command::Mcp(args) => mcp::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

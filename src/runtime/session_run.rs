@@ -31,6 +31,9 @@ pub enum RunError {
     Workspace { path: PathBuf, reason: String },
     #[error("the session {session} has nothing left to do: it {status}")]
     NothingToResume { session: String, status: String },
+    /// The first run of a session that has already run.
+    #[error("the session {session} has already started: resume it instead")]
+    AlreadyStarted { session: String },
     #[error("{0}")]
     Provider(String),
     /// Resuming would stop again at once: the budget is still spent.
@@ -186,6 +189,7 @@ impl PreparedRun {
                 session,
                 lock,
                 restored.plan,
+                None,
                 state_dir_path,
                 hooks_dir,
                 resolve,
@@ -262,6 +266,37 @@ impl PreparedRun {
         )
     }
 
+    /// The first run of a session created without running it ([`StateDir::create_session`]),
+    /// with `goal` as its goal (the goal stored with the session when `None`). A session that has
+    /// already started is refused: it is resumed instead.
+    pub fn start_created(
+        session: &str,
+        goal: Option<String>,
+        state_dir_path: PathBuf,
+        hooks_dir: PathBuf,
+        resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
+        mcp: impl FnOnce(&mut SwarmPlan) -> Result<Arc<McpHub>, String>,
+    ) -> Result<Self, RunError> {
+        let state_dir = StateDir::open_existing(&state_dir_path)?;
+        let session = state_dir.resolve(session)?;
+        let lock = state_dir.lock(&session)?;
+        let restored = state_dir.load(&session)?;
+        if restored.events_replayed > 0 || !restored.state.session.is_empty() {
+            return Err(RunError::AlreadyStarted { session });
+        }
+        Self::start_queued(
+            state_dir,
+            session,
+            lock,
+            restored.plan,
+            goal,
+            state_dir_path,
+            hooks_dir,
+            resolve,
+            mcp,
+        )
+    }
+
     /// The first run of a queued session: its opening events, then the work.
     #[allow(clippy::too_many_arguments)]
     fn start_queued(
@@ -269,12 +304,16 @@ impl PreparedRun {
         session: String,
         lock: SessionLock,
         plan: SwarmPlan,
+        goal: Option<String>,
         state_dir_path: PathBuf,
         hooks_dir: PathBuf,
         resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
         mcp: impl FnOnce(&mut SwarmPlan) -> Result<Arc<McpHub>, String>,
     ) -> Result<Self, RunError> {
-        let goal = state_dir.summary(&session)?.goal;
+        let goal = match goal {
+            Some(goal) => Some(goal),
+            None => state_dir.summary(&session)?.goal,
+        };
         let resolved = resolve(plan, None).map_err(RunError::Provider)?;
         let mut plan = resolved.plan;
         let mcp = mcp(&mut plan).map_err(RunError::Mcp)?;
