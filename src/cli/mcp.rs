@@ -6,10 +6,15 @@ use swarm_runtime::mcp_server::{ServeConfig, SwarmServer};
 
 pub fn run(args: McpArgs) -> anyhow::Result<u8> {
     let cwd = std::env::current_dir().context("the current directory is not readable")?;
-    // The token is read once and kept only in memory: never logged, never stored.
+    // The token is read once and kept only in memory: registered as a secret, it is redacted
+    // from everything written and no child process inherits its variable.
     let token = match &args.token_env {
-        Some(var) => match std::env::var(var) {
-            Ok(token) if !token.trim().is_empty() => Some(token.trim().to_string()),
+        Some(var) => match swarm_runtime::secrets::var(var) {
+            Some(token) if !token.trim().is_empty() => {
+                let token = token.trim().to_string();
+                swarm_runtime::secrets::register(var, &token);
+                Some(token)
+            }
             _ => bail!("--token-env {var}: the environment variable {var} is not set or empty; put the bearer token clients must send in it"),
         },
         None => None,

@@ -48,7 +48,7 @@ impl ServeConfig {
         start: Start<'_>,
         overrides: &RunOverrides,
     ) -> Result<ResolvedRun, ToolError> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let env = |name: &str| crate::secrets::var(name).filter(|v| !v.is_empty());
         let resolved = runtime::resolve(
             plan,
             start,
