@@ -1,14 +1,21 @@
 //! `swarm mcp` as a real process: an rmcp client over stdio drives claude-flow's flow
 //! (swarm_init → task_orchestrate → swarm_status → memory → report), and the official Python
-//! SDK does the same.
+//! SDK does the same; over streamable HTTP a bearer token is required; swarm_destroy leaves a
+//! session that `swarm resume` completes.
+
+mod support;
 
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
-use rmcp::transport::TokioChildProcess;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+use support::{MockLlm, Script};
 
 const SWARM: &str = env!("CARGO_BIN_EXE_swarm");
 
@@ -295,4 +302,227 @@ fn the_official_python_sdk_drives_a_session() {
         .unwrap();
     let show: Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(show["status"], "completed");
+}
+
+/// Kills the server process when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `swarm mcp --http 127.0.0.1:0` with a token; returns it and the URL it printed.
+fn http_server(state: &Path) -> (Server, String) {
+    let mut child = std::process::Command::new(SWARM)
+        .args([
+            "mcp",
+            "--http",
+            "127.0.0.1:0",
+            "--token-env",
+            "SWARM_MCP_TOKEN",
+            "--provider",
+            "simulated",
+            "--state-dir",
+        ])
+        .arg(state)
+        .env("SWARM_MCP_TOKEN", "s3cret-token-value")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server says where it listens")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (server, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_a_bearer_token_is_required() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let (_server, url) = http_server(&state);
+
+    let http = reqwest::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    for auth in [None, Some("Bearer wrong-token-value")] {
+        let mut request = http
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&init);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{auth:?}");
+    }
+
+    let mut headers = std::collections::HashMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_static("Bearer s3cret-token-value"),
+    );
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(headers);
+    let client = tokio::time::timeout(
+        Duration::from_secs(20),
+        ().serve(StreamableHttpClientTransport::from_config(config)),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("handshake");
+    let init = ok(&client, "swarm_init", json!({"swarm": "development"})).await;
+    let id = init["swarmId"].as_str().unwrap().to_string();
+    ok(
+        &client,
+        "task_orchestrate",
+        json!({"swarmId": id, "task": "over http"}),
+    )
+    .await;
+    let status = wait_end(&client, &id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    client.cancel().await.unwrap();
+
+    // Nothing the server stored holds the token.
+    for entry in walk(&state) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("s3cret-token-value"),
+            "{}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn beyond_loopback_without_a_token_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(SWARM)
+        .args(["mcp", "--http", "0.0.0.0:0", "--state-dir"])
+        .arg(tmp.path().join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not a loopback address") && stderr.contains("--token-env"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destroyed_session_is_resumed_by_the_cli() {
+    let mock = MockLlm::start(Script::text("done")).await;
+    mock.set_latency(Duration::from_millis(400));
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    std::fs::write(
+        tmp.path().join("slow.yaml"),
+        "name: slow\ntopology: mesh\nagents:\n  - role: backend-dev\ntasks:\n  - id: one\n    role: backend-dev\n    description: first {goal}\n  - id: two\n    role: backend-dev\n    description: second\n    depends_on: [one]\n  - id: three\n    role: backend-dev\n    description: third\n    depends_on: [two]\nllm:\n  stream: false\nworkspace: ./ws\n",
+    )
+    .unwrap();
+    let base_url = mock.base_url_openai();
+    let mut cmd = tokio::process::Command::new(SWARM);
+    cmd.args([
+        "mcp",
+        "--provider",
+        "openai",
+        "--model",
+        "m",
+        "--base-url",
+        &base_url,
+        "--state-dir",
+    ])
+    .arg(&state)
+    .env("OPENAI_API_KEY", "test-key")
+    .current_dir(tmp.path());
+    let client = ().serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+    let init = ok(&client, "swarm_init", json!({"swarm": "slow.yaml"})).await;
+    let id = init["swarmId"].as_str().unwrap().to_string();
+    ok(
+        &client,
+        "task_orchestrate",
+        json!({"swarmId": id, "task": "slowly"}),
+    )
+    .await;
+    // Destroy while the first task is still waiting on the model.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = ok(&client, "swarm_status", json!({"swarmId": id})).await;
+        if status["status"] == "running"
+            && status["tasks"].as_array().is_some_and(|t| !t.is_empty())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never running: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let destroyed = ok(&client, "swarm_destroy", json!({"swarmId": id})).await;
+    assert_eq!(destroyed["destroyed"], true, "{destroyed}");
+    assert_eq!(destroyed["status"], "interrupted", "{destroyed}");
+    let status = ok(&client, "swarm_status", json!({"swarmId": id})).await;
+    let done = status["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "done")
+        .count();
+    assert!(done < 3, "it stopped before the end: {status}");
+    let (is_error, text, _) = call(&client, "swarm_destroy", json!({"swarmId": id})).await;
+    assert!(is_error && text.contains("not running"), "{text}");
+    client.cancel().await.unwrap();
+
+    mock.set_latency(Duration::ZERO);
+    let out = std::process::Command::new(SWARM)
+        .args(["resume", &id, "--state-dir"])
+        .arg(&state)
+        .env("OPENAI_API_KEY", "test-key")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let show = std::process::Command::new(SWARM)
+        .args(["sessions", "show", &id, "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let show: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(show["status"], "completed", "{show}");
+    assert_eq!(
+        show["runs"], 2,
+        "one run over MCP, one by `swarm resume`: {show}"
+    );
 }
