@@ -445,11 +445,7 @@ async fn a_destroyed_session_is_resumed_by_the_cli() {
     mock.set_latency(Duration::from_millis(400));
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    std::fs::write(
-        tmp.path().join("slow.yaml"),
-        "name: slow\ntopology: mesh\nagents:\n  - role: backend-dev\ntasks:\n  - id: one\n    role: backend-dev\n    description: first {goal}\n  - id: two\n    role: backend-dev\n    description: second\n    depends_on: [one]\n  - id: three\n    role: backend-dev\n    description: third\n    depends_on: [two]\nllm:\n  stream: false\nworkspace: ./ws\n",
-    )
-    .unwrap();
+    slow_swarm(tmp.path());
     let base_url = mock.base_url_openai();
     let mut cmd = tokio::process::Command::new(SWARM);
     cmd.args([
@@ -524,5 +520,157 @@ async fn a_destroyed_session_is_resumed_by_the_cli() {
     assert_eq!(
         show["runs"], 2,
         "one run over MCP, one by `swarm resume`: {show}"
+    );
+}
+
+/// A slow swarm of three tasks in a row, for runs that are still going when the server stops.
+fn slow_swarm(dir: &Path) {
+    std::fs::write(
+        dir.join("slow.yaml"),
+        "name: slow\ntopology: mesh\nagents:\n  - role: backend-dev\ntasks:\n  - id: one\n    role: backend-dev\n    description: first {goal}\n  - id: two\n    role: backend-dev\n    description: second\n    depends_on: [one]\n  - id: three\n    role: backend-dev\n    description: third\n    depends_on: [two]\nllm:\n  stream: false\nworkspace: ./ws\n",
+    )
+    .unwrap();
+}
+
+/// One JSON-RPC exchange over the server's stdin/stdout: sends `request`, returns the answer
+/// with the same id.
+fn rpc(
+    stdin: &mut std::process::ChildStdin,
+    stdout: &mut impl BufRead,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> Value {
+    use std::io::Write;
+    let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    writeln!(stdin, "{line}").unwrap();
+    stdin.flush().unwrap();
+    loop {
+        let mut answer = String::new();
+        assert!(
+            stdout.read_line(&mut answer).unwrap() > 0,
+            "the server closed stdout"
+        );
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        if answer["id"] == id {
+            return answer;
+        }
+    }
+}
+
+#[test]
+fn closing_stdin_stops_the_runs_resumably() {
+    use std::io::Write;
+    let mock = MockLlm::spawn(Script::text("done"));
+    mock.set_latency(Duration::from_millis(300));
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    slow_swarm(tmp.path());
+    let base_url = mock.base_url_openai();
+    let mut child = std::process::Command::new(SWARM)
+        .args([
+            "mcp",
+            "--provider",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            &base_url,
+            "--state-dir",
+        ])
+        .arg(&state)
+        .env("OPENAI_API_KEY", "test-key")
+        .current_dir(tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let init = rpc(
+        &mut stdin,
+        &mut stdout,
+        1,
+        "initialize",
+        json!({
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    );
+    assert!(init["result"]["serverInfo"]["name"] == "swarm", "{init}");
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    )
+    .unwrap();
+    let created = rpc(
+        &mut stdin,
+        &mut stdout,
+        2,
+        "tools/call",
+        json!({"name": "swarm_init", "arguments": {"swarm": "slow.yaml"}}),
+    );
+    let id = created["result"]["structuredContent"]["swarmId"]
+        .as_str()
+        .expect("swarmId")
+        .to_string();
+    let started = rpc(
+        &mut stdin,
+        &mut stdout,
+        3,
+        "tools/call",
+        json!({"name": "task_orchestrate", "arguments": {"swarmId": id, "task": "t"}}),
+    );
+    assert_eq!(
+        started["result"]["structuredContent"]["started"], true,
+        "{started}"
+    );
+    // Wait until the first model call is under way, then hang up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 4;
+    loop {
+        let status = rpc(
+            &mut stdin,
+            &mut stdout,
+            n,
+            "tools/call",
+            json!({"name": "swarm_status", "arguments": {"swarmId": id}}),
+        );
+        n += 1;
+        let tasks = &status["result"]["structuredContent"]["tasks"];
+        if tasks
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["status"] == "running"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never running: {status}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("writing checkpoints"), "{stderr}");
+
+    let show = std::process::Command::new(SWARM)
+        .args(["sessions", "show", &id, "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let show: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(show["status"], "interrupted", "{show}");
+    mock.set_latency(Duration::ZERO);
+    let resumed = std::process::Command::new(SWARM)
+        .args(["resume", &id, "--state-dir"])
+        .arg(&state)
+        .env("OPENAI_API_KEY", "test-key")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
     );
 }
