@@ -495,7 +495,7 @@ impl PreparedRun {
             // what its last commit says, and a resume continues from there.
             hook_task.abort();
             ctx.recorder.journal().clone().close().await;
-            drop(self.lock);
+            self.lock.abandon();
             return Err(RunError::StoreFailed(error));
         }
         ctx.recorder

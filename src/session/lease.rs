@@ -264,6 +264,18 @@ impl SessionLock {
     pub fn lost(&self) -> Arc<LeaseLost> {
         Arc::clone(&self.lost)
     }
+
+    /// Lets the lease go without a word to the store, which has failed: the heartbeat is told
+    /// to stop but not waited for (it may be retrying a store that is away), and nothing is
+    /// released. The lease ends when it expires or when its owner is found dead, as after a
+    /// crash.
+    pub fn abandon(mut self) {
+        if let Some((stop, thread)) = self.heartbeat.take() {
+            drop(stop);
+            drop(thread);
+        }
+        self.release = None;
+    }
 }
 
 impl Drop for SessionLock {
