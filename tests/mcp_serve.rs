@@ -128,7 +128,14 @@ async fn claude_flow_flow_over_stdio() {
     // Errors are tool errors with the CLI's words.
     let (is_error, text, _) = call(&client, "swarm_init", json!({"swarm": "no-such-swarm"})).await;
     assert!(is_error, "{text}");
-    assert!(text.contains("no-such-swarm"), "{text}");
+    assert!(
+        text.contains("no-such-swarm") && text.contains("no built-in swarm"),
+        "{text}"
+    );
+    assert!(
+        !text.starts_with("error: "),
+        "said once, as the CLI does: {text}"
+    );
     let (is_error, text, _) = call(&client, "memory_usage", json!({"action": "explode"})).await;
     assert!(is_error && text.contains("store, retrieve"), "{text}");
 
@@ -151,6 +158,13 @@ async fn claude_flow_flow_over_stdio() {
     let queued = ok(&client, "swarm_status", json!({"swarmId": id})).await;
     assert_eq!(queued["status"], "queued", "{queued}");
 
+    // Memory given to the session before it starts is what it starts with.
+    ok(
+        &client,
+        "memory_usage",
+        json!({"action": "store", "key": "brief", "value": "use axum", "swarmId": id}),
+    )
+    .await;
     let started = ok(
         &client,
         "task_orchestrate",
@@ -171,6 +185,13 @@ async fn claude_flow_flow_over_stdio() {
         "{status}"
     );
 
+    let brief = ok(
+        &client,
+        "memory_usage",
+        json!({"action": "retrieve", "key": "brief", "swarmId": id}),
+    )
+    .await;
+    assert_eq!(brief["value"], "use axum", "{brief}");
     // A started session is not started twice.
     let (is_error, text, _) = call(
         &client,

@@ -354,6 +354,10 @@ impl ServerHandler for SwarmServer {
                 result.structured_content = Some(value);
                 result
             }
+            // Definition errors already say `file:line:col: error: …`, as the CLI prints them.
+            Err(e @ ToolError::Spec(_)) => {
+                CallToolResult::error(vec![ContentBlock::text(e.to_string())])
+            }
             Err(e) => CallToolResult::error(vec![ContentBlock::text(format!("error: {e}"))]),
         };
         Ok(CallToolResponse::from(result))

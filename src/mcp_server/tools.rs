@@ -398,7 +398,7 @@ fn counters_json(c: &crate::session::Counters) -> Value {
 
 /// The status a caller sees: a session created by swarm_init and not started yet is `queued`.
 fn shown_status(summary: &crate::session::SessionSummary, restored: &Restored) -> &'static str {
-    if restored.events_replayed == 0 && restored.state.session.is_empty() {
+    if restored.state.session.is_empty() {
         SessionStatus::Queued.as_str()
     } else {
         summary.status.as_str()

@@ -183,12 +183,14 @@ impl PreparedRun {
         mcp: impl FnOnce(&mut SwarmPlan) -> Result<Arc<McpHub>, String>,
     ) -> Result<Self, RunError> {
         let restored = state_dir.load(&session)?;
-        if restored.events_replayed == 0 && restored.state.session.is_empty() {
+        // Not started yet: memory written from outside before its first run is all it has.
+        if restored.state.session.is_empty() {
             return Self::start_queued(
                 state_dir,
                 session,
                 lock,
                 restored.plan,
+                restored.memory,
                 None,
                 state_dir_path,
                 hooks_dir,
@@ -281,7 +283,7 @@ impl PreparedRun {
         let session = state_dir.resolve(session)?;
         let lock = state_dir.lock(&session)?;
         let restored = state_dir.load(&session)?;
-        if restored.events_replayed > 0 || !restored.state.session.is_empty() {
+        if !restored.state.session.is_empty() {
             return Err(RunError::AlreadyStarted { session });
         }
         Self::start_queued(
@@ -289,6 +291,7 @@ impl PreparedRun {
             session,
             lock,
             restored.plan,
+            restored.memory,
             goal,
             state_dir_path,
             hooks_dir,
@@ -304,6 +307,7 @@ impl PreparedRun {
         session: String,
         lock: SessionLock,
         plan: SwarmPlan,
+        records: Vec<crate::memory::MemoryRecord>,
         goal: Option<String>,
         state_dir_path: PathBuf,
         hooks_dir: PathBuf,
@@ -339,6 +343,7 @@ impl PreparedRun {
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
         memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
         share_project_memory(&memory, &plan, &options.state_dir)?;
+        memory.restore(records);
         Self::assemble(
             plan,
             session,
