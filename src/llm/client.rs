@@ -4,7 +4,7 @@
 //! that an attempt that hangs is retried like any other fault; time spent waiting at the limiter
 //! is not part of it, because that wait is ours and not the server's.
 
-use super::limit::{estimate_tokens, Limiter};
+use super::limit::{estimate_tokens, Limiter, RateBudget};
 use super::provider::{self, Provider};
 use super::retry::RetryPolicy;
 use super::{CallOutcome, ChatRequest, ChatResponse, FinishReason, LlmError, ProviderConfig};
@@ -52,18 +52,50 @@ impl LlmClient {
         Ok(Self::with_provider(config, provider))
     }
 
+    /// A client of the network provider `config` names whose per-minute limits `budget` holds
+    /// with every other process sharing it.
+    pub fn connect_shared(
+        config: ProviderConfig,
+        budget: Option<Arc<dyn RateBudget>>,
+    ) -> Result<Self, LlmError> {
+        let provider = provider::connect(&config)?;
+        Ok(Self::build(config, provider, budget))
+    }
+
     /// A client of `provider`, with the layers `config` sets.
     pub fn with_provider(config: ProviderConfig, provider: Arc<dyn Provider>) -> Self {
+        Self::build(config, provider, None)
+    }
+
+    /// A client whose per-minute limits `budget` holds with every other process sharing it.
+    pub fn shared(
+        config: ProviderConfig,
+        provider: Arc<dyn Provider>,
+        budget: Option<Arc<dyn RateBudget>>,
+    ) -> Self {
+        Self::build(config, provider, budget)
+    }
+
+    fn build(
+        config: ProviderConfig,
+        provider: Arc<dyn Provider>,
+        budget: Option<Arc<dyn RateBudget>>,
+    ) -> Self {
         let retry = RetryPolicy {
             max_retries: config.max_retries,
             base_delay: config.retry_base_delay,
             max_delay: config.retry_max_delay,
         };
-        let limiter = Limiter::new(
+        let mut limiter = Limiter::new(
             config.max_concurrency,
             config.requests_per_minute,
             config.tokens_per_minute,
         );
+        if let Some(budget) = budget {
+            // What the provider counts a limit against: its endpoint and the model.
+            let key = format!("{}|{}|{}", config.kind, config.base_url, config.model);
+            limiter.share(budget, key);
+        }
         let deadline = Deadline(config.timeout);
         Self {
             inner: Arc::new(Inner {

@@ -5,12 +5,38 @@
 //! request's characters / 4 plus its `max_tokens`. Counting the output at its ceiling keeps a
 //! swarm under the provider's limit without waiting for usage that arrives only at the end of a
 //! stream; the price is some unused headroom when answers are short.
+//!
+//! The per-minute limits can also be held by a [`RateBudget`] that several processes share (the
+//! PostgreSQL state store is one): then every worker of one database stays under the provider's
+//! limit together, and a worker that finds the shared budget spent waits for the next window.
 
 use super::ChatRequest;
 use governor::{DefaultDirectRateLimiter, Quota};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Requests and tokens per minute counted where several processes see them.
+pub trait RateBudget: std::fmt::Debug + Send + Sync {
+    /// Takes one request of `tokens` from the current minute of `key` when both limits allow it
+    /// (`None` means no limit of that kind): `None` when taken, else how long to wait before
+    /// asking again. A request larger than a whole minute's tokens is taken in a fresh minute.
+    fn take(
+        &self,
+        key: &str,
+        requests_per_minute: Option<u32>,
+        tokens_per_minute: Option<u32>,
+        tokens: u32,
+    ) -> Result<Option<Duration>, String>;
+}
+
+/// A shared budget and the name this client's limits have in it.
+#[derive(Debug, Clone)]
+struct Shared {
+    budget: Arc<dyn RateBudget>,
+    key: Arc<str>,
+}
 
 /// Limits shared by all clones of one client.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +45,8 @@ pub struct Limiter {
     requests: Option<Arc<DefaultDirectRateLimiter>>,
     tokens: Option<Arc<DefaultDirectRateLimiter>>,
     tokens_per_minute: u32,
+    requests_per_minute: u32,
+    shared: Option<Shared>,
 }
 
 /// Held for the duration of one attempt; dropping it frees the in-flight slot.
@@ -45,6 +73,58 @@ impl Limiter {
             requests: per_minute(requests_per_minute),
             tokens: per_minute(tokens_per_minute),
             tokens_per_minute: tokens_per_minute.unwrap_or(0),
+            requests_per_minute: requests_per_minute.unwrap_or(0),
+            shared: None,
+        }
+    }
+
+    /// Holds the per-minute limits in `budget` as well, under `key` (provider, endpoint and
+    /// model; never a key). Without per-minute limits there is nothing to share.
+    pub fn share(&mut self, budget: Arc<dyn RateBudget>, key: String) {
+        if self.requests_per_minute > 0 || self.tokens_per_minute > 0 {
+            self.shared = Some(Shared {
+                budget,
+                key: key.into(),
+            });
+        }
+    }
+
+    /// Waits until the shared budget grants this request. A budget that cannot be reached
+    /// leaves the request to the local limits alone: the call goes on rather than fails.
+    async fn shared_admit(&self, shared: &Shared, tokens: u32) {
+        let nonzero = |n: u32| (n > 0).then_some(n);
+        let (rpm, tpm) = (
+            nonzero(self.requests_per_minute),
+            nonzero(self.tokens_per_minute),
+        );
+        let mut waited = false;
+        loop {
+            let (budget, key) = (Arc::clone(&shared.budget), Arc::clone(&shared.key));
+            let answer =
+                tokio::task::spawn_blocking(move || budget.take(&key, rpm, tpm, tokens)).await;
+            match answer {
+                Ok(Ok(None)) => return,
+                Ok(Ok(Some(wait))) => {
+                    if !waited {
+                        tracing::info!(
+                            "waiting {} ms for the shared rate limit of {} (requests_per_minute {}, tokens_per_minute {})",
+                            wait.as_millis(),
+                            shared.key,
+                            self.requests_per_minute,
+                            self.tokens_per_minute
+                        );
+                        waited = true;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(Err(reason)) => {
+                    tracing::warn!(
+                        "the shared rate limit could not be read ({reason}); this call counts against the local limits only"
+                    );
+                    return;
+                }
+                Err(_) => return,
+            }
         }
     }
 
@@ -70,6 +150,9 @@ impl Limiter {
                 // Capacity errors cannot happen after the clamp above.
                 let _ = limiter.until_n_ready(n).await;
             }
+        }
+        if let Some(shared) = &self.shared {
+            self.shared_admit(shared, tokens).await;
         }
         Admission { _slot: slot }
     }

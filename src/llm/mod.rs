@@ -28,7 +28,7 @@ pub use config::{
     process_env, resolve, Overrides, ProviderConfig, Resolved, ANTHROPIC_DEFAULT_BASE_URL,
     DEFAULT_RETRY_BASE_DELAY, DEFAULT_RETRY_MAX_DELAY, OPENAI_DEFAULT_BASE_URL, SIMULATED_MODEL,
 };
-pub use limit::{estimate_tokens, Admission, Limiter};
+pub use limit::{estimate_tokens, Admission, Limiter, RateBudget};
 pub use openai::OpenAiProvider;
 pub use provider::{connect, Provider, ProviderFuture};
 pub use retry::RetryPolicy;

@@ -104,6 +104,8 @@ pub struct LlmPool {
     aliases: BTreeMap<String, String>,
     /// Roles already warned about an alias this provider lacks: one warning per role and run.
     warned: Mutex<HashSet<String>>,
+    /// Where the per-minute limits are counted with other processes (a shared state store).
+    budget: Option<Arc<dyn crate::llm::RateBudget>>,
 }
 
 impl LlmPool {
@@ -121,7 +123,15 @@ impl LlmPool {
             clients: Mutex::new(HashMap::new()),
             aliases,
             warned: Mutex::new(HashSet::new()),
+            budget: None,
         }
+    }
+
+    /// Counts the per-minute limits of every client in `budget`, with the other processes that
+    /// share it.
+    pub fn with_budget(mut self, budget: Option<Arc<dyn crate::llm::RateBudget>>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// The model agents of `role` call, so that a Claude Code alias is never sent as a model
@@ -156,8 +166,8 @@ impl LlmPool {
         let mut config = self.base.clone();
         config.model = model.to_string();
         let client = match config.kind {
-            ProviderKind::Simulated => super::simulated::client(config),
-            _ => LlmClient::new(config)?,
+            ProviderKind::Simulated => super::simulated::shared_client(config, self.budget.clone()),
+            _ => LlmClient::connect_shared(config, self.budget.clone())?,
         };
         clients.insert(model.to_string(), client.clone());
         Ok(client)

@@ -395,7 +395,8 @@ impl PreparedRun {
         let recorder = Recorder::new(state, journal);
         memory.set_sink(recorder.memory_sink());
         let hooks = HookRunner::new(&plan.hooks, &options.hooks_dir);
-        let llm = LlmPool::with_aliases(options.provider, plan.llm.model_aliases.clone());
+        let llm = LlmPool::with_aliases(options.provider, plan.llm.model_aliases.clone())
+            .with_budget(state_dir.rate_budget());
         let ctx = Arc::new(SwarmContext::new(
             Arc::new(plan),
             session,

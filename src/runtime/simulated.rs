@@ -16,7 +16,15 @@ use std::sync::Arc;
 
 /// A client of the simulated model with the layers (limits, deadline) `config` sets.
 pub fn client(config: ProviderConfig) -> LlmClient {
-    LlmClient::with_provider(config, Arc::new(SimulatedProvider))
+    shared_client(config, None)
+}
+
+/// [`client`], with its per-minute limits held in `budget` with other processes.
+pub fn shared_client(
+    config: ProviderConfig,
+    budget: Option<Arc<dyn crate::llm::RateBudget>>,
+) -> LlmClient {
+    LlmClient::shared(config, Arc::new(SimulatedProvider), budget)
 }
 
 /// A model that needs no network and answers the same request the same way every time.

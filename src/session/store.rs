@@ -206,6 +206,15 @@ impl StateDir {
         }
     }
 
+    /// Where the provider's per-minute limits are counted with every other process using this
+    /// store: the database of a PostgreSQL store. A state dir counts them in each process.
+    pub fn rate_budget(&self) -> Option<std::sync::Arc<dyn crate::llm::RateBudget>> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(s) => Some(std::sync::Arc::new(s.clone())),
+        }
+    }
+
     /// The run queue, for a store that has one (PostgreSQL).
     pub fn queue(&self) -> Option<&PgStore> {
         match &self.backend {

@@ -11,6 +11,7 @@
 
 mod log;
 pub(crate) mod queue;
+mod rate;
 mod schema;
 mod store;
 

@@ -49,6 +49,18 @@ CREATE TABLE snapshots (
 );
 ";
 
+/// Provider rate limits counted across processes (`rate::take`): one row per provider endpoint
+/// and model, holding the current minute's counts. Added beside version 1 without changing it:
+/// older builds never read it.
+const RATE_WINDOWS: &str = "
+CREATE TABLE IF NOT EXISTS rate_windows (
+    key          TEXT PRIMARY KEY,
+    window_start BIGINT NOT NULL,
+    requests     BIGINT NOT NULL,
+    tokens       BIGINT NOT NULL
+);
+";
+
 /// Creates the tables when the database has none; checks the version either way.
 pub(crate) async fn ensure(
     client: &mut tokio_postgres::Client,
@@ -79,6 +91,9 @@ pub(crate) async fn ensure(
         .query_opt("SELECT version FROM swarm_schema LIMIT 1", &[])
         .await?
         .map_or(0, |row| row.get(0));
+    if found == SCHEMA_VERSION {
+        tx.batch_execute(RATE_WINDOWS).await?;
+    }
     tx.commit().await?;
     if found != SCHEMA_VERSION {
         return Err(PgFailure::Store(SessionError::UnknownSchema {
