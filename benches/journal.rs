@@ -49,6 +49,7 @@ fn plan() -> SwarmPlan {
 /// A typical journaled step: an LLM turn with one tool call (~400 bytes of JSON).
 fn turn(task: usize, n: u32) -> Arc<Event> {
     Arc::new(Event::TurnCompleted {
+        blocks: Vec::new(),
         task: format!("task-{task}"),
         agent: format!("backend-dev-{}", task % 8),
         turn: n,

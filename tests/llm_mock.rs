@@ -155,6 +155,7 @@ async fn rejects_tool_results_that_answer_no_call() {
                 content: "go".into(),
             },
             Message::Assistant {
+                blocks: Vec::new(),
                 text: None,
                 tool_calls: vec![call.clone()],
             },

@@ -175,6 +175,7 @@ async fn tool_results_go_back_in_each_protocols_shape() {
         let calls: Vec<ToolCall> = first.tool_calls.clone();
         assert_eq!(calls.len(), 2, "{mode}");
         transcript.push(Message::Assistant {
+            blocks: Vec::new(),
             text: first.text,
             tool_calls: calls.clone(),
         });
@@ -285,5 +286,66 @@ async fn the_output_limit_goes_in_the_field_the_endpoint_wants() {
         };
         assert_eq!(body[sent], 256, "{field:?} stream={stream}: {body}");
         assert!(body.get(absent).is_none(), "{field:?}: {body}");
+    }
+}
+
+/// With `llm.thinking`, Anthropic requests ask for extended thinking; the answer's thinking
+/// block comes back on the next request exactly as received, signature and all (the API
+/// requires it when thinking is used with tools), and its text is never the answer's text.
+#[tokio::test]
+async fn thinking_blocks_go_back_with_their_signature_unchanged() {
+    const THINKING: &str = "The user wants a file; I should write it first.";
+    const SIGNATURE: &str = "EqQBCkgIARABGAIiQL+sig/with+slashes==";
+    let mock = MockLlm::start(Script::from_fn(|r| {
+        if r.has_tool_result() {
+            MockReply::text("written")
+        } else {
+            MockReply::tool("write_file", json!({"path": "a"})).with_thinking(THINKING, SIGNATURE)
+        }
+    }))
+    .await;
+    for stream in [false, true] {
+        let mut config = mock.config(ProviderKind::Anthropic);
+        config.stream = stream;
+        config.max_retries = 0;
+        config.thinking = Some(2048);
+        let client = LlmClient::new(config).expect("client");
+        let mut transcript = vec![user("go")];
+        let first = complete(&client, &request(transcript.clone())).await;
+        let asked = mock.request_json(mock.request_count() - 1);
+        assert_eq!(
+            asked["thinking"],
+            json!({"type": "enabled", "budget_tokens": 2048}),
+            "stream={stream}: {asked}"
+        );
+        assert_eq!(first.text, None, "thinking is not the answer's text");
+        assert_eq!(first.tool_calls.len(), 1);
+        let thinking_block =
+            json!({"type": "thinking", "thinking": THINKING, "signature": SIGNATURE});
+        assert_eq!(
+            first.blocks.first(),
+            Some(&thinking_block),
+            "stream={stream}"
+        );
+        transcript.push(Message::Assistant {
+            text: first.text.clone(),
+            tool_calls: first.tool_calls.clone(),
+            blocks: first.blocks.clone(),
+        });
+        transcript.push(Message::Tool {
+            call_id: first.tool_calls[0].id.clone(),
+            name: "write_file".into(),
+            content: "ok".into(),
+            is_error: false,
+        });
+        let second = complete(&client, &request(transcript)).await;
+        assert_eq!(second.text.as_deref(), Some("written"));
+        assert!(second.blocks.is_empty(), "plain answers keep no blocks");
+        let sent = mock.request_json(mock.request_count() - 1);
+        let assistant = &sent["messages"][1];
+        assert_eq!(assistant["role"], "assistant");
+        assert_eq!(assistant["content"][0], thinking_block, "stream={stream}");
+        assert_eq!(assistant["content"][1]["type"], "tool_use");
+        assert_eq!(assistant["content"][1]["id"], json!(first.tool_calls[0].id));
     }
 }

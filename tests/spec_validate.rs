@@ -99,6 +99,7 @@ invalid! {
     missing_name: "missing_name.yaml" at 1:1 => ["no `name`", "name: my-swarm"];
     zero_hook_timeout: "hook_timeout_zero.yaml" at 16:12 => ["`hooks.timeout` is zero"];
     negative_price: "negative_price.yaml" at 15:29 => ["`llm.prices.input_per_mtok` is -1", "negative"];
+    thinking_budget_too_big: "thinking_budget.yaml" at 16:30 => ["thinking budget is 4096 tokens", "below `llm.max_tokens` (2000)"];
     bad_max_tokens_field: "bad_max_tokens_field.yaml" at 15:21 => ["`llm.max_tokens_field` is `max_output_tokens`", "max_completion_tokens"];
     two_yaml_documents: "two_documents.yaml" at 14:1 => ["more than one YAML document", "`---`"];
     billion_laughs_in_file: "billion_laughs.yaml" at 5:11 => ["exceeds the limits", "alias"];

@@ -21,6 +21,8 @@ pub struct AnthropicProvider {
     endpoint: Endpoint,
     /// Mark cache breakpoints on every request.
     prompt_cache: bool,
+    /// Extended thinking's token budget, when it is on (`llm.thinking`).
+    thinking: Option<u32>,
 }
 
 impl AnthropicProvider {
@@ -39,7 +41,14 @@ impl AnthropicProvider {
         Self {
             endpoint: Endpoint::new(http, url, key, stream),
             prompt_cache: false,
+            thinking: None,
         }
+    }
+
+    /// With a budget, every request asks for extended thinking of at most that many tokens.
+    pub(crate) fn with_thinking(mut self, budget_tokens: Option<u32>) -> Self {
+        self.thinking = budget_tokens;
+        self
     }
 
     /// With `on`, every request marks its stable prefix and newest messages for the cache.
@@ -53,12 +62,14 @@ impl AnthropicProvider {
         let endpoint = &self.endpoint;
         let stream = endpoint.stream;
         let cache = self.prompt_cache;
+        let thinking = self.thinking;
         endpoint
             .redacted(async {
                 let wire = WireRequest {
                     request,
                     stream,
                     cache,
+                    thinking,
                 };
                 let response = endpoint
                     .post(&wire, |builder, key| {
@@ -92,6 +103,7 @@ struct WireRequest<'a> {
     stream: bool,
     /// Mark cache breakpoints (see [`Breakpoints`]).
     cache: bool,
+    thinking: Option<u32>,
 }
 
 /// Where the cache breakpoints of a request go, at most the API's four: the last tool (the tools
@@ -165,6 +177,20 @@ impl Serialize for WireRequest<'_> {
                 },
             )?;
         }
+        if let Some(budget_tokens) = self.thinking {
+            #[derive(Serialize)]
+            struct Thinking {
+                r#type: &'static str,
+                budget_tokens: u32,
+            }
+            map.serialize_entry(
+                "thinking",
+                &Thinking {
+                    r#type: "enabled",
+                    budget_tokens,
+                },
+            )?;
+        }
         map.serialize_entry("stream", &self.stream)?;
         map.end()
     }
@@ -176,6 +202,7 @@ enum WireTurn<'a> {
     Assistant {
         text: Option<&'a str>,
         tool_calls: &'a [ToolCall],
+        blocks: &'a [Value],
     },
     /// The results of one turn's tool calls, together in one user message.
     Results(&'a [Message]),
@@ -190,11 +217,19 @@ fn wire_turns(messages: &[Message]) -> Vec<WireTurn<'_>> {
                 turns.push(WireTurn::User(content));
                 rest = tail;
             }
-            Message::Assistant { text, tool_calls } => {
+            Message::Assistant {
+                text,
+                tool_calls,
+                blocks,
+            } => {
                 let text = text.as_deref().filter(|t| !t.is_empty());
                 // The API rejects an empty assistant turn; one with nothing to say is left out.
-                if text.is_some() || !tool_calls.is_empty() {
-                    turns.push(WireTurn::Assistant { text, tool_calls });
+                if text.is_some() || !tool_calls.is_empty() || !blocks.is_empty() {
+                    turns.push(WireTurn::Assistant {
+                        text,
+                        tool_calls,
+                        blocks,
+                    });
                 }
                 rest = tail;
             }
@@ -240,11 +275,16 @@ impl Serialize for WireMessages<'_> {
                     role: "user",
                     content,
                 })?,
-                WireTurn::Assistant { text, tool_calls } => seq.serialize_element(&Turn {
+                WireTurn::Assistant {
+                    text,
+                    tool_calls,
+                    blocks,
+                } => seq.serialize_element(&Turn {
                     role: "assistant",
                     content: AssistantBlocks {
                         text: *text,
                         tool_calls,
+                        blocks,
                         mark,
                     },
                 })?,
@@ -269,6 +309,8 @@ struct TextBlock<'a> {
 struct AssistantBlocks<'a> {
     text: Option<&'a str>,
     tool_calls: &'a [ToolCall],
+    /// The blocks as received, when the turn has some to send back unchanged.
+    blocks: &'a [Value],
     /// A breakpoint on the last block.
     mark: bool,
 }
@@ -285,6 +327,28 @@ impl Serialize for AssistantBlocks<'_> {
             cache_control: Option<CacheControl>,
         }
         let mut seq = serializer.serialize_seq(None)?;
+        if !self.blocks.is_empty() {
+            // As received, in order: thinking blocks keep their signature byte for byte. A
+            // `tool_use` block is the runtime's call of that id (its arguments as the tool got
+            // them); a breakpoint goes only on a last tool_use (thinking blocks take none).
+            let last = self.blocks.len() - 1;
+            for (i, block) in self.blocks.iter().enumerate() {
+                let call = (block["type"] == "tool_use")
+                    .then(|| self.tool_calls.iter().find(|c| block["id"] == *c.id))
+                    .flatten();
+                match call {
+                    Some(call) => seq.serialize_element(&ToolUse {
+                        r#type: "tool_use",
+                        id: &call.id,
+                        name: &call.name,
+                        input: &call.arguments,
+                        cache_control: (self.mark && i == last).then_some(EPHEMERAL),
+                    })?,
+                    None => seq.serialize_element(block)?,
+                }
+            }
+            return seq.end();
+        }
         if let Some(text) = self.text {
             seq.serialize_element(&TextBlock {
                 r#type: "text",
@@ -415,7 +479,7 @@ impl WireUsage {
 struct WireResponse {
     /// Absent means the body is not a message (a proxy's error page, a truncated answer): a
     /// protocol fault, not an empty answer.
-    content: Option<Vec<Block>>,
+    content: Option<Vec<Value>>,
     #[serde(rename = "type", default)]
     kind: Option<String>,
     #[serde(default)]
@@ -455,7 +519,11 @@ impl WireResponse {
         };
         let mut text = String::new();
         let mut tool_calls = Vec::new();
-        for block in content {
+        let blocks = kept_blocks(&content);
+        for raw in content {
+            let block = serde_json::from_value::<Block>(raw).map_err(|e| {
+                LlmError::InvalidResponse(format!("a content block is malformed: {e}"))
+            })?;
             match block {
                 Block::Text { text: piece } => text.push_str(&piece),
                 Block::ToolUse { id, name, input } => tool_calls.push(ToolCall {
@@ -471,12 +539,26 @@ impl WireResponse {
         }
         let mut usage = Usage::default();
         self.usage.update(&mut usage);
-        Ok(assemble::response(
+        let mut response = assemble::response(
             Some(text),
             tool_calls,
             usage,
             stop_reason(self.stop_reason.as_deref()),
-        ))
+        );
+        response.blocks = blocks;
+        Ok(response)
+    }
+}
+
+/// The blocks to keep as received: all of them when any is of a kind the runtime does not
+/// model (thinking, redacted thinking, server tools), which the API wants back unchanged and in
+/// order; none otherwise (text and tool calls are rebuilt from the transcript).
+fn kept_blocks(content: &[Value]) -> Vec<Value> {
+    let modelled = |b: &Value| matches!(b["type"].as_str(), Some("text" | "tool_use"));
+    if content.iter().all(modelled) {
+        Vec::new()
+    } else {
+        content.to_vec()
     }
 }
 
@@ -498,7 +580,7 @@ enum StreamEvent {
     },
     ContentBlockStart {
         index: u32,
-        content_block: Block,
+        content_block: Value,
     },
     ContentBlockDelta {
         index: u32,
@@ -533,6 +615,12 @@ enum BlockDelta {
     },
     InputJsonDelta {
         partial_json: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    SignatureDelta {
+        signature: String,
     },
     #[serde(other)]
     Other,
@@ -575,6 +663,9 @@ async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatRe
     let mut usage = Usage::default();
     let mut stop = None;
     let mut complete = false;
+    // Every block by index as it streams in, and the JSON input of server tool blocks.
+    let mut raw: std::collections::BTreeMap<u32, Value> = Default::default();
+    let mut inputs: std::collections::BTreeMap<u32, String> = Default::default();
     while let Some(event) = events.next().await {
         let event = event?;
         if let Some(error) = &event.error {
@@ -588,22 +679,41 @@ async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatRe
             StreamEvent::ContentBlockStart {
                 index,
                 content_block,
-            } => match content_block {
-                Block::Text { text: piece } => text.push_str(&piece),
-                Block::ToolUse { id, name, input } => {
-                    calls.start(index, Some(id), Some(name));
-                    if matches!(&input, Value::Object(m) if !m.is_empty()) {
-                        calls.set_initial(index, input);
+            } => {
+                let block =
+                    serde_json::from_value::<Block>(content_block.clone()).map_err(|e| {
+                        LlmError::InvalidResponse(format!("a content block is malformed: {e}"))
+                    })?;
+                raw.insert(index, content_block);
+                match block {
+                    Block::Text { text: piece } => text.push_str(&piece),
+                    Block::ToolUse { id, name, input } => {
+                        calls.start(index, Some(id), Some(name));
+                        if matches!(&input, Value::Object(m) if !m.is_empty()) {
+                            calls.set_initial(index, input);
+                        }
                     }
+                    Block::Other => {}
                 }
-                Block::Other => {}
-            },
+            }
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
-                BlockDelta::TextDelta { text: piece } => text.push_str(&piece),
+                BlockDelta::TextDelta { text: piece } => {
+                    append(raw.get_mut(&index), "text", &piece);
+                    text.push_str(&piece)
+                }
                 BlockDelta::InputJsonDelta { partial_json } if calls.contains(index) => {
                     calls.push_arguments(index, &partial_json)
                 }
-                BlockDelta::InputJsonDelta { .. } | BlockDelta::Other => {}
+                BlockDelta::InputJsonDelta { partial_json } => {
+                    inputs.entry(index).or_default().push_str(&partial_json)
+                }
+                BlockDelta::ThinkingDelta { thinking } => {
+                    append(raw.get_mut(&index), "thinking", &thinking)
+                }
+                BlockDelta::SignatureDelta { signature } => {
+                    append(raw.get_mut(&index), "signature", &signature)
+                }
+                BlockDelta::Other => {}
             },
             StreamEvent::MessageDelta {
                 delta,
@@ -633,12 +743,34 @@ async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatRe
             "the stream ended before message_stop".into(),
         ));
     }
-    Ok(assemble::response(
+    for (index, json) in inputs {
+        if let (Some(block), Ok(input)) = (raw.get_mut(&index), serde_json::from_str(&json)) {
+            block["input"] = input;
+        }
+    }
+    let content: Vec<Value> = raw.into_values().collect();
+    let mut response = assemble::response(
         Some(text),
         calls.finish(),
         usage,
         stop_reason(stop.as_deref()),
-    ))
+    );
+    response.blocks = kept_blocks(&content);
+    Ok(response)
+}
+
+/// Appends a streamed piece to a string field of a block (`thinking`, `signature`, `text`).
+fn append(block: Option<&mut Value>, field: &str, piece: &str) {
+    let Some(Value::Object(block)) = block else {
+        return;
+    };
+    let slot = block
+        .entry(field)
+        .or_insert_with(|| Value::String(String::new()));
+    match slot {
+        Value::String(s) => s.push_str(piece),
+        other => *other = Value::String(piece.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -665,6 +797,7 @@ mod tests {
                     content: "go".into(),
                 },
                 Message::Assistant {
+                    blocks: Vec::new(),
                     text: Some("calling".into()),
                     tool_calls: vec![
                         ToolCall {
@@ -690,6 +823,7 @@ mod tests {
             request: &request,
             stream: false,
             cache: false,
+            thinking: None,
         })
         .expect("serializes");
         assert_eq!(

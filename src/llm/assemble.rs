@@ -152,6 +152,7 @@ pub(crate) fn response(
         tool_calls,
         usage,
         finish,
+        blocks: Vec::new(),
     }
 }
 

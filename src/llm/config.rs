@@ -53,6 +53,8 @@ pub struct ProviderConfig {
     pub prompt_cache: bool,
     /// The OpenAI protocol's name for the output limit; `None`: chosen by endpoint.
     pub max_tokens_field: Option<crate::spec::MaxTokensField>,
+    /// Anthropic extended thinking's token budget; `None`: off (`llm.thinking`).
+    pub thinking: Option<u32>,
 }
 
 impl ProviderConfig {
@@ -76,6 +78,7 @@ impl ProviderConfig {
             max_tokens: defaults.max_tokens,
             prompt_cache: defaults.prompt_cache,
             max_tokens_field: defaults.max_tokens_field,
+            thinking: defaults.thinking,
         }
     }
 }
@@ -195,6 +198,7 @@ pub fn resolve(
     config.max_tokens = settings.max_tokens;
     config.prompt_cache = settings.prompt_cache;
     config.max_tokens_field = settings.max_tokens_field;
+    config.thinking = settings.thinking;
 
     let Some(penv) = provider_env(kind) else {
         config.model = SIMULATED_MODEL.to_string();

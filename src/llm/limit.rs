@@ -166,7 +166,9 @@ pub fn estimate_tokens(request: &ChatRequest) -> u32 {
         chars += match message {
             Message::User { content } | Message::Tool { content, .. } => content.len(),
             // Arguments are counted at a flat size: measuring them would mean serializing them.
-            Message::Assistant { text, tool_calls } => {
+            Message::Assistant {
+                text, tool_calls, ..
+            } => {
                 text.as_ref().map_or(0, String::len)
                     + tool_calls.iter().map(|c| c.name.len() + 16).sum::<usize>()
             }

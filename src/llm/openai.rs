@@ -164,7 +164,9 @@ impl Serialize for WireMessages<'_> {
                     role: "user",
                     content,
                 })?,
-                Message::Assistant { text, tool_calls } => seq.serialize_element(&Assistant {
+                Message::Assistant {
+                    text, tool_calls, ..
+                } => seq.serialize_element(&Assistant {
                     role: "assistant",
                     content: text.as_deref(),
                     tool_calls: WireCalls(tool_calls),
@@ -404,6 +406,7 @@ fn refused(words: String, usage: Usage) -> ChatResponse {
         tool_calls: Vec::new(),
         usage,
         finish: FinishReason::Refusal,
+        blocks: Vec::new(),
     }
 }
 
@@ -568,6 +571,7 @@ mod tests {
                     content: "hi".into(),
                 },
                 Message::Assistant {
+                    blocks: Vec::new(),
                     text: None,
                     tool_calls: vec![ToolCall {
                         id: "c1".into(),

@@ -45,7 +45,8 @@ pub fn connect(config: &ProviderConfig) -> Result<Arc<dyn Provider>, LlmError> {
                 config.api_key.clone(),
                 config.stream,
             )
-            .with_prompt_cache(config.prompt_cache),
+            .with_prompt_cache(config.prompt_cache)
+            .with_thinking(config.thinking),
         ),
         ProviderKind::Simulated => {
             return Err(LlmError::Config(

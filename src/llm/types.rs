@@ -27,6 +27,12 @@ pub enum Message {
         text: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCall>,
+        /// The turn's content blocks exactly as the API sent them, when they hold blocks the
+        /// runtime does not model (Anthropic `thinking` with its `signature`,
+        /// `redacted_thinking`, server tool blocks): the API wants them back unchanged on the
+        /// next request. Empty: the turn is rebuilt from `text` and `tool_calls`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        blocks: Vec<serde_json::Value>,
     },
     Tool {
         call_id: String,
@@ -131,6 +137,9 @@ pub struct ChatResponse {
     pub tool_calls: Vec<ToolCall>,
     pub usage: Usage,
     pub finish: FinishReason,
+    /// The content blocks as received, when the answer has blocks to send back unchanged
+    /// (see [`Message::Assistant`]); thinking is never part of `text`.
+    pub blocks: Vec<serde_json::Value>,
 }
 
 /// A response and what it took to get it.

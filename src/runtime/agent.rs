@@ -196,7 +196,10 @@ impl Step {
         let Some(index) = last_assistant else {
             return Ok(None);
         };
-        let Message::Assistant { text, tool_calls } = &self.transcript[index] else {
+        let Message::Assistant {
+            text, tool_calls, ..
+        } = &self.transcript[index]
+        else {
             return Ok(None);
         };
         if self.cut_offs > MAX_CONTINUATIONS {
@@ -413,6 +416,7 @@ impl Step {
         self.transcript.push(Message::Assistant {
             text: response.text.clone(),
             tool_calls: response.tool_calls.clone(),
+            blocks: response.blocks.clone(),
         });
         let ack = self.ctx.recorder.emit(Event::TurnCompleted {
             task: self.task.clone(),
@@ -420,6 +424,7 @@ impl Step {
             turn: self.turns,
             text: response.text,
             tool_calls: response.tool_calls.clone(),
+            blocks: response.blocks,
             finish: response.finish.clone(),
             usage: response.usage,
             usd,

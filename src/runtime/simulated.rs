@@ -55,6 +55,7 @@ impl SimulatedProvider {
             tool_calls,
             usage: Usage::new(estimate_tokens(request), (output_chars as u64).div_ceil(4)),
             finish,
+            blocks: Vec::new(),
         }
     }
 }
@@ -73,7 +74,9 @@ fn estimate_tokens(request: &ChatRequest) -> u64 {
             .iter()
             .map(|m| match m {
                 Message::User { content } => content.len(),
-                Message::Assistant { text, tool_calls } => {
+                Message::Assistant {
+                    text, tool_calls, ..
+                } => {
                     text.as_ref().map_or(0, String::len)
                         + tool_calls
                             .iter()

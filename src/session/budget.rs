@@ -121,6 +121,7 @@ mod tests {
 
     fn turn(tokens: u64, usd: f64, at_ms: u64) -> Event {
         Event::TurnCompleted {
+            blocks: Vec::new(),
             task: "t".into(),
             agent: "a".into(),
             turn: 0,

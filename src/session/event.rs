@@ -122,6 +122,10 @@ pub enum Event {
         turn: u32,
         text: Option<String>,
         tool_calls: Vec<ToolCall>,
+        /// Content blocks to send back as received (thinking with its signature); journaled so
+        /// a resumed task sends them too. Absent in older journals.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        blocks: Vec<serde_json::Value>,
         finish: FinishReason,
         usage: Usage,
         usd: f64,

@@ -996,6 +996,7 @@ mod tests {
     fn failures_retries_and_created_tasks_are_drawn() {
         use crate::llm::{FinishReason, Usage};
         let turn = |task: &str, at_ms, retries| Event::TurnCompleted {
+            blocks: Vec::new(),
             task: task.into(),
             agent: "lead-1".into(),
             turn: 0,

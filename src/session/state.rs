@@ -324,6 +324,7 @@ impl SessionState {
                 agent,
                 text,
                 tool_calls,
+                blocks,
                 finish,
                 usage,
                 usd,
@@ -336,6 +337,7 @@ impl SessionState {
                     t.transcript.push(Message::Assistant {
                         text: text.clone(),
                         tool_calls: tool_calls.clone(),
+                        blocks: blocks.clone(),
                     });
                     if *finish == FinishReason::Length {
                         t.cut_offs += 1;
@@ -554,5 +556,47 @@ mod tests {
         });
         assert_eq!(state.elapsed_ms(), 70_000);
         assert_eq!(state.wall_span_ms(), morning + 10_000 - 1_000);
+    }
+
+    /// A resumed task's transcript holds the thinking blocks its turns received, so its next
+    /// request sends them back as the API requires: they survive the journal's encoding and
+    /// the fold.
+    #[test]
+    fn thinking_blocks_survive_the_journal_into_the_transcript() {
+        let block = serde_json::json!({"type": "thinking", "thinking": "hm", "signature": "c2ln"});
+        let turn = Event::TurnCompleted {
+            task: "t".into(),
+            agent: "a".into(),
+            turn: 0,
+            text: None,
+            tool_calls: Vec::new(),
+            blocks: vec![block.clone()],
+            finish: FinishReason::Stop,
+            usage: crate::llm::Usage::new(1, 1),
+            usd: 0.0,
+            usd_saved: 0.0,
+            latency_ms: 1,
+            retries: 0,
+            at_ms: 2,
+        };
+        let stored: Event = serde_json::from_str(&serde_json::to_string(&turn).unwrap()).unwrap();
+        let mut state = SessionState::default();
+        state.apply(&started(1));
+        state.apply(&Event::TaskCreated {
+            task: crate::spec::TaskSpec {
+                id: "t".into(),
+                role: "r".into(),
+                description: "d".into(),
+                depends_on: Vec::new(),
+            },
+            created_by: None,
+            at_ms: 1,
+        });
+        state.apply(&stored);
+        let transcript = &state.tasks["t"].transcript;
+        assert!(
+            matches!(transcript.last(), Some(Message::Assistant { blocks, .. }) if blocks == &vec![block]),
+            "{transcript:?}"
+        );
     }
 }

@@ -244,6 +244,9 @@ pub struct LlmSettings {
     /// (`max_completion_tokens` at api.openai.com, `max_tokens` elsewhere).
     #[serde(default)]
     pub max_tokens_field: Option<MaxTokensField>,
+    /// Anthropic extended thinking's `budget_tokens`; `None`: off.
+    #[serde(default)]
+    pub thinking: Option<u32>,
     /// What Claude Code model aliases in role files (`sonnet`, `opus`...) mean for this swarm.
     #[serde(default)]
     pub model_aliases: BTreeMap<String, String>,
@@ -265,6 +268,7 @@ impl Default for LlmSettings {
             timeout: Duration::from_secs(120),
             max_tokens: 4096,
             max_tokens_field: None,
+            thinking: None,
             model_aliases: BTreeMap::new(),
         }
     }

@@ -925,6 +925,7 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
             "timeout",
             "max_tokens",
             "max_tokens_field",
+            "thinking",
             "model_aliases",
         ],
         false,
@@ -1033,6 +1034,12 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
             None => ok = false,
         }
     }
+    if let Some(n) = f.get("thinking") {
+        match check_thinking(check, n, llm.max_tokens) {
+            Some(budget) => llm.thinking = budget,
+            None => ok = false,
+        }
+    }
     if let Some(n) = f.get("timeout") {
         match check.positive_duration(n, "`llm.timeout`") {
             Some(v) => llm.timeout = v,
@@ -1071,6 +1078,44 @@ fn check_llm(check: &mut Checker, node: Option<&Node>) -> Option<LlmSettings> {
         }
     }
     ok.then_some(llm)
+}
+
+/// The smallest thinking budget the Messages API takes.
+const MIN_THINKING_BUDGET: u32 = 1024;
+
+/// `llm.thinking`: `true` / `false`, or `{budget_tokens: N}`; the budget must be at least the
+/// API's 1024 and below `max_tokens` (thinking counts against it). `true` takes half of
+/// `max_tokens`, at least 1024.
+fn check_thinking(check: &mut Checker, node: &Node, max_tokens: u32) -> Option<Option<u32>> {
+    let (budget, at) = match &node.value {
+        Value::Map(_) => {
+            let f = check.fields(node, "`llm.thinking`", &["budget_tokens"], false)?;
+            let Some(n) = f.get("budget_tokens") else {
+                check.error(
+                    node,
+                    "`llm.thinking` has no `budget_tokens`",
+                    "write e.g. `thinking: { budget_tokens: 2048 }`, or `thinking: true`",
+                );
+                return None;
+            };
+            (check.integer_u32(n, "`llm.thinking.budget_tokens`", 1)?, n)
+        }
+        _ => match check.boolean(node, "`llm.thinking`")? {
+            false => return Some(None),
+            true => ((max_tokens / 2).max(MIN_THINKING_BUDGET), node),
+        },
+    };
+    if budget < MIN_THINKING_BUDGET || budget >= max_tokens {
+        check.error(
+            at,
+            format!(
+                "the thinking budget is {budget} tokens; it must be at least {MIN_THINKING_BUDGET} and below `llm.max_tokens` ({max_tokens})"
+            ),
+            "raise `llm.max_tokens` or set `thinking: { budget_tokens: N }` in that range",
+        );
+        return None;
+    }
+    Some(Some(budget))
 }
 
 fn check_prices(check: &mut Checker, node: &Node) -> Option<Prices> {

@@ -90,6 +90,7 @@ pub fn task_started(id: &str, agent: &str, at_ms: u64) -> Event {
 
 pub fn turn(id: &str, agent: &str, n: u32, tokens: u64, at_ms: u64) -> Event {
     Event::TurnCompleted {
+        blocks: Vec::new(),
         task: id.into(),
         agent: agent.into(),
         turn: n,

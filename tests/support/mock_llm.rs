@@ -100,6 +100,9 @@ pub struct MockReply {
     pub text: Option<String>,
     pub tool_calls: Vec<MockToolCall>,
     pub usage: Usage,
+    /// Anthropic extended thinking: the thinking text and its signature, sent as the first
+    /// block (streamed as `thinking_delta` and `signature_delta`).
+    pub thinking: Option<(String, String)>,
 }
 
 /// The usage a reply reports unless the script sets one.
@@ -111,6 +114,7 @@ impl MockReply {
             text: Some(text.into()),
             tool_calls: Vec::new(),
             usage: DEFAULT_USAGE,
+            thinking: None,
         }
     }
 
@@ -119,6 +123,7 @@ impl MockReply {
             text: None,
             tool_calls: Vec::new(),
             usage: DEFAULT_USAGE,
+            thinking: None,
         }
         .with_tool(name, arguments)
     }
@@ -138,6 +143,16 @@ impl MockReply {
             name: name.into(),
             arguments: arguments.into(),
         });
+        self
+    }
+
+    /// Starts the answer with a thinking block (Anthropic only).
+    pub fn with_thinking(
+        mut self,
+        thinking: impl Into<String>,
+        signature: impl Into<String>,
+    ) -> Self {
+        self.thinking = Some((thinking.into(), signature.into()));
         self
     }
 
@@ -936,6 +951,9 @@ fn anthropic_stop(reply: &MockReply) -> &'static str {
 
 fn anthropic_body(request: &MockRequest, reply: &MockReply) -> Value {
     let mut content = Vec::new();
+    if let Some((thinking, signature)) = &reply.thinking {
+        content.push(json!({"type": "thinking", "thinking": thinking, "signature": signature}));
+    }
     if let Some(text) = &reply.text {
         content.push(json!({"type": "text", "text": text}));
     }
@@ -971,6 +989,17 @@ fn anthropic_frames(request: &MockRequest, reply: &MockReply) -> Vec<Vec<u8>> {
         event("ping", json!({"type": "ping"})),
     ];
     let mut blocks: Vec<(Value, Vec<Value>)> = Vec::new();
+    if let Some((thinking, signature)) = &reply.thinking {
+        let mut deltas: Vec<Value> = split_in_three(thinking)
+            .into_iter()
+            .map(|piece| json!({"type": "thinking_delta", "thinking": piece}))
+            .collect();
+        deltas.push(json!({"type": "signature_delta", "signature": signature}));
+        blocks.push((
+            json!({"type": "thinking", "thinking": "", "signature": ""}),
+            deltas,
+        ));
+    }
     if let Some(text) = &reply.text {
         let deltas = split_in_three(text)
             .into_iter()
@@ -1154,6 +1183,7 @@ fn parse_openai(body: &Value) -> Result<Parsed, String> {
                 }
                 let text = content_text(&m["content"])?;
                 messages.push(Message::Assistant {
+                    blocks: Vec::new(),
                     text: (!text.is_empty()).then_some(text),
                     tool_calls,
                 });
@@ -1256,6 +1286,15 @@ fn parse_anthropic(body: &Value) -> Result<Parsed, String> {
                                 arguments: block["input"].clone(),
                             });
                         }
+                        // As the API: a thinking block comes back whole, signature and all.
+                        Some("thinking") => {
+                            if !block["thinking"].is_string() || !block["signature"].is_string() {
+                                return Err(
+                                    "thinking block: thinking and signature required".into()
+                                );
+                            }
+                        }
+                        Some("redacted_thinking") => {}
                         other => {
                             return Err(format!(
                                 "assistant content block type {other:?} is not supported"
@@ -1264,6 +1303,7 @@ fn parse_anthropic(body: &Value) -> Result<Parsed, String> {
                     }
                 }
                 messages.push(Message::Assistant {
+                    blocks: Vec::new(),
                     text: (!text.is_empty()).then_some(text),
                     tool_calls,
                 });
