@@ -51,8 +51,12 @@ fn rows(url: &str, sql: &'static str) -> Vec<(String, i64)> {
 fn requests_per_minute_hold_across_two_workers_of_one_database() {
     // Every run keeps calling: four tool calls, then done.
     let mock = MockLlm::spawn(Script::from_fn(|r| {
-        if tool_results(&r.messages).len() < 4 {
-            MockReply::tool("memory_store", json!({"key": "k", "value": 1}))
+        let done = tool_results(&r.messages).len();
+        if done < 4 {
+            MockReply::tool(
+                "memory_store",
+                json!({"key": format!("k{done}"), "value": 1}),
+            )
         } else {
             MockReply::text("finished")
         }

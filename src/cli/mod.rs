@@ -141,6 +141,10 @@ pub struct RunArgs {
     /// Do not journal events (faster, not resumable); for measuring what durability costs
     #[arg(long, hide = true)]
     pub no_journal: bool,
+    /// How long the run's lease lasts unless renewed (renewed three times per lease); another
+    /// worker or `resume` may take the run over after this long without renewals (default 30s)
+    #[arg(long, value_parser = parse_lease)]
+    pub lease: Option<std::time::Duration>,
     /// MCP servers from a Claude Code `.mcp.json` file (repeatable); they replace swarm-file servers of the same name
     #[arg(long = "mcp-config", value_name = "FILE")]
     pub mcp_config: Vec<PathBuf>,
@@ -276,6 +280,10 @@ pub struct ResumeArgs {
     /// MCP servers from a Claude Code `.mcp.json` file (repeatable); they replace the session's servers of the same name
     #[arg(long = "mcp-config", value_name = "FILE")]
     pub mcp_config: Vec<PathBuf>,
+    /// How long the run's lease lasts unless renewed (renewed three times per lease); another
+    /// worker or `resume` may take the run over after this long without renewals (default 30s)
+    #[arg(long, value_parser = parse_lease)]
+    pub lease: Option<std::time::Duration>,
     #[command(flatten)]
     pub state: StateDirArg,
 }

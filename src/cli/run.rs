@@ -48,6 +48,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             journal: !args.no_journal,
             hooks_dir: cwd,
             mcp: Arc::clone(&mcp),
+            lease: args.lease,
         },
     );
     let prepared = match prepared {
@@ -137,12 +138,13 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<u8> {
     let _guard = runtime.enter();
     let overrides = args.provider.overrides();
     let mut started: Option<Arc<McpHub>> = None;
-    let prepared = PreparedRun::resume(
+    let prepared = PreparedRun::resume_leased(
         &args.session,
         args.extend_budget,
         args.state.state_dir.clone(),
         true,
         cwd.clone(),
+        args.lease,
         |plan, last_run| {
             warn_if_changed(&plan);
             resolve(plan, Start::Resume(last_run), &overrides, &cwd).map_err(|e| format!("{e:#}"))

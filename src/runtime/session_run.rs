@@ -90,6 +90,8 @@ pub struct RunOptions {
     pub hooks_dir: PathBuf,
     /// The MCP servers, already started; the run shuts them down when it ends.
     pub mcp: Arc<McpHub>,
+    /// How long the run's lease lasts unless renewed (`None`: the store's default).
+    pub lease: Option<std::time::Duration>,
 }
 
 impl PreparedRun {
@@ -99,7 +101,10 @@ impl PreparedRun {
         goal: Option<String>,
         options: RunOptions,
     ) -> Result<Self, RunError> {
-        let state_dir = StateDir::open(&options.state_dir)?;
+        let mut state_dir = StateDir::open(&options.state_dir)?;
+        if let Some(ttl) = options.lease {
+            state_dir.set_lease(ttl);
+        }
         let clock = clock::system();
         let now = clock.now_ms();
         // The session row, its lock and its opening events commit together; `execute` then only
@@ -151,7 +156,34 @@ impl PreparedRun {
         resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
         mcp: impl FnOnce(&mut SwarmPlan) -> Result<Arc<McpHub>, String>,
     ) -> Result<Self, RunError> {
-        let state_dir = StateDir::open_existing(&state_dir_path)?;
+        Self::resume_leased(
+            session,
+            extend_budget,
+            state_dir_path,
+            journal,
+            hooks_dir,
+            None,
+            resolve,
+            mcp,
+        )
+    }
+
+    /// [`Self::resume`] under a lease of `lease` (`None`: the store's default).
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume_leased(
+        session: &str,
+        extend_budget: bool,
+        state_dir_path: PathBuf,
+        journal: bool,
+        hooks_dir: PathBuf,
+        lease: Option<std::time::Duration>,
+        resolve: impl FnOnce(SwarmPlan, Option<&RunRecord>) -> Result<ResolvedRun, String>,
+        mcp: impl FnOnce(&mut SwarmPlan) -> Result<Arc<McpHub>, String>,
+    ) -> Result<Self, RunError> {
+        let mut state_dir = StateDir::open_existing(&state_dir_path)?;
+        if let Some(ttl) = lease {
+            state_dir.set_lease(ttl);
+        }
         let session = state_dir.resolve(session)?;
         let lock = state_dir.lock(&session)?;
         Self::take_up(
@@ -225,6 +257,7 @@ impl PreparedRun {
             journal,
             hooks_dir,
             mcp,
+            lease: None,
         };
         let clock = clock::system();
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
@@ -327,6 +360,7 @@ impl PreparedRun {
             journal: true,
             hooks_dir,
             mcp,
+            lease: None,
         };
         let clock = clock::system();
         let now = clock.now_ms();
