@@ -215,3 +215,69 @@ fn count_events(q: &Queue, id: &str) -> usize {
         .expect("log");
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
+
+#[test]
+fn sigterm_interrupts_a_workers_run_resumably_and_another_worker_finishes_it() {
+    let mock = MockLlm::spawn(three_turn_script());
+    mock.set_latency(Duration::from_millis(300));
+    let Some(q) = Queue::new(&mock) else { return };
+    let id = q.submit("terminated");
+    let mut worker = q
+        .command()
+        .args(["worker", "--lease", "30s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn worker");
+    // Task a answered twice, task b under way: the run is mid-way.
+    assert!(
+        mock.wait_for_requests_blocking(3, Duration::from_secs(30)),
+        "the worker never got going"
+    );
+    let in_flight = mock.in_flight();
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(
+        wait_exit(&mut worker, Duration::from_secs(20)),
+        Some(130),
+        "a worker stopped by SIGTERM exits 130"
+    );
+    let out = q
+        .command()
+        .args(["sessions", "show", &id, "--json"])
+        .output()
+        .expect("show");
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("sessions show --json");
+    assert_eq!(
+        shown["status"], "queued",
+        "back in the queue for the next worker: {shown}"
+    );
+    assert!(
+        shown["metrics"]["llm_calls"].as_u64() >= Some(2),
+        "the journal keeps the answered calls: {shown}"
+    );
+    assert!(
+        shown["runner_pid"].is_null(),
+        "the lease is released: {shown}"
+    );
+    let mut next = q.worker("30s");
+    assert_eq!(
+        wait_exit(&mut next, Duration::from_secs(60)),
+        Some(0),
+        "a second worker finishes the interrupted run"
+    );
+    assert_eq!(q.sessions()[0]["status"], "completed");
+    let distinct = mock
+        .requests()
+        .iter()
+        .filter(|r| r.succeeded)
+        .map(|r| r.body.clone())
+        .collect::<std::collections::HashSet<String>>()
+        .len();
+    assert_eq!(distinct, 2 * 3, "every turn answered");
+    let repeated = mock.repeated_successful_requests();
+    assert!(
+        repeated <= in_flight.max(1),
+        "{repeated} answered requests were sent again ({in_flight} in flight at SIGTERM)"
+    );
+}

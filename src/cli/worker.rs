@@ -139,6 +139,7 @@ async fn run_one(
     cwd: std::path::PathBuf,
     running: Arc<parking_lot::Mutex<Vec<Arc<SwarmContext>>>>,
 ) -> anyhow::Result<SessionStatus> {
+    let claimed_session = claimed.session.clone();
     let mut store = StateDir::open_existing(location)?;
     store.set_lease(lease);
     let prepared = PreparedRun::take_up(
@@ -175,5 +176,14 @@ async fn run_one(
     running.lock().push(Arc::clone(&ctx));
     let result = prepared.execute().await;
     running.lock().retain(|c| !Arc::ptr_eq(c, &ctx));
-    Ok(result?.end.status)
+    let status = result?.end.status;
+    if status == SessionStatus::Interrupted {
+        // A queued run stays the queue's: the next worker resumes it where this one stopped.
+        let store = StateDir::open_existing(location)?;
+        if let Some(queue) = store.queue() {
+            let session = claimed_session;
+            tokio::task::block_in_place(|| queue.requeue(&session))?;
+        }
+    }
+    Ok(status)
 }

@@ -65,6 +65,26 @@ impl PgStore {
         Ok(None)
     }
 
+    /// Puts a run that a stopping worker interrupted (its lease already released) back in the
+    /// queue, so that the next worker resumes it from its journal; whether it was put back (not
+    /// if something else, say `swarm resume`, took it meanwhile).
+    pub fn requeue(&self, id: &str) -> Result<bool, SessionError> {
+        let wanted = id.to_string();
+        let changed = self.run("putting a run back in the queue", move |client, _| {
+            let wanted = wanted.clone();
+            async move {
+                Ok(client
+                    .execute(
+                        "UPDATE sessions SET status = $2, updated_ms = $3
+                         WHERE id = $1 AND status = 'interrupted'",
+                        &[&wanted, &QUEUED, &(crate::clock::now_ms() as i64)],
+                    )
+                    .await?)
+            }
+        })?;
+        Ok(changed == 1)
+    }
+
     /// Whether any run is queued, or running anywhere (leased or waiting to be taken over).
     pub fn has_work(&self) -> Result<bool, SessionError> {
         self.run("looking for runs", |client, _| async move {
