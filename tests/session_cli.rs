@@ -326,6 +326,37 @@ fn a_newer_schema_version_is_refused() {
     assert_refused(tmp.path(), "schema version 99");
 }
 
+/// A version 3 file keeps each plan in its session's row: it is read as it is (read-only) and
+/// upgraded in place by a writer, and its sessions load the same either way.
+#[test]
+fn a_version_3_file_is_read_and_upgraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let id = stopped_session(tmp.path());
+    let expected = StateDir::open(tmp.path()).unwrap().load(&id).unwrap().plan;
+    let db = tmp.path().join("state.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "UPDATE sessions SET plan = (SELECT plan FROM plans WHERE session = sessions.id);
+         DROP TABLE plans;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let out = swarm(tmp.path(), &["sessions", "show", "latest", "--json"]).success();
+    assert!(stdout(&out).contains(&id), "{}", stdout(&out));
+    let version = |db: &Path| -> i64 {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(&db), 3, "a reader left the file as it was");
+
+    let dir = StateDir::open(tmp.path()).unwrap();
+    assert_eq!(version(&db), 4);
+    assert_eq!(dir.load(&id).unwrap().plan, expected);
+}
+
 #[test]
 fn a_foreign_sqlite_database_is_refused() {
     let tmp = tempfile::tempdir().unwrap();

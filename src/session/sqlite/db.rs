@@ -10,18 +10,28 @@ use std::time::Duration;
 /// The file name of the database inside the state dir.
 pub const DB_FILE: &str = "state.db";
 
-/// The schema version this build writes and reads (`PRAGMA user_version`). Version 3 adds
-/// leases (host, fencing token, expiry) to the lock columns; version 2 stores snapshot memory in
-/// the binary framing of `snapshot.rs`; version 1 stored it as JSON.
-pub const SCHEMA_VERSION: i64 = 3;
+/// The schema version this build writes and reads (`PRAGMA user_version`). Version 4 keeps a
+/// session's plan in its own table, so that the per-commit update of the session's row does not
+/// rewrite it; version 3 adds leases (host, fencing token, expiry) to the lock columns; version 2
+/// stores snapshot memory in the binary framing of `snapshot.rs`; version 1 stored it as JSON.
+pub const SCHEMA_VERSION: i64 = 4;
 
-/// The version this build upgrades in place (by adding the lease columns) on a read-write open.
-const UPGRADABLE_VERSION: i64 = 2;
+/// The oldest version this build reads, and upgrades in place on a read-write open.
+const OLDEST_UPGRADABLE: i64 = 2;
 
 const UPGRADE_FROM_2: &str = "
 ALTER TABLE sessions ADD COLUMN lock_host TEXT;
 ALTER TABLE sessions ADD COLUMN lock_token INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN lock_expires_ms INTEGER;
+";
+
+/// Sessions created before version 4 keep their plan in `sessions.plan`; later ones leave that
+/// column empty and write the plan here.
+const UPGRADE_FROM_3: &str = "
+CREATE TABLE plans (
+    session TEXT PRIMARY KEY REFERENCES sessions(id),
+    plan    TEXT NOT NULL
+);
 ";
 
 /// How long a connection waits for another writer before giving up.
@@ -58,6 +68,10 @@ CREATE TABLE snapshots (
     state      BLOB NOT NULL,
     memory     BLOB NOT NULL,
     at_ms      INTEGER NOT NULL
+);
+CREATE TABLE plans (
+    session TEXT PRIMARY KEY REFERENCES sessions(id),
+    plan    TEXT NOT NULL
 );
 ";
 
@@ -129,7 +143,7 @@ pub fn check_file(path: &Path) -> Result<(), SessionError> {
 }
 
 fn check_version(path: &Path, found: i64) -> Result<(), SessionError> {
-    if found == SCHEMA_VERSION || found == UPGRADABLE_VERSION {
+    if (OLDEST_UPGRADABLE..=SCHEMA_VERSION).contains(&found) {
         Ok(())
     } else if found == 0 {
         Err(SessionError::NotADatabase {
@@ -182,7 +196,7 @@ pub fn connect(path: &Path, access: Access) -> Result<Connection, SessionError> 
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(err)?;
     check_version(path, version)?;
-    if access == Access::ReadWrite && version == UPGRADABLE_VERSION {
+    if access == Access::ReadWrite && version < SCHEMA_VERSION {
         upgrade(&conn).map_err(err)?;
     }
     Ok(conn)
@@ -195,13 +209,17 @@ pub fn checkpoint_wal(conn: &Connection) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-/// Adds the lease columns to a version 2 database, once, whichever process gets there first.
+/// Brings an older database to this version (lease columns, plans table), once, whichever
+/// process gets there first.
 fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version == UPGRADABLE_VERSION {
+        if version == 2 {
             conn.execute_batch(UPGRADE_FROM_2)?;
+        }
+        if (2..=3).contains(&version) {
+            conn.execute_batch(UPGRADE_FROM_3)?;
             conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         Ok(())

@@ -114,8 +114,14 @@ impl SqliteStore {
         plan: &SwarmPlan,
         goal: Option<&str>,
     ) -> Result<String, SessionError> {
-        let conn = self.conn.lock();
-        self.insert_session(&conn, plan, goal, None, crate::clock::now_ms())
+        let mut conn = self.conn.lock();
+        // The session's row and its plan's row stand or fall together.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        let id = self.insert_session(&tx, plan, goal, None, crate::clock::now_ms())?;
+        tx.commit().map_err(self.err())?;
+        Ok(id)
     }
 
     /// Records a new session for `plan`, locked by this process, together with the events
@@ -160,8 +166,8 @@ impl SqliteStore {
         Ok((id, lock, envelopes))
     }
 
-    /// Inserts the row of a new session, held by `holder` (with token 1) when given; returns its
-    /// id.
+    /// Inserts the row of a new session and of its plan, held by `holder` (with token 1) when
+    /// given; returns its id. The caller holds a transaction.
     fn insert_session(
         &self,
         conn: &Connection,
@@ -183,13 +189,12 @@ impl SqliteStore {
                     "INSERT OR IGNORE INTO sessions
                      (id, swarm, status, goal, created_ms, updated_ms, plan, source_hash,
                       tasks_total, lock_pid, lock_start, lock_host, lock_token, lock_expires_ms)
-                     VALUES (?1, ?2, 'running', ?3, ?4, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11)",
+                     VALUES (?1, ?2, 'running', ?3, ?4, ?4, '', ?5, 0, ?6, ?7, ?8, ?9, ?10)",
                     rusqlite::params![
                         id,
                         plan.name,
                         goal,
                         now as i64,
-                        plan_json,
                         plan.source_hash,
                         holder.map(|h| h.pid),
                         holder.map(|h| h.start as i64),
@@ -201,6 +206,14 @@ impl SqliteStore {
                 .map_err(self.err())?;
             // Zero rows: the random suffix collided with a session created in the same second.
             if inserted == 1 {
+                // The plan has a row of its own: every commit updates the session's row, and
+                // SQLite rewrites a row whole, so a plan inside it (~100 bytes per task) would
+                // be written again on every commit.
+                conn.execute(
+                    "INSERT INTO plans (session, plan) VALUES (?1, ?2)",
+                    rusqlite::params![id, plan_json],
+                )
+                .map_err(self.err())?;
                 return Ok(id);
             }
         }
@@ -317,10 +330,15 @@ impl SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(self.err())?;
+        // Sessions from before version 4 kept the plan in their row.
+        let plan_sql = if self.schema >= 4 {
+            "SELECT COALESCE((SELECT plan FROM plans WHERE session = ?1), plan)
+             FROM sessions WHERE id = ?1"
+        } else {
+            "SELECT plan FROM sessions WHERE id = ?1"
+        };
         let plan: Option<String> = tx
-            .query_row("SELECT plan FROM sessions WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row(plan_sql, [id], |r| r.get(0))
             .optional()
             .map_err(self.err())?;
         let Some(plan) = plan else {
