@@ -242,11 +242,14 @@ impl ReadyIndex {
         busy: &HashSet<String>,
         capacity: usize,
     ) -> Vec<(String, AgentInfo)> {
-        let mut taken: HashSet<String> = busy.clone();
+        // The agents given a task by this call; `busy` is not copied into it, because picking
+        // runs after every finished task and copying the set (an allocation per busy agent)
+        // was most of its cost.
+        let mut taken: HashSet<&str> = HashSet::new();
         let mut picked = Vec::new();
         while picked.len() < capacity {
             // The earliest ready task among the queues that have a free agent.
-            let mut best: Option<(usize, Queue, AgentInfo)> = None;
+            let mut best: Option<(usize, Queue, &AgentInfo)> = None;
             for (queue, tasks) in &self.ready {
                 let Some((&position, task)) = tasks.iter().next() else {
                     continue;
@@ -255,8 +258,8 @@ impl ReadyIndex {
                     continue;
                 }
                 let previous = self.info.get(task).and_then(|(_, _, a)| a.as_deref());
-                if let Some(agent) = free_agent(ctx, queue, previous, &taken) {
-                    best = Some((position, queue.clone(), agent.clone()));
+                if let Some(agent) = free_agent(ctx, queue, previous, busy, &taken) {
+                    best = Some((position, queue.clone(), agent));
                 }
             }
             let Some((position, queue, agent)) = best else {
@@ -265,8 +268,8 @@ impl ReadyIndex {
             let Some(task) = self.ready.get_mut(&queue).and_then(|q| q.remove(&position)) else {
                 break;
             };
-            taken.insert(agent.id.clone());
-            picked.push((task, agent));
+            taken.insert(agent.id.as_str());
+            picked.push((task, agent.clone()));
         }
         picked
     }
@@ -278,9 +281,11 @@ fn free_agent<'a>(
     ctx: &'a SwarmContext,
     queue: &Queue,
     previous: Option<&str>,
-    taken: &HashSet<String>,
+    busy: &HashSet<String>,
+    taken: &HashSet<&str>,
 ) -> Option<&'a AgentInfo> {
-    let free = |a: &&AgentInfo| !taken.contains(&a.id);
+    let is_free = |a: &AgentInfo| !busy.contains(&a.id) && !taken.contains(a.id.as_str());
+    let free = |a: &&AgentInfo| is_free(a);
     match queue {
         Queue::Coordinator => ctx
             .roster
@@ -295,7 +300,7 @@ fn free_agent<'a>(
                 ctx.roster
                     .agents()
                     .iter()
-                    .find(|a| a.role == *role && !taken.contains(&a.id))
+                    .find(|a| a.role == *role && is_free(a))
             }),
     }
 }
