@@ -110,7 +110,7 @@ impl Switch {
     }
 }
 
-/// The largest a swarm file may be: 500 tasks, 64 agents of one role.
+/// The standard workload: 500 tasks, 64 agents of one role.
 const STANDARD: Workload = Workload {
     tasks: 500,
     turns: 2,
@@ -127,7 +127,8 @@ const QUICK: Workload = Workload {
     stream: true,
 };
 
-const SCALING_TASKS: [u32; 2] = [100, 500];
+/// The scaling table, up to the plan's cap (`spec::plan::MAX_TASKS`).
+const SCALING_TASKS: [u32; 2] = [1_000, 10_000];
 
 /// Targets for the standard workload.
 const TARGET_WALL_RATIO: f64 = 1.1;
