@@ -58,6 +58,26 @@ pub(crate) fn recorded(row: &tokio_postgres::Row, at: usize) -> Recorded {
     }
 }
 
+/// How long the server lets one of our transactions sit idle before it ends it.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+
+/// A process frozen (SIGSTOP, a paused VM) between the statements of a transaction keeps its
+/// row locks, and the `SKIP LOCKED` of a takeover would then pass the session by forever. The
+/// server ends such a transaction after [`IDLE_IN_TRANSACTION`]; the frozen process finds its
+/// commit failed when it wakes, and its lease is gone by then. Options in the URL are kept.
+fn bound_idle_transactions(config: &mut tokio_postgres::Config) {
+    let ours = format!(
+        "-c idle_in_transaction_session_timeout={}",
+        IDLE_IN_TRANSACTION.as_millis()
+    );
+    let options = match config.get_options() {
+        Some(theirs) if theirs.contains("idle_in_transaction_session_timeout") => return,
+        Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
+        _ => ours,
+    };
+    config.options(&options);
+}
+
 pub(crate) fn expiry(ttl: Duration) -> i64 {
     (crate::clock::now_ms() + ttl.as_millis() as u64) as i64
 }
@@ -66,12 +86,13 @@ impl PgStore {
     /// Connects to the database at `url`; with `create`, sets up its tables when it has none.
     pub fn open(url: &str, create: bool) -> Result<Self, SessionError> {
         let location = redacted(url);
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             url.parse()
                 .map_err(|e: tokio_postgres::Error| SessionError::Backend {
                     location: location.clone(),
                     source: Arc::new(e),
                 })?;
+        bound_idle_transactions(&mut config);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
