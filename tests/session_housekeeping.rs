@@ -186,8 +186,16 @@ fn delete_and_prune_on_a_state_dir() {
     let sessions: i64 = conn
         .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
         .unwrap();
+    let plans: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM plans WHERE session NOT IN (SELECT id FROM sessions)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!((sessions, snapshots), (1, 0));
     assert_eq!(events, 0, "no events of deleted sessions remain");
+    assert_eq!(plans, 0, "no plans of deleted sessions remain");
 }
 
 #[test]

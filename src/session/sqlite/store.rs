@@ -490,6 +490,7 @@ impl SqliteStore {
         for sql in [
             "DELETE FROM events WHERE session = ?1",
             "DELETE FROM snapshots WHERE session = ?1",
+            "DELETE FROM plans WHERE session = ?1",
             "DELETE FROM sessions WHERE id = ?1",
         ] {
             tx.execute(sql, [id]).map_err(self.err())?;
