@@ -581,6 +581,25 @@ fn rpc(
 
 #[test]
 fn closing_stdin_stops_the_runs_resumably() {
+    server_stop_leaves_resumable_runs(|_child, stdin| drop(stdin));
+}
+
+#[test]
+fn sigterm_stops_the_runs_resumably() {
+    server_stop_leaves_resumable_runs(|child, stdin| {
+        // SAFETY: a plain kill(2) of our own child.
+        let sent = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        assert_eq!(sent, 0);
+        // Keep stdin open: the signal alone must stop it.
+        std::mem::forget(stdin);
+    });
+}
+
+/// Starts a slow run over stdio, stops the server with `stop` once a task is running, and checks
+/// that the session was interrupted cleanly and that `swarm resume` completes it.
+fn server_stop_leaves_resumable_runs(
+    stop: impl FnOnce(&std::process::Child, std::process::ChildStdin),
+) {
     use std::io::Write;
     let mock = MockLlm::spawn(Script::text("done"));
     mock.set_latency(Duration::from_millis(300));
@@ -668,7 +687,7 @@ fn closing_stdin_stops_the_runs_resumably() {
         assert!(Instant::now() < deadline, "never running: {status}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    drop(stdin);
+    stop(&child, stdin);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -42,6 +42,8 @@ pub fn run(args: McpArgs) -> anyhow::Result<u8> {
             runtime.block_on(server.serve_http(addr, token))
         }
     };
+    // The stdin reader is a blocking thread that only ends on input: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     served?;
     Ok(exit::OK)
 }

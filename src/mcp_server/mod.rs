@@ -279,11 +279,19 @@ impl SwarmServer {
             reason: e.to_string(),
         })?;
         eprintln!("listening on http://{bound}/mcp");
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| ServeError::Http(e.to_string()));
+        // Not a graceful shutdown of the HTTP server: it would wait for clients' open event
+        // streams. The runs are what must stop cleanly; connections just close.
+        let mut http = tokio::spawn(async move { axum::serve(listener, router).await });
+        let served = tokio::select! {
+            joined = &mut http => match joined {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ServeError::Http(e.to_string())),
+                Err(e) => Err(ServeError::Http(e.to_string())),
+            },
+            () = shutdown_signal() => Ok(()),
+        };
         self.stop_runs().await;
+        http.abort();
         served
     }
 }
