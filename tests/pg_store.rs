@@ -157,3 +157,31 @@ async fn a_runner_that_lost_its_lease_writes_nothing_and_learns_it_lost() {
         "the old holder's release leaves the new lease alone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_run_behind_many_runs_held_elsewhere_is_still_claimed() {
+    let Some(url) = support::postgres::fresh_database() else {
+        return;
+    };
+    let store = StateDir::open(Path::new(&url)).unwrap();
+    let queue = store.queue().unwrap();
+    // More runs than one claim looks at per page, all held by live workers of another host.
+    for i in 0..40 {
+        queue.enqueue(&plan(), Some(&format!("held {i}"))).unwrap();
+    }
+    sql(
+        &url,
+        "UPDATE sessions SET status = 'running', lock_pid = 4242, lock_start = 1,
+             lock_host = 'another-host', lock_token = 1,
+             lock_expires_ms = 9000000000000",
+    )
+    .await;
+    let wanted = queue.enqueue(&plan(), Some("the newest")).unwrap();
+    let claimed = tokio::task::spawn_blocking(move || {
+        let store = StateDir::open(Path::new(&url)).unwrap();
+        store.queue().unwrap().claim().unwrap().map(|c| c.session)
+    })
+    .await
+    .unwrap();
+    assert_eq!(claimed.as_deref(), Some(wanted.as_str()));
+}

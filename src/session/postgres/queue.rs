@@ -24,45 +24,62 @@ const CANDIDATES: i64 = 16;
 impl PgStore {
     /// Takes the oldest queued run, or a running session whose lease is free, for this process.
     pub fn claim(&self) -> Result<Option<Claimed>, SessionError> {
-        let candidates = self.run("looking for runs", |client, _| async move {
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT id, status, {LEASE_COLUMNS} FROM sessions
-                         WHERE status IN ('queued', 'running')
-                         ORDER BY created_ms, created_order LIMIT $1"
-                    ),
-                    &[&CANDIDATES],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), recorded(r, 2)))
-                .collect::<Vec<_>>())
-        })?;
-        let now = crate::clock::now_ms();
-        for (id, status, lease) in candidates {
-            if !lease.is_free(now) {
-                continue;
-            }
-            let fresh = status == QUEUED;
-            match self.try_take(&id, Some(if fresh { QUEUED } else { "running" })) {
-                Ok(Some(lease)) => {
-                    if fresh {
-                        self.set_status(&id, crate::session::SessionStatus::Running)?;
-                    }
-                    return Ok(Some(Claimed {
-                        session: id,
-                        lease,
-                        fresh,
-                    }));
+        let host = crate::session::lease::Owner::current().host;
+        let mut offset = 0i64;
+        loop {
+            let host = host.clone();
+            let now = crate::clock::now_ms();
+            // Leases held elsewhere and not yet expired are left out by the query, so runs that
+            // other workers hold never crowd the queued ones out of a page; a lease of this host
+            // may belong to a process that is gone, which only this process can tell.
+            let candidates = self.run("looking for runs", move |client, _| {
+                let host = host.clone();
+                async move {
+                    let rows = client
+                        .query(
+                            &format!(
+                                "SELECT id, status, {LEASE_COLUMNS} FROM sessions
+                                 WHERE status IN ('queued', 'running')
+                                   AND (lock_pid IS NULL OR lock_expires_ms <= $3
+                                        OR lock_host = $4)
+                                 ORDER BY created_ms, created_order LIMIT $1 OFFSET $2"
+                            ),
+                            &[&CANDIDATES, &offset, &(now as i64), &host],
+                        )
+                        .await?;
+                    Ok(rows
+                        .iter()
+                        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), recorded(r, 2)))
+                        .collect::<Vec<_>>())
                 }
-                // Another worker got there first.
-                Ok(None) | Err(SessionError::Locked { .. }) => continue,
-                Err(e) => return Err(e),
+            })?;
+            let page = candidates.len() as i64;
+            for (id, status, lease) in candidates {
+                if !lease.is_free(now) {
+                    continue;
+                }
+                let fresh = status == QUEUED;
+                match self.try_take(&id, Some(if fresh { QUEUED } else { "running" })) {
+                    Ok(Some(lease)) => {
+                        if fresh {
+                            self.set_status(&id, crate::session::SessionStatus::Running)?;
+                        }
+                        return Ok(Some(Claimed {
+                            session: id,
+                            lease,
+                            fresh,
+                        }));
+                    }
+                    // Another worker got there first.
+                    Ok(None) | Err(SessionError::Locked { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
             }
+            if page < CANDIDATES {
+                return Ok(None);
+            }
+            offset += page;
         }
-        Ok(None)
     }
 
     /// Puts a run that a stopping worker interrupted (its lease already released) back in the
