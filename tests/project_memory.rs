@@ -25,6 +25,68 @@ fn two_handles_share_entries_versions_order_writers_and_ttls_expire() {
     // Two handles, as two sessions (or processes) on one state dir each have.
     let a = StateDir::open(dir.path()).unwrap();
     let b = StateDir::open_existing(dir.path()).unwrap();
+    shared_by_two_handles(&a, &b);
+    racing_creators(dir.path());
+}
+
+#[test]
+fn on_postgres_two_handles_share_entries_versions_order_writers_and_ttls_expire() {
+    let Some(url) = support::postgres::fresh_database() else {
+        return;
+    };
+    let location = std::path::Path::new(&url);
+    let a = StateDir::open(location).unwrap();
+    let b = StateDir::open_existing(location).unwrap();
+    shared_by_two_handles(&a, &b);
+    racing_creators(location);
+    // The CLI without `--session` works on the database's project memory too.
+    let swarm = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("swarm")
+            .unwrap()
+            .args(args)
+            .args(["--state-dir", &url])
+            .env_remove("SWARM_STATE_DIR")
+            .output()
+            .unwrap()
+    };
+    let set = swarm(&[
+        "memory",
+        "set",
+        "note",
+        "from the cli",
+        "--namespace",
+        "team",
+    ]);
+    assert_eq!(set.status.code(), Some(0), "{}", stderr(&set));
+    let got = swarm(&["memory", "get", "note", "--namespace", "team"]);
+    assert_eq!(got.status.code(), Some(0), "{}", stderr(&got));
+    assert!(stdout(&got).contains("from the cli"), "{}", stdout(&got));
+    assert_eq!(
+        a.project_get("team", "note").unwrap().unwrap().entry.value,
+        json!("from the cli")
+    );
+}
+
+/// Eight handles create the same absent key at once: exactly one wins.
+fn racing_creators(location: &std::path::Path) {
+    let winners: usize = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                scope.spawn(move || {
+                    let handle = StateDir::open_existing(location).unwrap();
+                    let outcome = handle
+                        .project_put(&put("coordination", "leader", json!(i), Some(0)))
+                        .unwrap();
+                    usize::from(matches!(outcome, PutOutcome::Stored(_)))
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).sum()
+    });
+    assert_eq!(winners, 1, "compare-and-swap lets exactly one creator win");
+}
+
+fn shared_by_two_handles(a: &StateDir, b: &StateDir) {
     let key = "session/development/state";
 
     let PutOutcome::Stored(first) = a

@@ -34,10 +34,41 @@ pub enum PutOutcome {
     },
 }
 
+/// The row a key has now, live or expired: (version, created_ms, expires_ms).
+pub(crate) type CurrentRow = (u64, u64, Option<u64>);
+
+/// What a write stores given the key's current row, or the conflict it meets: the rules both
+/// backends share. Versions grow across expiry, so a stale version never matches a newer entry.
+pub(crate) fn next_entry(
+    current: Option<CurrentRow>,
+    put: &ProjectPut,
+    now: u64,
+) -> Result<Entry, PutOutcome> {
+    let live = current.filter(|(_, _, expires)| expires.is_none_or(|at| at > now));
+    if let Some(expected) = put.expected_version {
+        if live.map_or(0, |(v, _, _)| v) != expected {
+            return Err(PutOutcome::Conflict {
+                current: live.map(|(v, _, _)| v),
+            });
+        }
+    }
+    Ok(Entry {
+        value: put.value.clone(),
+        version: current.map_or(1, |(v, _, _)| v + 1),
+        created_ms: live.map_or(now, |(_, c, _)| c),
+        updated_ms: now,
+        expires_ms: put.ttl_ms.map(|t| now.saturating_add(t)),
+        access_count: 0,
+    })
+}
+
 impl StateDir {
     /// The live project entries, in one namespace or all, sorted by namespace and key.
     pub fn project_list(&self, namespace: Option<&str>) -> Result<Vec<MemoryRecord>, SessionError> {
         let now = crate::clock::now_ms();
+        if let Some(pg) = self.postgres() {
+            return pg.project_list(namespace, now);
+        }
         self.with_sqlite(|conn, path| super::sqlite::project::list(conn, path, namespace, now))
     }
 
@@ -48,18 +79,27 @@ impl StateDir {
         key: &str,
     ) -> Result<Option<MemoryRecord>, SessionError> {
         let now = crate::clock::now_ms();
+        if let Some(pg) = self.postgres() {
+            return pg.project_get(namespace, key, now);
+        }
         self.with_sqlite(|conn, path| super::sqlite::project::get(conn, path, namespace, key, now))
     }
 
     /// Writes a project entry (see [`ProjectPut`]).
     pub fn project_put(&self, put: &ProjectPut) -> Result<PutOutcome, SessionError> {
         let now = crate::clock::now_ms();
+        if let Some(pg) = self.postgres() {
+            return pg.project_put(put, now);
+        }
         self.with_sqlite(|conn, path| super::sqlite::project::put(conn, path, put, now))
     }
 
     /// Removes a live project entry; whether there was one.
     pub fn project_delete(&self, namespace: &str, key: &str) -> Result<bool, SessionError> {
         let now = crate::clock::now_ms();
+        if let Some(pg) = self.postgres() {
+            return pg.project_delete(namespace, key, now);
+        }
         self.with_sqlite(|conn, path| {
             super::sqlite::project::delete(conn, path, namespace, key, now)
         })

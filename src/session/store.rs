@@ -182,7 +182,7 @@ impl StateDir {
             Backend::Sqlite(s) => s.with_conn(f),
             Backend::Postgres(s) => Err(SessionError::Unsupported {
                 location: s.location().to_string(),
-                what: "project memory (use a state dir folder for it)",
+                what: "this operation on a PostgreSQL state store",
             }),
         }
     }
@@ -221,6 +221,11 @@ impl StateDir {
             Backend::Sqlite(_) => None,
             Backend::Postgres(s) => Some(s),
         }
+    }
+
+    /// The PostgreSQL store behind this state dir, if that is its backend.
+    pub(crate) fn postgres(&self) -> Option<&PgStore> {
+        self.queue()
     }
 }
 

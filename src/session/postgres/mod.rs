@@ -10,6 +10,7 @@
 //! from inside the caller's async runtime alike.
 
 mod log;
+mod project;
 pub(crate) mod queue;
 mod rate;
 mod schema;

@@ -61,6 +61,21 @@ CREATE TABLE IF NOT EXISTS rate_windows (
 );
 ";
 
+/// Project memory (`project.rs`): entries of the database, not of one session, with a version
+/// per key. Added beside version 1 in the same way as `rate_windows`.
+const PROJECT_MEMORY: &str = "
+CREATE TABLE IF NOT EXISTS project_memory (
+    namespace  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    version    BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    expires_ms BIGINT,
+    PRIMARY KEY (namespace, key)
+);
+";
+
 /// Creates the tables when the database has none; checks the version either way.
 pub(crate) async fn ensure(
     client: &mut tokio_postgres::Client,
@@ -93,6 +108,7 @@ pub(crate) async fn ensure(
         .map_or(0, |row| row.get(0));
     if found == SCHEMA_VERSION {
         tx.batch_execute(RATE_WINDOWS).await?;
+        tx.batch_execute(PROJECT_MEMORY).await?;
     }
     tx.commit().await?;
     if found != SCHEMA_VERSION {

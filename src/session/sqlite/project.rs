@@ -143,18 +143,11 @@ pub(crate) fn put(
         )
         .optional()
         .map_err(err)?;
-    let live = current.filter(|(_, _, expires)| expires.is_none_or(|at| at > now));
-    if let Some(expected) = put.expected_version {
-        let found = live.map_or(0, |(v, _, _)| v);
-        if found != expected {
-            return Ok(PutOutcome::Conflict {
-                current: live.map(|(v, _, _)| v),
-            });
-        }
-    }
-    let version = current.map_or(1, |(v, _, _)| v + 1);
-    let created_ms = live.map_or(now, |(_, c, _)| c);
-    let expires_ms = put.ttl_ms.map(|t| now.saturating_add(t));
+    let entry = match crate::session::project::next_entry(current, put, now) {
+        Ok(entry) => entry,
+        Err(conflict) => return Ok(conflict),
+    };
+    let (version, created_ms, expires_ms) = (entry.version, entry.created_ms, entry.expires_ms);
     tx.execute(
         "INSERT INTO project_memory (namespace, key, value, version, created_ms, updated_ms, expires_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -175,14 +168,7 @@ pub(crate) fn put(
     // Expired rows stay until their key is written again: reads skip them, and keeping the row
     // keeps its version, so a version read before the expiry never matches a newer entry.
     tx.commit().map_err(err)?;
-    Ok(PutOutcome::Stored(Entry {
-        value: put.value.clone(),
-        created_ms,
-        updated_ms: now,
-        expires_ms,
-        version,
-        access_count: 0,
-    }))
+    Ok(PutOutcome::Stored(entry))
 }
 
 /// Removes the live entry at (namespace, key); whether there was one.
