@@ -4,7 +4,7 @@
 
 use super::{MemoryArgs, MemoryCommand};
 use anyhow::{Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use swarm_runtime::memory::{Entry, MemoryChange, MemoryLimits, MemoryRecord, MemoryStore};
 use swarm_runtime::session::{Event, ProjectPut, Restored, StateDir};
 use swarm_runtime::spec::duration;
@@ -103,26 +103,10 @@ pub fn run(args: MemoryArgs) -> Result<u8> {
                 .iter()
                 .filter(|r| in_namespace(r, namespace))
                 .collect();
-            let text = serde_json::to_string_pretty(&records)?;
-            match file {
-                Some(path) => {
-                    std::fs::write(&path, text + "\n")
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!("exported {} entries to {}", records.len(), path.display());
-                }
-                None => println!("{text}"),
-            }
-            Ok(super::exit::OK)
+            export(&records, file)
         }
         MemoryCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let records: Vec<MemoryRecord> = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{}: not a memory export (a JSON list of entries)",
-                    file.display()
-                )
-            })?;
+            let records = read_export(&file)?;
             let mut imported = 0;
             write(root, session, |restored, now| {
                 let events: Vec<Event> = records
@@ -222,26 +206,10 @@ fn project(root: &Path, namespace: Option<&str>, command: MemoryCommand) -> Resu
         MemoryCommand::Export { file } => {
             let dir = StateDir::open_read_only(root)?;
             let records = dir.project_list(namespace)?;
-            let text = serde_json::to_string_pretty(&records)?;
-            match file {
-                Some(path) => {
-                    std::fs::write(&path, text + "\n")
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!("exported {} entries to {}", records.len(), path.display());
-                }
-                None => println!("{text}"),
-            }
-            Ok(super::exit::OK)
+            export(&records, file)
         }
         MemoryCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let records: Vec<MemoryRecord> = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{}: not a memory export (a JSON list of entries)",
-                    file.display()
-                )
-            })?;
+            let records = read_export(&file)?;
             let dir = StateDir::open(root)?;
             let now = swarm_runtime::clock::now_ms();
             let mut imported = 0;
@@ -347,4 +315,30 @@ fn print_records<'a>(records: impl Iterator<Item = &'a MemoryRecord>) {
         "{}",
         super::table::render("", &["NAMESPACE", "KEY", "VALUE"], &[], &rows)
     );
+}
+
+/// Writes exported entries to `file`, or to stdout without one.
+fn export<T: serde::Serialize>(records: &[T], file: Option<PathBuf>) -> Result<u8> {
+    let text = serde_json::to_string_pretty(records)?;
+    match file {
+        Some(path) => {
+            std::fs::write(&path, text + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("exported {} entries to {}", records.len(), path.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(super::exit::OK)
+}
+
+/// The entries of an export file.
+fn read_export(file: &Path) -> Result<Vec<MemoryRecord>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a memory export (a JSON list of entries)",
+            file.display()
+        )
+    })
 }

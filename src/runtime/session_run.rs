@@ -113,19 +113,7 @@ impl PreparedRun {
             &plan,
             goal.as_deref(),
             options.journal,
-            |session| {
-                let mut opening = vec![Event::SessionStarted {
-                    session: session.to_string(),
-                    swarm: plan.name.clone(),
-                    goal: goal.clone(),
-                    provider: options.provider.kind.as_str().to_string(),
-                    model: options.provider.model.clone(),
-                    base_url: options.provider.base_url.clone(),
-                    at_ms: now,
-                }];
-                opening.extend(super::topology::initial_tasks(&plan, goal.as_deref(), now));
-                opening
-            },
+            |session| opening_events(session, &plan, goal.as_deref(), &options.provider, now),
         )?;
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
         memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
@@ -364,16 +352,7 @@ impl PreparedRun {
         };
         let clock = clock::system();
         let now = clock.now_ms();
-        let mut opening = vec![Event::SessionStarted {
-            session: session.clone(),
-            swarm: plan.name.clone(),
-            goal: goal.clone(),
-            provider: options.provider.kind.as_str().to_string(),
-            model: options.provider.model.clone(),
-            base_url: options.provider.base_url.clone(),
-            at_ms: now,
-        }];
-        opening.extend(super::topology::initial_tasks(&plan, goal.as_deref(), now));
+        let opening = opening_events(&session, &plan, goal.as_deref(), &options.provider, now);
         let memory = MemoryStore::new(Arc::clone(&clock), MemoryLimits::default());
         memory.set_default_ttl(&plan.memory.namespace, plan.memory.ttl);
         share_project_memory(&memory, &plan, &options.state_dir)?;
@@ -628,6 +607,27 @@ pub fn write_handoff(
 
 /// Connects the namespaces the swarm file lists under `memory.project` to the project memory of
 /// the state dir, through a connection of their own.
+/// The events a new session starts with: its start, and the tasks its topology begins with.
+fn opening_events(
+    session: &str,
+    plan: &SwarmPlan,
+    goal: Option<&str>,
+    provider: &ProviderConfig,
+    now: u64,
+) -> Vec<Event> {
+    let mut opening = vec![Event::SessionStarted {
+        session: session.to_string(),
+        swarm: plan.name.clone(),
+        goal: goal.map(str::to_string),
+        provider: provider.kind.as_str().to_string(),
+        model: provider.model.clone(),
+        base_url: provider.base_url.clone(),
+        at_ms: now,
+    }];
+    opening.extend(super::topology::initial_tasks(plan, goal, now));
+    opening
+}
+
 fn share_project_memory(
     memory: &MemoryStore,
     plan: &SwarmPlan,
