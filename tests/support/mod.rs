@@ -2,6 +2,7 @@
 // Each test crate uses a different part of the support code.
 #![allow(dead_code)]
 
+pub mod crash;
 pub mod mock_llm;
 pub mod prompt_cache;
 

@@ -8,6 +8,8 @@ use swarm_runtime::llm::Message;
 
 pub struct SwarmFixture {
     pub dir: tempfile::TempDir,
+    /// The state store its commands use (`SWARM_STATE_DIR`); `None`: `.swarm` in `dir`.
+    pub state_store: Option<String>,
 }
 
 impl Default for SwarmFixture {
@@ -20,7 +22,17 @@ impl SwarmFixture {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            state_store: None,
         }
+    }
+
+    /// A fixture whose commands use a fresh PostgreSQL database; `None` where there is no
+    /// server (see `postgres::fresh_database`).
+    pub fn on_postgres() -> Option<Self> {
+        Some(Self {
+            state_store: Some(super::postgres::fresh_database()?),
+            ..Self::new()
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -62,6 +74,9 @@ impl SwarmFixture {
             .env_remove("ANTHROPIC_BASE_URL")
             .env_remove("SWARM_STATE_DIR")
             .env("NO_COLOR", "1");
+        if let Some(store) = &self.state_store {
+            cmd.env("SWARM_STATE_DIR", store);
+        }
         cmd
     }
 
