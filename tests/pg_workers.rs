@@ -5,29 +5,12 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::swarm_fixture::{context, stderr, tool_results, SwarmFixture};
-use support::{MockLlm, MockReply, Script};
-
-fn three_turn_script() -> Script {
-    Script::from_fn(|r| {
-        let task = context(&r.messages)["task"].clone();
-        match tool_results(&r.messages).len() {
-            0 => MockReply::tool(
-                "memory_store",
-                json!({"key": format!("{task}/one"), "value": 1}),
-            ),
-            1 => MockReply::tool(
-                "memory_store",
-                json!({"key": format!("{task}/two"), "value": 2}),
-            ),
-            _ => MockReply::text(format!("{task} finished")),
-        }
-        .with_usage(100, 20)
-    })
-}
+use support::crash::three_turn_script;
+use support::swarm_fixture::{stderr, SwarmFixture};
+use support::MockLlm;
 
 struct Queue {
     fx: SwarmFixture,
