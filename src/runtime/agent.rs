@@ -1,11 +1,15 @@
 //! The agent as a step machine: build the request -> LLM turn -> tool calls -> next turn, until
 //! the task is completed, fails, or the run is stopped.
 //!
-//! Every completed turn is durable before its tool calls run, and every tool result is durable
-//! before the next turn, so an agent that resumes a task continues from its last completed step
-//! and never asks the LLM again for a turn it already has. A call of a tool that is not safe to
-//! repeat is journaled as started (durably) before it runs; on resume such a call with no
-//! result is not run again, and the model is told its outcome is unknown.
+//! Before each LLM request every event emitted so far is durable (a barrier on the journal), so
+//! an agent that resumes a task continues from its last completed step and never asks the LLM
+//! again for a turn it already has: only the call in flight can repeat. A completed turn is
+//! durable before any of its tool calls with an effect outside the journal runs (a file write,
+//! a command, an MCP call); calls whose effects are journaled events themselves (memory,
+//! messages, tasks) or that change nothing run at once, since a crash takes back their effects
+//! together with the turn. A call of a tool that is not safe to repeat is journaled as started
+//! (durably) before it runs; on resume such a call with no result is not run again, and the
+//! model is told its outcome is unknown.
 
 use super::budget::{admit_call, Worst};
 use super::context::{StopReason, SwarmContext};
@@ -19,7 +23,13 @@ use crate::session::{Event, TaskStatus, CONTINUE_PROMPT};
 use crate::spec::HookEvent;
 use crate::tools::ToolSet;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+/// The durability of an event not awaited yet.
+type PendingAck =
+    Pin<Box<dyn Future<Output = Result<(), crate::session::SessionError>> + Send + Sync>>;
 
 /// How an agent's work on a task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +79,8 @@ struct Step {
     call_counts: HashMap<(String, String), u32>,
     /// The tool schemas offered in this task's phase.
     schemas: Arc<[crate::llm::ToolSchema]>,
+    /// The last turn's `TurnCompleted`, until a tool call with an outside effect needs it durable.
+    turn_ack: Option<PendingAck>,
 }
 
 impl Step {
@@ -99,16 +111,14 @@ impl Step {
             Some(false) => String::new(),
             None => return Err(format!("task `{task_id}` does not exist")),
         };
-        ctx.recorder
-            .emit(Event::TaskStarted {
-                task: task_id.to_string(),
-                agent: agent.id.clone(),
-                system: (!prompt.is_empty()).then(|| system.clone()),
-                prompt,
-                at_ms: ctx.now_ms(),
-            })
-            .await
-            .map_err(|e| format!("the journal failed: {e}"))?;
+        // Durable by the barrier before the first request.
+        drop(ctx.recorder.emit(Event::TaskStarted {
+            task: task_id.to_string(),
+            agent: agent.id.clone(),
+            system: (!prompt.is_empty()).then(|| system.clone()),
+            prompt,
+            at_ms: ctx.now_ms(),
+        }));
         let (transcript, turns, last_finish, cut_offs) = ctx
             .recorder
             .read(|s| {
@@ -163,6 +173,7 @@ impl Step {
             cut_offs,
             call_counts,
             schemas,
+            turn_ack: None,
         })
     }
 
@@ -264,6 +275,11 @@ impl Step {
                 // its effect, so it is not run a second time.
                 ToolOutput::error(in_doubt_message(&call.name))
             } else {
+                if !self.tools.effects_journaled(&call.name) {
+                    if let Some(ack) = self.turn_ack.take() {
+                        ack.await.map_err(|e| format!("the journal failed: {e}"))?;
+                    }
+                }
                 if !self.tools.repeat_safe(&call.name) {
                     let ack = self.ctx.recorder.emit(Event::ToolStarted {
                         task: self.task.clone(),
@@ -298,9 +314,12 @@ impl Step {
                 at_ms: self.ctx.now_ms(),
             }));
         }
-        // The journal commits in order: the last ack covers every tool result before it.
-        if let Some(ack) = last_ack {
-            ack.await.map_err(|e| format!("the journal failed: {e}"))?;
+        // The journal commits in order: the last ack covers every tool result before it. A
+        // further turn does not wait here, the barrier before its request covers them.
+        if result.is_some() {
+            if let Some(ack) = last_ack {
+                ack.await.map_err(|e| format!("the journal failed: {e}"))?;
+            }
         }
         Ok(result)
     }
@@ -376,6 +395,12 @@ impl Step {
             reason = self.ctx.control.wait_stop() => Err(reason),
         };
         let _reservation = admitted.map_err(TaskEnd::Stopped)?;
+        // Everything before this request is durable before it goes out.
+        self.turn_ack = None;
+        if let Err(e) = self.ctx.recorder.barrier().await {
+            let error = format!("the journal failed: {e}");
+            return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);
+        }
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
             // The retry layer's warnings carry the span's fields, so a retry line names them.
@@ -446,10 +471,7 @@ impl Step {
             self.cut_offs = 0;
         }
         self.last_finish = Some(response.finish.clone());
-        if let Err(e) = ack.await {
-            let error = format!("the journal failed: {e}");
-            return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);
-        }
+        self.turn_ack = Some(Box::pin(ack));
         for call in &response.tool_calls {
             let count = self.call_counts.entry(call_key(call)).or_insert(0);
             *count += 1;

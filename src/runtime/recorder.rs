@@ -101,6 +101,14 @@ impl Recorder {
         self.journal.publish_committed(envelope);
     }
 
+    /// Resolves once every event emitted before this call is durable, whoever emitted it. An
+    /// agent passes it before each LLM request, so a request never rests on a step that a crash
+    /// could still take back (only the call in flight is ever asked again).
+    pub fn barrier(&self) -> impl Future<Output = Result<(), SessionError>> + Send + 'static {
+        let mark = self.journal.mark();
+        async move { mark.await.map(drop) }
+    }
+
     /// Reads the live state. Keep `f` short: emitting waits for it.
     pub fn read<R>(&self, f: impl FnOnce(&SessionState) -> R) -> R {
         f(&self.inner.lock().state)

@@ -130,6 +130,11 @@ impl Tool for SessionTool {
         true
     }
 
+    /// Tasks and messages are events of the session.
+    fn effects_journaled(&self) -> bool {
+        true
+    }
+
     fn call<'a>(&'a self, args: &'a Value) -> ToolFuture<'a> {
         let ctx = &*self.session;
         let result = match self.tool {

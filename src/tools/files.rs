@@ -325,6 +325,14 @@ impl Tool for FileTool {
         !matches!(self.tool, ToolName::RunCommand | ToolName::EditFile)
     }
 
+    /// Reads change nothing; a write waits for the turn that asked for it to be durable.
+    fn effects_journaled(&self) -> bool {
+        matches!(
+            self.tool,
+            ToolName::ReadFile | ToolName::ListFiles | ToolName::SearchFiles | ToolName::GlobFiles
+        )
+    }
+
     fn call<'a>(&'a self, args: &'a serde_json::Value) -> ToolFuture<'a> {
         Box::pin(async move {
             from_output(execute(&self.workspace, self.tool, args, self.commands.as_ref()).await)

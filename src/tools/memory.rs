@@ -406,6 +406,11 @@ impl Tool for MemoryTool {
         true
     }
 
+    /// Every change goes through the memory store's journaled change sink.
+    fn effects_journaled(&self) -> bool {
+        true
+    }
+
     fn call<'a>(&'a self, args: &'a Value) -> ToolFuture<'a> {
         let ctx = ToolContext {
             store: &self.store,

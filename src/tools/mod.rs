@@ -75,6 +75,14 @@ pub trait Tool: Send + Sync {
     /// it runs, and never run again on resume.
     fn repeat_safe(&self) -> bool;
 
+    /// Whether everything a call changes is journaled by the session itself (memory, messages,
+    /// tasks) or it changes nothing at all. Such a call may run before the turn that asked for it
+    /// is durable: its effects are journaled after that turn, so a crash takes back both or
+    /// neither. Any other call waits for its turn to be durable first.
+    fn effects_journaled(&self) -> bool {
+        false
+    }
+
     /// Runs one call with the model's arguments.
     fn call<'a>(&'a self, args: &'a Value) -> ToolFuture<'a>;
 }
@@ -139,6 +147,12 @@ impl ToolSet {
     /// safe: calling it runs nothing.
     pub fn repeat_safe(&self, name: &str) -> bool {
         self.get(name).is_none_or(|t| t.repeat_safe())
+    }
+
+    /// Whether a call of `name` changes nothing outside the session's journal (see
+    /// [`Tool::effects_journaled`]). A name the set does not hold changes nothing.
+    pub fn effects_journaled(&self, name: &str) -> bool {
+        self.get(name).is_none_or(|t| t.effects_journaled())
     }
 
     /// Runs one call. An unknown name is a tool error listing the tools the agent has.
