@@ -14,7 +14,7 @@ use super::{
     MAX_TASKS,
 };
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 const TOP_KEYS: [&str; 16] = [
@@ -470,6 +470,7 @@ fn check_tasks<'a>(check: &mut Checker, node: &'a Node) -> Vec<RawTask<'a>> {
         return Vec::new();
     }
     let mut tasks: Vec<RawTask<'a>> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for item in items {
         let Some(f) = check.fields(
             item,
@@ -538,7 +539,8 @@ fn check_tasks<'a>(check: &mut Checker, node: &'a Node) -> Vec<RawTask<'a>> {
                 "rename the task, e.g. `id: write-tests`",
             );
         }
-        if tasks.iter().any(|t| t.spec.id == id) {
+        // A set, not a scan of the tasks so far: a scan is quadratic in the number of tasks.
+        if !seen.insert(id.clone()) {
             check.error(
                 id_at,
                 format!("task id `{id}` is used twice"),

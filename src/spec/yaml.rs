@@ -8,6 +8,8 @@
 //! indentation get their own messages, and the parser's budget caps nesting depth, alias
 //! expansion and event counts so that no file can hang the process or overflow the stack.
 
+mod plain;
+
 use super::{Diagnostic, Severity};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
@@ -271,14 +273,67 @@ pub(crate) fn parse(text: &str, file: &Path, first_line: usize) -> Result<Node, 
             "check that this is the right file",
         ));
     }
+    // Most files are plain block YAML, read directly; the rest, and every error, take the full
+    // parser.
+    let limits = plain::Limits {
+        max_depth: MAX_DEPTH,
+        max_nodes: MAX_NODES,
+        max_events: MAX_EVENTS,
+    };
+    if let Some(node) = plain::parse(text, &limits) {
+        return Ok(node);
+    }
+    parse_full(text).map_err(|e| {
+        // YAML forbids tabs in indentation; the parser's own message for them is obscure.
+        if let Some((line, column)) = first_tab_indent(text) {
+            return at(
+                line,
+                column,
+                "a tab is used for indentation".into(),
+                "YAML indents with spaces only: replace the tab with spaces",
+            );
+        }
+        let (line, column) = e
+            .location()
+            .map_or((1, 0), |l| (l.line() as usize, l.column() as usize));
+        let message = first_line_of(&e.to_string());
+        let (message, help) = if message.contains("Documents") {
+            (
+                "the file holds more than one YAML document".to_owned(),
+                "a definition is one document: remove the `---` separator lines",
+            )
+        } else if ["budget breached", "limit exceeded", "recursion limit"]
+            .iter()
+            .any(|m| message.contains(m))
+        {
+            (
+                format!("the file exceeds the limits for definition files: {message}"),
+                "definitions need no deep nesting or mass alias expansion: simplify the file (at most 64 levels)",
+            )
+        } else {
+            (
+                format!("not valid YAML: {message}"),
+                "fix the YAML syntax at this position (indentation, quotes, a missing `:`)",
+            )
+        };
+        at(line.max(1), column, message, help)
+    })
+}
+
+/// Parser events and nodes a definition file may hold.
+const MAX_EVENTS: usize = 200_000;
+const MAX_NODES: usize = 100_000;
+
+/// The full YAML parser (through serde), with the budget that bounds hostile input.
+fn parse_full(text: &str) -> Result<Node, serde_saphyr::Error> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
             flow_nesting_limit: MAX_DEPTH,
-            max_events: 200_000,
+            max_events: MAX_EVENTS,
             max_aliases: 1_000,
             max_anchors: 1_000,
-            max_nodes: 100_000,
+            max_nodes: MAX_NODES,
             max_documents: 1,
         },
         alias_limits: alias_limits(),
@@ -287,44 +342,7 @@ pub(crate) fn parse(text: &str, file: &Path, first_line: usize) -> Result<Node, 
         strict_booleans: true,
         with_snippet: false,
     };
-    match serde_saphyr::from_str_with_options::<Node>(text, options) {
-        Ok(node) => Ok(node),
-        Err(e) => {
-            // YAML forbids tabs in indentation; the parser's own message for them is obscure.
-            if let Some((line, column)) = first_tab_indent(text) {
-                return Err(at(
-                    line,
-                    column,
-                    "a tab is used for indentation".into(),
-                    "YAML indents with spaces only: replace the tab with spaces",
-                ));
-            }
-            let (line, column) = e
-                .location()
-                .map_or((1, 0), |l| (l.line() as usize, l.column() as usize));
-            let message = first_line_of(&e.to_string());
-            let (message, help) = if message.contains("Documents") {
-                (
-                    "the file holds more than one YAML document".to_owned(),
-                    "a definition is one document: remove the `---` separator lines",
-                )
-            } else if ["budget breached", "limit exceeded", "recursion limit"]
-                .iter()
-                .any(|m| message.contains(m))
-            {
-                (
-                    format!("the file exceeds the limits for definition files: {message}"),
-                    "definitions need no deep nesting or mass alias expansion: simplify the file (at most 64 levels)",
-                )
-            } else {
-                (
-                    format!("not valid YAML: {message}"),
-                    "fix the YAML syntax at this position (indentation, quotes, a missing `:`)",
-                )
-            };
-            Err(at(line.max(1), column, message, help))
-        }
-    }
+    serde_saphyr::from_str_with_options::<Node>(text, options)
 }
 
 fn first_tab_indent(text: &str) -> Option<(usize, usize)> {
@@ -391,6 +409,159 @@ mod tests {
     fn offsets_lines_by_first_line() {
         let err = parse("a: [1, 2\n", Path::new("r.md"), 2).unwrap_err();
         assert!(err.line >= 2, "{err}");
+    }
+
+    /// The direct reader either declines or builds the full parser's tree, positions included.
+    fn same_as_full(text: &str) -> bool {
+        let limits = plain::Limits {
+            max_depth: MAX_DEPTH,
+            max_nodes: MAX_NODES,
+            max_events: MAX_EVENTS,
+        };
+        let Some(fast) = plain::parse(text, &limits) else {
+            return false;
+        };
+        match parse_full(text) {
+            Ok(full) => assert_eq!(fast, full, "different trees for:\n{text}"),
+            Err(e) => panic!("the full parser refuses what the direct reader read: {e}\n{text}"),
+        }
+        true
+    }
+
+    /// The YAML of a definition file: a role file's frontmatter, a swarm file whole.
+    fn yaml_of(path: &Path, text: &str) -> Option<String> {
+        if path.extension().is_some_and(|e| e == "md") {
+            let body = text.strip_prefix("---\n")?;
+            let end = body.find("\n---")?;
+            Some(body[..=end].to_owned())
+        } else {
+            Some(text.to_owned())
+        }
+    }
+
+    fn definition_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                definition_files(&path, out);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "md")
+            {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn the_direct_reader_builds_the_full_parsers_tree_for_every_definition_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["tests/fixtures", "swarms", "agents"] {
+            definition_files(&root.join(dir), &mut files);
+        }
+        let mut read = 0;
+        for file in &files {
+            let Ok(text) = std::fs::read_to_string(file) else {
+                continue;
+            };
+            if let Some(yaml) = yaml_of(file, &text) {
+                if same_as_full(&yaml) {
+                    read += 1;
+                }
+            }
+        }
+        // Most real files are in the subset (so the fast path is what runs).
+        assert!(read * 2 > files.len(), "{read} of {}", files.len());
+    }
+
+    #[test]
+    fn the_direct_reader_agrees_on_scalars_and_layouts() {
+        let read = [
+            "name: x\nagents:\n  - role: tester\n    count: 3\n",
+            "a:\n- 1\n- -2\n- b\nc: d\n",
+            "a: [x, \"y z\", 'q''s', 7]\nb: []\nc: {}\n",
+            "# head\na: 1 # one\nb: \"t\\\"x\\n\" # two\n\n  # indented comment\nc: http://h:1/v1\n",
+            "- a\n- b: 1\n  c:\n    - d\n- e: f\n",
+            "k: C# and c++, {braces} [brackets] ok\n",
+            "k: ./workspace\nl: ../up\nm: /abs\nn: _x\n",
+            "a: é\nb: [é, ü]\nc: \"ünï\"\n",
+            "a:\n  b:\n    c: 1\n  d: 2\n",
+            "tasks:\n  -   id: t1\n      role: w\n",
+            "a: 'x' # c\n",
+            "a: 0\nb: -0\nc: 9223372036854775807\nd: -9223372036854775808\n",
+            "x: y\n   \n",
+            "llm:\n  stream: true\n  base_url: http://127.0.0.1:1/v1\nmemory:\n  ttl: none\ntasks:\n  - id: t00000\n    role: worker\n    description: \"Store one note, then report (item 0).\"\n",
+            "a: tRue\n",
+            "a: 500 independent tasks\nb: [2 turns, 3]\n",
+            "a: true\nb: False\nc: TRUE\nd: null\ne: ~\nf: [true, ~, Null]\ng: yes\nh: on\n",
+            "-\n  a: 1\n-\n  - b\n",
+            "a:\n  -\n    - 1\n",
+            "a:\n-\n  b: 1\nc:\n-\n  - d\n",
+            "a:\n-   x\n- y\nb:\n-   k: v\n",
+        ];
+        for text in read {
+            assert!(same_as_full(text), "declined:\n{text}");
+        }
+        let declined = [
+            "a:\n",
+            "a: 1.5\n",
+            "a: 1_000\n",
+            "a: 12:30\n",
+            "a: 012\n",
+            "a: 0x1f\n",
+            "a: inf\n",
+            "a: NaN\n",
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "a: |\n  text\n",
+            "a: >\n  text\n",
+            "a: two\n  lines\n",
+            "a: \"open\n  quote\"\n",
+            "---\na: 1\n",
+            "a: 1\n---\nb: 2\n",
+            "a: b: c\n",
+            "\"a\": 1\n",
+            "a: [x,]\n",
+            "a: [b: c]\n",
+            "a: {b: c}\n",
+            "<<: {}\n",
+            "a:\tb\n",
+            "a: 1\r\n",
+            "? a\n: b\n",
+            "a: -x\n",
+            "a: 9223372036854775808\n",
+            "- - a\n",
+            "a: 1\n b: 2\n",
+            "a: x\n- b\n",
+            "plain\n",
+            "",
+            "# only\n",
+            "a: ${X}\n",
+            "True: 1\n",
+            "a: \"\\x41\"\n",
+            "a: [1, [2]]\n",
+            "é: 1\n",
+            "a: 'unclosed\n",
+        ];
+        for text in declined {
+            assert!(
+                !same_as_full(text),
+                "read, but should be left to the full parser:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_direct_reader_leaves_files_near_the_budget_to_the_full_parser() {
+        let limits = plain::Limits {
+            max_depth: 4,
+            max_nodes: 100,
+            max_events: 200,
+        };
+        assert!(plain::parse("a:\n  b:\n    c:\n      d: 1\n", &limits).is_none());
+        let many: String = (0..60).map(|i| format!("k{i}: v\n")).collect();
+        assert!(plain::parse(&many, &limits).is_none());
     }
 
     #[test]
