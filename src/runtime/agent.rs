@@ -583,7 +583,6 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
         crate::spec::Topology::Hierarchical => "hierarchical",
     };
     let goal = ctx.goal.as_deref();
-    let roles = ctx.roster.worker_roles();
     let mut read_up_to = None;
     let text = ctx.recorder.read(|s| {
         let Some(task) = s.task(task_id) else {
@@ -628,7 +627,7 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
             coordinator: ctx.roster.coordinator(),
             contacts: contacts.clone(),
             assignable_roles: if phase == Phase::Plan {
-                roles.clone()
+                ctx.roster.worker_roles()
             } else {
                 Vec::new()
             },

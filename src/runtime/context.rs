@@ -5,7 +5,7 @@ use super::budget::Reservations;
 use super::hooks::HookRunner;
 use super::recorder::Recorder;
 use super::roster::Roster;
-use super::tools::{build_tool_set, SessionHandles, ToolDeps};
+use super::tools::{build_tool_set, RolePolicies, SessionHandles, ToolDeps};
 use crate::clock::SharedClock;
 use crate::llm::{resolve_model, LlmClient, LlmError, ModelAlias, ProviderConfig};
 use crate::memory::{KeyPattern, MemoryStore};
@@ -234,11 +234,13 @@ impl SwarmContext {
             }),
             mcp: Arc::clone(&mcp),
         };
+        let mut policies = RolePolicies::default();
         let tool_sets = roster
             .agents()
             .iter()
             .map(|a| {
-                let tools = build_tool_set(&plan, &deps, &a.id, &a.role).map(Arc::new);
+                let tools =
+                    build_tool_set(&plan, &deps, &mut policies, &a.id, &a.role).map(Arc::new);
                 (a.id.clone(), tools)
             })
             .collect();

@@ -105,7 +105,11 @@ pub fn task_message(brief: &TaskBrief<'_>) -> String {
         if !value.is_empty() {
             out.push_str(key);
             out.push_str(": ");
-            out.push_str(&value.replace('\n', " "));
+            if value.contains('\n') {
+                out.push_str(&value.replace('\n', " "));
+            } else {
+                out.push_str(value);
+            }
             out.push('\n');
         }
     };

@@ -8,7 +8,7 @@ use crate::clock::SharedClock;
 use crate::llm::{ToolOutput, ToolSchema};
 use crate::memory::{AccessPolicy, MemoryStore};
 use crate::session::Event;
-use crate::spec::{SwarmPlan, TaskSpec, ToolName, MAX_TASKS};
+use crate::spec::{Role, SwarmPlan, TaskSpec, ToolName, MAX_TASKS};
 use crate::tools::command::CommandPolicy;
 use crate::tools::files::FileTool;
 use crate::tools::mcp::McpHub;
@@ -16,6 +16,7 @@ use crate::tools::memory::MemoryTool;
 use crate::tools::workspace::Workspace;
 use crate::tools::{from_output, Tool, ToolError, ToolFuture, ToolReply, ToolSet};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -43,12 +44,42 @@ pub struct ToolDeps {
     pub mcp: Arc<McpHub>,
 }
 
+/// The memory policy of each role, compiled once for all the role's agents (a role of 64
+/// agents would otherwise compile its globs 64 times).
+#[derive(Default)]
+pub struct RolePolicies(HashMap<String, Arc<AccessPolicy>>);
+
+impl RolePolicies {
+    fn of(
+        &mut self,
+        plan: &SwarmPlan,
+        name: &str,
+        role: &Role,
+    ) -> Result<Arc<AccessPolicy>, String> {
+        if let Some(policy) = self.0.get(name) {
+            return Ok(Arc::clone(policy));
+        }
+        let policy = Arc::new(
+            AccessPolicy::for_role_sharing(
+                role.memory.as_ref(),
+                &plan.memory.namespace,
+                &plan.memory.project,
+                name,
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        self.0.insert(name.to_owned(), Arc::clone(&policy));
+        Ok(policy)
+    }
+}
+
 /// The tools `agent` (of `role_name`) holds for the whole run: the tools its role lists, minus
 /// `run_command` when the swarm does not allow commands and `create_task` for anyone but the
 /// coordinator. An invalid memory rule is the agent's error.
 pub fn build_tool_set(
     plan: &SwarmPlan,
     deps: &ToolDeps,
+    policies: &mut RolePolicies,
     agent: &str,
     role_name: &str,
 ) -> Result<ToolSet, String> {
@@ -58,15 +89,7 @@ pub fn build_tool_set(
         .ok_or_else(|| format!("role `{role_name}` is not in the plan"))?;
     let roster = &deps.session.roster;
     let is_coordinator = roster.is_coordinator(agent);
-    let policy = Arc::new(
-        AccessPolicy::for_role_sharing(
-            role.memory.as_ref(),
-            &plan.memory.namespace,
-            &plan.memory.project,
-            role_name,
-        )
-        .map_err(|e| e.to_string())?,
-    );
+    let policy = policies.of(plan, role_name, role)?;
     let namespace: Arc<str> = Arc::from(plan.memory.namespace.as_str());
     let mut tools: Vec<Arc<dyn Tool>> = Vec::new();
     for &name in &role.tools {
