@@ -56,6 +56,10 @@ struct Progress {
     finished: u64,
     running: HashSet<String>,
     max_agents: u32,
+    /// Whether the bar draws nowhere (stderr is not a terminal); fixed when it is made.
+    hidden: bool,
+    /// What the message shows now (agents busy, tokens, cost), so it is formatted on change.
+    shown: Option<(usize, u64, u64)>,
     tokens: u64,
     usd: f64,
     /// Failures per hook: the first is shown, the count at the end (a hook on every task
@@ -81,8 +85,12 @@ impl Progress {
         .progress_chars("=> ");
         bar.set_style(style);
         bar.set_position(finished);
-        bar.enable_steady_tick(Duration::from_millis(200));
+        if !bar.is_hidden() {
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
         let mut progress = Self {
+            hidden: bar.is_hidden(),
+            shown: None,
             bar,
             total,
             finished,
@@ -97,7 +105,7 @@ impl Progress {
     }
 
     fn line(&self, text: String) {
-        if self.bar.is_hidden() {
+        if self.hidden {
             eprintln!("{text}");
         } else {
             self.bar.println(text);
@@ -105,8 +113,18 @@ impl Progress {
     }
 
     fn refresh(&mut self) {
+        // With stderr not a terminal nothing is drawn: formatting the line for every event
+        // would cost more than the rest of the display.
+        if self.hidden {
+            return;
+        }
         self.bar.set_length(self.total);
         self.bar.set_position(self.finished);
+        let shown = (self.running.len(), self.tokens, self.usd.to_bits());
+        if self.shown == Some(shown) {
+            return;
+        }
+        self.shown = Some(shown);
         self.bar.set_message(format!(
             "agents busy {}/{} · tokens {} · ${:.4}",
             self.running.len(),
