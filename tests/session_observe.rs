@@ -67,6 +67,16 @@ fn the_log_shows_every_turn_tool_call_and_result_with_task_and_agent() {
             })
             .collect()
     };
+    // The journal holds the role's system prompt once; the log shows it for every task.
+    let db = rusqlite::Connection::open(fx.path().join(".swarm/state.db")).unwrap();
+    let journaled: Vec<bool> = db
+        .prepare("SELECT body FROM events WHERE body LIKE '%\"task_started\"%' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|body| String::from_utf8_lossy(&body.unwrap()).contains("\"system\""))
+        .collect();
+    assert_eq!(journaled, [true, false], "system prompts journaled");
     for task in ["api", "docs"] {
         assert_eq!(find(task, "system").len(), 1, "{log}");
         assert!(find(task, "user")[0].contains("worker-1"), "{log}");

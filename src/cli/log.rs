@@ -7,7 +7,8 @@ use anyhow::Result;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
-use swarm_runtime::session::{format_utc, history::Tail, Envelope, Event, StateDir};
+use swarm_runtime::session::history::{SystemPrompts, Tail};
+use swarm_runtime::session::{format_utc, Envelope, Event, StateDir};
 
 /// How often `--follow` looks for new events.
 pub const POLL: Duration = Duration::from_millis(150);
@@ -88,6 +89,8 @@ struct Printer<'o> {
     /// Every task and agent the journal names, to tell a filter that matches nothing.
     tasks: BTreeSet<String>,
     agents: BTreeSet<String>,
+    /// System prompts journaled once per role, put back on every task.
+    systems: SystemPrompts,
 }
 
 impl<'o> Printer<'o> {
@@ -99,6 +102,7 @@ impl<'o> Printer<'o> {
             lines: 0,
             tasks: BTreeSet::new(),
             agents: BTreeSet::new(),
+            systems: SystemPrompts::default(),
         }
     }
 
@@ -114,6 +118,8 @@ impl<'o> Printer<'o> {
     }
 
     fn event(&mut self, seq: u64, event: &Event) -> Result<()> {
+        let resolved = self.systems.resolve(event);
+        let event: &Event = &resolved;
         let (task, agent) = subjects(event);
         if let Some(only) = &self.options.task {
             if task != Some(only.as_str()) {

@@ -84,11 +84,27 @@ impl Recorder {
     ) -> Option<crate::session::Ack> {
         let mut inner = self.inner.lock();
         let event = build(&inner.state)?;
-        let event = Arc::new(if redact {
+        let mut event = if redact {
             crate::secrets::redact_serde(event)
         } else {
             event
-        });
+        };
+        // A role's system prompt is journaled with the first task started under it; readers
+        // of the journal put it back for the others (`history::SystemPrompts`).
+        if let Event::TaskStarted {
+            task,
+            system: system @ Some(_),
+            ..
+        } = &mut event
+        {
+            if system
+                .as_deref()
+                .is_some_and(|s| inner.state.system_prompt_known(task, s))
+            {
+                *system = None;
+            }
+        }
+        let event = Arc::new(event);
         inner.state.apply(&event);
         Some(self.journal.append(event))
     }

@@ -97,3 +97,108 @@ pub fn read_all(
     };
     Ok((state, events))
 }
+
+/// The system prompt each task started under, as a reader of the journal sees it. A
+/// `TaskStarted` carries its system prompt only when it differs from the one last journaled for
+/// the task's role (journals written before that carry it on every task); this puts it back, so
+/// readers show every task with the prompt it ran under.
+#[derive(Debug, Default)]
+pub struct SystemPrompts {
+    role_of_task: std::collections::HashMap<String, String>,
+    by_role: std::collections::HashMap<String, String>,
+}
+
+impl SystemPrompts {
+    /// Takes note of `event` (read in journal order) and returns it with its system prompt filled
+    /// in where the journal left it out.
+    pub fn resolve<'e>(&mut self, event: &'e Event) -> std::borrow::Cow<'e, Event> {
+        match event {
+            Event::TaskCreated { task, .. } => {
+                self.role_of_task.insert(task.id.clone(), task.role.clone());
+            }
+            Event::TaskStarted {
+                task,
+                system,
+                prompt,
+                ..
+            } => {
+                let role = self.role_of_task.get(task);
+                match (system, role) {
+                    (Some(system), Some(role)) if self.by_role.get(role) != Some(system) => {
+                        self.by_role.insert(role.clone(), system.clone());
+                    }
+                    (None, Some(role)) if !prompt.is_empty() => {
+                        if let Some(known) = self.by_role.get(role) {
+                            let mut filled = event.clone();
+                            if let Event::TaskStarted { system, .. } = &mut filled {
+                                *system = Some(known.clone());
+                            }
+                            return std::borrow::Cow::Owned(filled);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        std::borrow::Cow::Borrowed(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(task: &str, role: &str) -> Event {
+        Event::TaskCreated {
+            task: crate::spec::TaskSpec {
+                id: task.into(),
+                role: role.into(),
+                description: "d".into(),
+                depends_on: Vec::new(),
+            },
+            created_by: None,
+            at_ms: 1,
+        }
+    }
+
+    fn started(task: &str, system: Option<&str>) -> Event {
+        Event::TaskStarted {
+            task: task.into(),
+            agent: "a".into(),
+            prompt: "p".into(),
+            system: system.map(str::to_string),
+            at_ms: 2,
+        }
+    }
+
+    fn system_of(event: &Event) -> Option<String> {
+        match event {
+            Event::TaskStarted { system, .. } => system.clone(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_task_started_without_its_system_prompt_gets_its_roles_last_one() {
+        let mut prompts = SystemPrompts::default();
+        for event in [created("a", "r"), created("b", "r"), created("c", "q")] {
+            prompts.resolve(&event);
+        }
+        assert_eq!(
+            system_of(&prompts.resolve(&started("a", Some("one")))).as_deref(),
+            Some("one")
+        );
+        assert_eq!(
+            system_of(&prompts.resolve(&started("b", None))).as_deref(),
+            Some("one")
+        );
+        // Another role has its own; a role's new prompt replaces its old one.
+        assert_eq!(system_of(&prompts.resolve(&started("c", None))), None);
+        prompts.resolve(&started("a", Some("two")));
+        assert_eq!(
+            system_of(&prompts.resolve(&started("b", None))).as_deref(),
+            Some("two")
+        );
+    }
+}

@@ -116,8 +116,10 @@ impl Facts {
         let mut f = Facts::default();
         let mut current: HashMap<String, String> = HashMap::new();
         let mut last_at = 0u64;
+        let mut systems = super::history::SystemPrompts::default();
         for envelope in events {
-            let event: &Event = envelope;
+            let resolved = systems.resolve(envelope);
+            let event: &Event = &resolved;
             if let Some(at) = event.at_ms() {
                 last_at = last_at.max(at);
                 if let Some(run) = f.runs.last_mut() {

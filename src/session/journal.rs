@@ -38,6 +38,9 @@ pub(crate) struct SnapshotRow {
     pub covers: u64,
     /// External events up to here are in `memory` and are deleted too.
     pub external_seen: u64,
+    /// External events up to here are gone already (or never were): a backend need only look
+    /// for them after it.
+    pub external_clean: u64,
     pub state: Vec<u8>,
     pub memory: Vec<u8>,
     /// `(tasks total, tasks done)` for the session's row.
@@ -100,6 +103,9 @@ struct Inner {
     /// The journal position `poll_external` has read up to: every external event at or below it
     /// has been returned.
     external_seen: AtomicU64,
+    /// Every external event at or below this position has been deleted, or never existed: a
+    /// snapshot deletes those after it only, and none at all when polls found nothing.
+    external_clean: AtomicU64,
     /// The seq a disabled journal gives the next event.
     unjournaled_seq: AtomicU64,
     failure: Arc<Failure>,
@@ -194,13 +200,15 @@ impl Inner {
 impl Journal {
     /// Starts the writer thread of `session` over a backend's log. `last_seq` is the session's
     /// journal end; `external_from` the position from which external events are new to this
-    /// runner (those before it are in what the load returned).
+    /// runner (those before it are in what the load returned); `external_clean` the position up
+    /// to which the session holds no external event (0 when unknown).
     pub(crate) fn start(
         session: &str,
         log: Box<dyn EventLog>,
         feed: Box<dyn ExternalFeed>,
         last_seq: u64,
         external_from: u64,
+        external_clean: u64,
     ) -> Result<Self, SessionError> {
         let (commands, queue) = mpsc::channel();
         let observers = Arc::new(Observers::default());
@@ -223,6 +231,7 @@ impl Journal {
                 external_notify: feed.notifications(),
                 external: Mutex::new(Some(feed)),
                 external_seen: AtomicU64::new(external_from),
+                external_clean: AtomicU64::new(external_clean.min(external_from)),
                 unjournaled_seq: AtomicU64::new(0),
                 failure,
             }),
@@ -240,6 +249,7 @@ impl Journal {
                 external: Mutex::new(None),
                 external_notify: None,
                 external_seen: AtomicU64::new(0),
+                external_clean: AtomicU64::new(0),
                 unjournaled_seq: AtomicU64::new(0),
                 failure: Arc::default(),
             }),
@@ -352,9 +362,12 @@ impl Journal {
                 message: e.to_string(),
             })
         };
+        let external_seen = inner.external_seen.load(Ordering::Acquire);
+        let external_clean = inner.external_clean.load(Ordering::Acquire);
         let snapshot = SnapshotRow {
             covers,
-            external_seen: inner.external_seen.load(Ordering::Acquire),
+            external_seen,
+            external_clean,
             state: encode("snapshot state", serde_json::to_vec(state))?,
             memory: encode("snapshot memory", super::snapshot::encode_memory(memory))?,
             tasks: (
@@ -365,7 +378,11 @@ impl Journal {
         };
         inner
             .request(|reply| Command::Snapshot(Box::new(snapshot), reply))
-            .await
+            .await?;
+        inner
+            .external_clean
+            .fetch_max(external_seen, Ordering::AcqRel);
+        Ok(())
     }
 
     /// External events (the memory CLI) appended since the last poll, in journal order.
@@ -376,9 +393,17 @@ impl Journal {
         };
         let after = self.inner.external_seen.load(Ordering::Acquire);
         let (events, seen) = feed.poll(after)?;
-        self.inner
-            .external_seen
-            .store(seen.max(after), Ordering::Release);
+        let seen = seen.max(after);
+        self.inner.external_seen.store(seen, Ordering::Release);
+        // Nothing external between `after` and `seen`: if everything before was clean, so is
+        // everything up to `seen`, and the next snapshot has nothing to delete.
+        if events.is_empty() {
+            let _ = self.inner.external_clean.fetch_update(
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                |clean| (clean >= after).then_some(seen),
+            );
+        }
         Ok(events)
     }
 

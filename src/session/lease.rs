@@ -176,6 +176,9 @@ pub struct SessionLock {
     /// [`crate::session::Journal::poll_external`]; those before it are in what a load after
     /// taking the lease returns.
     pub(crate) external_from: u64,
+    /// The journal position up to which the session holds no external event: `external_from`
+    /// for a session created with this lease (nothing could be appended to it before), else 0.
+    pub(crate) external_clean: u64,
     lost: LostFlag,
     heartbeat: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     release: Option<Release>,
@@ -193,6 +196,12 @@ impl std::fmt::Debug for SessionLock {
 }
 
 impl SessionLock {
+    /// This lease was taken with the session itself: no external event can predate it.
+    pub(crate) fn of_new_session(mut self) -> Self {
+        self.external_clean = self.external_from;
+        self
+    }
+
     /// A lease just written to the store for this process, with token `token`; starts its
     /// heartbeat.
     pub(crate) fn held(
@@ -237,6 +246,7 @@ impl SessionLock {
             token,
             ttl,
             external_from,
+            external_clean: 0,
             lost,
             heartbeat: Some((stop, thread)),
             release: Some(release),

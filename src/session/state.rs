@@ -167,6 +167,10 @@ pub struct SessionState {
     /// Every run of the session, oldest first.
     #[serde(default)]
     pub run_history: Vec<RunRecord>,
+    /// Per role, the system prompt last journaled with a `TaskStarted`: a task of that role
+    /// starting under the same prompt does not journal it again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub system_prompts: BTreeMap<String, String>,
 }
 
 impl SessionState {
@@ -305,10 +309,16 @@ impl SessionState {
                 task,
                 agent,
                 prompt,
+                system,
                 at_ms,
-                ..
             } => {
                 if let Some(t) = self.tasks.get_mut(task) {
+                    if let Some(system) = system {
+                        if self.system_prompts.get(&t.spec.role) != Some(system) {
+                            self.system_prompts
+                                .insert(t.spec.role.clone(), system.clone());
+                        }
+                    }
                     t.status = TaskStatus::Running;
                     t.agent = Some(agent.clone());
                     if t.transcript.is_empty() {
@@ -500,6 +510,15 @@ impl SessionState {
                 self.end_reason = Some(reason.clone());
             }
         }
+    }
+
+    /// Whether `system` is the system prompt last journaled for the role of `task`, so that a
+    /// `TaskStarted` of it need not carry it again.
+    pub fn system_prompt_known(&self, task: &str, system: &str) -> bool {
+        self.tasks
+            .get(task)
+            .and_then(|t| self.system_prompts.get(&t.spec.role))
+            .is_some_and(|known| known == system)
     }
 
     /// Messages addressed to `agent` that it has not read yet.

@@ -645,6 +645,7 @@ impl PgStore {
             Box::new(feed),
             lock.external_from,
             lock.external_from,
+            lock.external_clean,
         )
     }
 

@@ -8,8 +8,10 @@ use crate::session::error::SessionError;
 use crate::session::journal::{EventLog, ExternalFeed, Work};
 use crate::session::rows::{Origin, RowEffect};
 use crate::session::Event;
+use parking_lot::Mutex;
 use rusqlite::{Connection, TransactionBehavior};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The writer's page cache, as SQLite's `cache_size` (negative: KiB).
 const WRITER_CACHE_KIB: i64 = -256;
@@ -57,6 +59,30 @@ pub(crate) struct SqliteLog {
     checkpoint_due: bool,
     /// The fencing token of this runner's lease, checked by every commit.
     token: i64,
+    /// The seqs this writer committed, for the reader of external events to skip.
+    own: Arc<OwnSeqs>,
+}
+
+/// The ranges of seqs a writer committed and the external reader has not read past yet: the
+/// reader looks only at the gaps between them (usually none), not at every row it wrote.
+#[derive(Debug, Default)]
+pub(crate) struct OwnSeqs(Mutex<Vec<(u64, u64)>>);
+
+impl OwnSeqs {
+    fn add(&self, first: u64, last: u64) {
+        let mut ranges = self.0.lock();
+        match ranges.last_mut() {
+            Some(prev) if prev.1 + 1 == first => prev.1 = last,
+            _ => ranges.push((first, last)),
+        }
+    }
+
+    /// The ranges after position `after`, in order.
+    fn after(&self, after: u64) -> Vec<(u64, u64)> {
+        let mut ranges = self.0.lock();
+        ranges.retain(|&(_, last)| last > after);
+        ranges.clone()
+    }
 }
 
 /// Why a batch was not written.
@@ -92,7 +118,13 @@ impl SqliteLog {
             insert_sql: INSERT_ROWS.map(insert_sql),
             checkpoint_due: false,
             token,
+            own: Arc::default(),
         })
+    }
+
+    /// Where this writer records what it committed, for [`SqliteFeed`].
+    pub(crate) fn own_seqs(&self) -> Arc<OwnSeqs> {
+        Arc::clone(&self.own)
     }
 
     pub(crate) fn last_seq(&self) -> Result<u64, SessionError> {
@@ -109,6 +141,7 @@ impl SqliteLog {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut effect = RowEffect::default();
+        let mut events = 0u64;
         let mut rest = batch;
         while !rest.is_empty() {
             let run = rest
@@ -135,6 +168,7 @@ impl SqliteLog {
                     &self.ends,
                 )?;
                 last_seq = tx.last_insert_rowid() as u64;
+                events += self.ends.len() as u64;
                 rest = &rest[run..];
                 continue;
             }
@@ -153,13 +187,19 @@ impl SqliteLog {
                 // Runner events stay: they are the session's history (transcripts, timeline);
                 // a load replays only those after `covers`. External events are replayed
                 // whatever their seq, so the ones the snapshot's memory holds are dropped.
-                tx.prepare_cached(
-                    "DELETE FROM events WHERE session = ?1 AND origin = 'external' AND seq <= ?2",
-                )?
-                .execute(rusqlite::params![
-                    self.session,
-                    snapshot.external_seen as i64
-                ])?;
+                // Only after what earlier snapshots (or polls that found nothing) left clean:
+                // the statement visits every row of its range.
+                if snapshot.external_seen > snapshot.external_clean {
+                    tx.prepare_cached(
+                        "DELETE FROM events WHERE session = ?1 AND origin = 'external'
+                         AND seq > ?3 AND seq <= ?2",
+                    )?
+                    .execute(rusqlite::params![
+                        self.session,
+                        snapshot.external_seen as i64,
+                        snapshot.external_clean as i64
+                    ])?;
+                }
                 effect.set_exact(snapshot.tasks);
                 rest = tail;
             }
@@ -169,6 +209,10 @@ impl SqliteLog {
             return Err(WriteError::Fenced);
         }
         tx.commit()?;
+        // One transaction holds the write lock from its first insert: its seqs are consecutive.
+        if events > 0 {
+            self.own.add(last_seq + 1 - events, last_seq);
+        }
         Ok(last_seq)
     }
 }
@@ -270,14 +314,17 @@ pub(crate) struct SqliteFeed {
     conn: Option<Connection>,
     path: PathBuf,
     session: String,
+    /// What the runner's own writer committed: never external, so not read.
+    own: Arc<OwnSeqs>,
 }
 
 impl SqliteFeed {
-    pub(crate) fn new(path: &std::path::Path, session: &str) -> Self {
+    pub(crate) fn new(path: &std::path::Path, session: &str, own: Arc<OwnSeqs>) -> Self {
         Self {
             conn: None,
             path: path.to_path_buf(),
             session: session.to_string(),
+            own,
         }
     }
 }
@@ -293,21 +340,38 @@ impl ExternalFeed for SqliteFeed {
             return Ok((Vec::new(), after));
         };
         // The cursor moves past every committed event, not only external ones, so that a poll
-        // reads just what arrived since the last one (the index is on session and seq).
+        // reads just what arrived since the last one (the index is on session and seq). Rows of
+        // this runner's writer are skipped by range: a transaction's seqs are visible only once
+        // every lower seq is, so the gaps between its ranges and the tail after them hold every
+        // row of anyone else.
         let mut stmt = conn
             .prepare_cached(
                 "SELECT seq, CASE WHEN origin = 'external' THEN body END FROM events
-                 WHERE session = ?1 AND seq > ?2 ORDER BY seq",
+                 WHERE session = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq",
             )
             .map_err(err)?;
-        let rows = stmt
-            .query_map(rusqlite::params![self.session, after as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(err)?;
+        let mut gaps = Vec::new();
+        let mut cursor = after;
+        for (first, last) in self.own.after(after) {
+            if first > cursor + 1 {
+                gaps.push((cursor, first));
+            }
+            cursor = cursor.max(last);
+        }
+        gaps.push((cursor, i64::MAX as u64));
+        let mut rows = Vec::new();
+        for (from, to) in gaps {
+            let found = stmt
+                .query_map(
+                    rusqlite::params![self.session, from as i64, to as i64],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
+                )
+                .and_then(|found| found.collect::<Result<Vec<_>, _>>())
+                .map_err(err)?;
+            rows.extend(found);
+        }
         let mut events = Vec::new();
-        let mut seen = after;
+        let mut seen = cursor;
         for (seq, body) in rows {
             seen = seen.max(seq as u64);
             let Some(body) = body else { continue };

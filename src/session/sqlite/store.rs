@@ -148,7 +148,7 @@ impl SqliteStore {
             0
         };
         tx.commit().map_err(self.err())?;
-        let lock = lock::held(&self.path, &id, holder, 1, self.lease, last_seq)?;
+        let lock = lock::held(&self.path, &id, holder, 1, self.lease, last_seq)?.of_new_session();
         // Unjournaled events get the places they would have had.
         let first = if journal {
             last_seq + 1 - events.len() as u64
@@ -420,13 +420,15 @@ impl SqliteStore {
     /// Starts the journal writer of a locked session.
     pub fn open_journal(&self, id: &str, lock: &SessionLock) -> Result<Journal, SessionError> {
         let log = SqliteLog::open(&self.path, id, lock.token())?;
+        let feed = SqliteFeed::new(&self.path, id, log.own_seqs());
         let last_seq = log.last_seq()?;
         Journal::start(
             id,
             Box::new(log),
-            Box::new(SqliteFeed::new(&self.path, id)),
+            Box::new(feed),
             last_seq,
             lock.external_from,
+            lock.external_clean,
         )
     }
 
