@@ -6,11 +6,14 @@
 //! calls travel together in one user message.
 
 use super::assemble::{self, PartialToolCalls};
+use super::encode::{self, EncodedTools};
 use super::http::{self, Endpoint};
-use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Deserialize, Serialize, Serializer};
+use super::{
+    ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, ToolSchema, Usage,
+};
+use serde::Deserialize;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The API version this client speaks.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -23,6 +26,8 @@ pub struct AnthropicProvider {
     prompt_cache: bool,
     /// Extended thinking's token budget, when it is on (`llm.thinking`).
     thinking: Option<u32>,
+    /// Each agent's tools, encoded on its first request.
+    tools: Arc<EncodedTools>,
 }
 
 impl AnthropicProvider {
@@ -42,6 +47,7 @@ impl AnthropicProvider {
             endpoint: Endpoint::new(http, url, key, stream),
             prompt_cache: false,
             thinking: None,
+            tools: Arc::default(),
         }
     }
 
@@ -54,6 +60,8 @@ impl AnthropicProvider {
     /// With `on`, every request marks its stable prefix and newest messages for the cache.
     pub(crate) fn with_prompt_cache(mut self, on: bool) -> Self {
         self.prompt_cache = on;
+        // The tools' encoding has the breakpoint or not.
+        self.tools = Arc::default();
         self
     }
 
@@ -61,18 +69,11 @@ impl AnthropicProvider {
     pub async fn respond(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let endpoint = &self.endpoint;
         let stream = endpoint.stream;
-        let cache = self.prompt_cache;
-        let thinking = self.thinking;
         endpoint
             .redacted(async {
-                let wire = WireRequest {
-                    request,
-                    stream,
-                    cache,
-                    thinking,
-                };
+                let body = self.body(request, stream);
                 let response = endpoint
-                    .post(&wire, |builder, key| {
+                    .post(body, |builder, key| {
                         let builder = builder.header("anthropic-version", ANTHROPIC_VERSION);
                         match key {
                             Some(key) => builder.header("x-api-key", key.expose()),
@@ -98,12 +99,88 @@ impl super::Provider for AnthropicProvider {
     }
 }
 
-struct WireRequest<'a> {
-    request: &'a ChatRequest,
-    stream: bool,
-    /// Mark cache breakpoints (see [`Breakpoints`]).
-    cache: bool,
-    thinking: Option<u32>,
+impl AnthropicProvider {
+    /// The request body: the same bytes as `serde_json` would write for it, keys in this order
+    /// (the prefix up to the conversation is byte-stable, for the prompt cache).
+    fn body(&self, r: &ChatRequest, stream: bool) -> Vec<u8> {
+        let cache = self.prompt_cache;
+        let turns = wire_turns(&r.messages);
+        let marks = Breakpoints {
+            on: cache,
+            turns: turns.len(),
+        };
+        let tools = (!r.tools.is_empty()).then(|| {
+            self.tools
+                .get(&r.tools, |tools, out| encode_tools(tools, cache, out))
+        });
+        let mut out = Vec::with_capacity(body_size(r) + tools.as_ref().map_or(0, |t| t.len()));
+        out.extend_from_slice(b"{\"model\":");
+        encode::write_str(&mut out, &r.model);
+        out.extend_from_slice(b",\"max_tokens\":");
+        encode::write_u64(&mut out, u64::from(r.max_tokens));
+        if !r.system.is_empty() {
+            out.extend_from_slice(b",\"system\":");
+            if cache {
+                out.extend_from_slice(b"[{\"type\":\"text\",\"text\":");
+                encode::write_str(&mut out, &r.system);
+                out.extend_from_slice(EPHEMERAL);
+                out.extend_from_slice(b"}]");
+            } else {
+                encode::write_str(&mut out, &r.system);
+            }
+        }
+        out.extend_from_slice(b",\"messages\":[");
+        for (index, turn) in turns.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            let mark = marks.marks_turn(index);
+            match turn {
+                WireTurn::User(content) => {
+                    out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
+                    if cache {
+                        out.extend_from_slice(b"[{\"type\":\"text\",\"text\":");
+                        encode::write_str(&mut out, content);
+                        if mark {
+                            out.extend_from_slice(EPHEMERAL);
+                        }
+                        out.extend_from_slice(b"}]");
+                    } else {
+                        encode::write_str(&mut out, content);
+                    }
+                }
+                WireTurn::Assistant {
+                    text,
+                    tool_calls,
+                    blocks,
+                } => {
+                    out.extend_from_slice(b"{\"role\":\"assistant\",\"content\":");
+                    encode_assistant(&mut out, *text, tool_calls, blocks, mark);
+                }
+                WireTurn::Results(results) => {
+                    out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
+                    encode_results(&mut out, results, mark);
+                }
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+        if let Some(tools) = tools {
+            out.extend_from_slice(b",\"tools\":");
+            out.extend_from_slice(&tools);
+        }
+        if let Some(budget_tokens) = self.thinking {
+            out.extend_from_slice(b",\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":");
+            encode::write_u64(&mut out, u64::from(budget_tokens));
+            out.push(b'}');
+        }
+        out.extend_from_slice(if stream {
+            b",\"stream\":true}"
+        } else {
+            b",\"stream\":false}"
+        });
+        out
+    }
 }
 
 /// Where the cache breakpoints of a request go, at most the API's four: the last tool (the tools
@@ -127,73 +204,143 @@ impl Breakpoints {
     }
 }
 
-#[derive(Serialize)]
-struct CacheControl {
-    r#type: &'static str,
+/// A cache breakpoint, as the field that closes a block.
+const EPHEMERAL: &[u8] = b",\"cache_control\":{\"type\":\"ephemeral\"}";
+
+/// Room for the request's text and the JSON around it, so the body is written without growing
+/// its buffer in the usual case.
+fn body_size(r: &ChatRequest) -> usize {
+    let messages: usize = r
+        .messages
+        .iter()
+        .map(|m| match m {
+            Message::User { content } => content.len() + 96,
+            Message::Assistant {
+                text, tool_calls, ..
+            } => text.as_ref().map_or(0, String::len) + 128 + tool_calls.len() * 256,
+            Message::Tool {
+                call_id, content, ..
+            } => call_id.len() + content.len() + 128,
+        })
+        .sum();
+    r.model.len() + r.system.len() + messages + 256
 }
 
-const EPHEMERAL: CacheControl = CacheControl {
-    r#type: "ephemeral",
-};
-
-impl Serialize for WireRequest<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let r = self.request;
-        let turns = wire_turns(&r.messages);
-        let marks = Breakpoints {
-            on: self.cache,
-            turns: turns.len(),
-        };
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("model", &r.model)?;
-        map.serialize_entry("max_tokens", &r.max_tokens)?;
-        if !r.system.is_empty() {
-            if self.cache {
-                #[derive(Serialize)]
-                struct SystemBlock<'a> {
-                    r#type: &'static str,
-                    text: &'a str,
-                    cache_control: CacheControl,
-                }
-                map.serialize_entry(
-                    "system",
-                    &[SystemBlock {
-                        r#type: "text",
-                        text: &r.system,
-                        cache_control: EPHEMERAL,
-                    }],
-                )?;
-            } else {
-                map.serialize_entry("system", &r.system)?;
-            }
-        }
-        map.serialize_entry("messages", &WireMessages { turns, marks })?;
-        if !r.tools.is_empty() {
-            map.serialize_entry(
-                "tools",
-                &WireTools {
-                    request: r,
-                    cache: self.cache,
-                },
-            )?;
-        }
-        if let Some(budget_tokens) = self.thinking {
-            #[derive(Serialize)]
-            struct Thinking {
-                r#type: &'static str,
-                budget_tokens: u32,
-            }
-            map.serialize_entry(
-                "thinking",
-                &Thinking {
-                    r#type: "enabled",
-                    budget_tokens,
-                },
-            )?;
-        }
-        map.serialize_entry("stream", &self.stream)?;
-        map.end()
+fn encode_tool_use(out: &mut Vec<u8>, call: &ToolCall, mark: bool) {
+    out.extend_from_slice(b"{\"type\":\"tool_use\",\"id\":");
+    encode::write_str(out, &call.id);
+    out.extend_from_slice(b",\"name\":");
+    encode::write_str(out, &call.name);
+    out.extend_from_slice(b",\"input\":");
+    encode::write_value(out, &call.arguments);
+    if mark {
+        out.extend_from_slice(EPHEMERAL);
     }
+    out.push(b'}');
+}
+
+/// An assistant turn's content blocks.
+fn encode_assistant(
+    out: &mut Vec<u8>,
+    text: Option<&str>,
+    tool_calls: &[ToolCall],
+    blocks: &[Value],
+    mark: bool,
+) {
+    out.push(b'[');
+    if !blocks.is_empty() {
+        // As received, in order: thinking blocks keep their signature byte for byte. A
+        // `tool_use` block is the runtime's call of that id (its arguments as the tool got
+        // them); a breakpoint goes only on a last tool_use (thinking blocks take none).
+        let last = blocks.len() - 1;
+        for (i, block) in blocks.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let call = (block["type"] == "tool_use")
+                .then(|| tool_calls.iter().find(|c| block["id"] == *c.id))
+                .flatten();
+            match call {
+                Some(call) => encode_tool_use(out, call, mark && i == last),
+                None => encode::write_value(out, block),
+            }
+        }
+        out.push(b']');
+        return;
+    }
+    let mut first = true;
+    if let Some(text) = text {
+        first = false;
+        out.extend_from_slice(b"{\"type\":\"text\",\"text\":");
+        encode::write_str(out, text);
+        if mark && tool_calls.is_empty() {
+            out.extend_from_slice(EPHEMERAL);
+        }
+        out.push(b'}');
+    }
+    let last = tool_calls.len().wrapping_sub(1);
+    for (i, call) in tool_calls.iter().enumerate() {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        encode_tool_use(out, call, mark && i == last);
+    }
+    out.push(b']');
+}
+
+/// The results of one turn's tool calls, as the blocks of one user message.
+fn encode_results(out: &mut Vec<u8>, results: &[Message], mark: bool) {
+    out.push(b'[');
+    let last = results.len().wrapping_sub(1);
+    let mut first = true;
+    for (i, message) in results.iter().enumerate() {
+        if let Message::Tool {
+            call_id,
+            content,
+            is_error,
+            ..
+        } = message
+        {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"type\":\"tool_result\",\"tool_use_id\":");
+            encode::write_str(out, call_id);
+            out.extend_from_slice(b",\"content\":");
+            encode::write_str(out, content);
+            if *is_error {
+                out.extend_from_slice(b",\"is_error\":true");
+            }
+            if mark && i == last {
+                out.extend_from_slice(EPHEMERAL);
+            }
+            out.push(b'}');
+        }
+    }
+    out.push(b']');
+}
+
+/// The tools, with a breakpoint on the last one when `cache` is on (the tools alone are shared
+/// by every role with the same tools).
+fn encode_tools(tools: &[ToolSchema], cache: bool, out: &mut Vec<u8>) {
+    out.push(b'[');
+    let last = tools.len().wrapping_sub(1);
+    for (i, tool) in tools.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"name\":");
+        encode::write_str(out, &tool.name);
+        out.extend_from_slice(b",\"description\":");
+        encode::write_str(out, &tool.description);
+        out.extend_from_slice(b",\"input_schema\":");
+        encode::write_value(out, &tool.parameters);
+        if cache && i == last {
+            out.extend_from_slice(EPHEMERAL);
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
 }
 
 /// One message as the API sees it.
@@ -245,201 +392,6 @@ fn wire_turns(messages: &[Message]) -> Vec<WireTurn<'_>> {
         }
     }
     turns
-}
-
-struct WireMessages<'a> {
-    turns: Vec<WireTurn<'a>>,
-    marks: Breakpoints,
-}
-
-impl Serialize for WireMessages<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Turn<C: Serialize> {
-            role: &'static str,
-            content: C,
-        }
-        let mut seq = serializer.serialize_seq(Some(self.turns.len()))?;
-        for (index, turn) in self.turns.iter().enumerate() {
-            let mark = self.marks.marks_turn(index);
-            match turn {
-                WireTurn::User(content) if self.marks.on => seq.serialize_element(&Turn {
-                    role: "user",
-                    content: [TextBlock {
-                        r#type: "text",
-                        text: content,
-                        cache_control: mark.then_some(EPHEMERAL),
-                    }],
-                })?,
-                WireTurn::User(content) => seq.serialize_element(&Turn {
-                    role: "user",
-                    content,
-                })?,
-                WireTurn::Assistant {
-                    text,
-                    tool_calls,
-                    blocks,
-                } => seq.serialize_element(&Turn {
-                    role: "assistant",
-                    content: AssistantBlocks {
-                        text: *text,
-                        tool_calls,
-                        blocks,
-                        mark,
-                    },
-                })?,
-                WireTurn::Results(results) => seq.serialize_element(&Turn {
-                    role: "user",
-                    content: ToolResults { results, mark },
-                })?,
-            }
-        }
-        seq.end()
-    }
-}
-
-#[derive(Serialize)]
-struct TextBlock<'a> {
-    r#type: &'static str,
-    text: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_control: Option<CacheControl>,
-}
-
-struct AssistantBlocks<'a> {
-    text: Option<&'a str>,
-    tool_calls: &'a [ToolCall],
-    /// The blocks as received, when the turn has some to send back unchanged.
-    blocks: &'a [Value],
-    /// A breakpoint on the last block.
-    mark: bool,
-}
-
-impl Serialize for AssistantBlocks<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct ToolUse<'a> {
-            r#type: &'static str,
-            id: &'a str,
-            name: &'a str,
-            input: &'a Value,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            cache_control: Option<CacheControl>,
-        }
-        let mut seq = serializer.serialize_seq(None)?;
-        if !self.blocks.is_empty() {
-            // As received, in order: thinking blocks keep their signature byte for byte. A
-            // `tool_use` block is the runtime's call of that id (its arguments as the tool got
-            // them); a breakpoint goes only on a last tool_use (thinking blocks take none).
-            let last = self.blocks.len() - 1;
-            for (i, block) in self.blocks.iter().enumerate() {
-                let call = (block["type"] == "tool_use")
-                    .then(|| self.tool_calls.iter().find(|c| block["id"] == *c.id))
-                    .flatten();
-                match call {
-                    Some(call) => seq.serialize_element(&ToolUse {
-                        r#type: "tool_use",
-                        id: &call.id,
-                        name: &call.name,
-                        input: &call.arguments,
-                        cache_control: (self.mark && i == last).then_some(EPHEMERAL),
-                    })?,
-                    None => seq.serialize_element(block)?,
-                }
-            }
-            return seq.end();
-        }
-        if let Some(text) = self.text {
-            seq.serialize_element(&TextBlock {
-                r#type: "text",
-                text,
-                cache_control: (self.mark && self.tool_calls.is_empty()).then_some(EPHEMERAL),
-            })?;
-        }
-        let last = self.tool_calls.len().wrapping_sub(1);
-        for (i, call) in self.tool_calls.iter().enumerate() {
-            seq.serialize_element(&ToolUse {
-                r#type: "tool_use",
-                id: &call.id,
-                name: &call.name,
-                input: &call.arguments,
-                cache_control: (self.mark && i == last).then_some(EPHEMERAL),
-            })?;
-        }
-        seq.end()
-    }
-}
-
-struct ToolResults<'a> {
-    results: &'a [Message],
-    /// A breakpoint on the last block.
-    mark: bool,
-}
-
-impl Serialize for ToolResults<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Block<'a> {
-            r#type: &'static str,
-            tool_use_id: &'a str,
-            content: &'a str,
-            #[serde(skip_serializing_if = "std::ops::Not::not")]
-            is_error: bool,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            cache_control: Option<CacheControl>,
-        }
-        let mut seq = serializer.serialize_seq(Some(self.results.len()))?;
-        let last = self.results.len().wrapping_sub(1);
-        for (i, message) in self.results.iter().enumerate() {
-            if let Message::Tool {
-                call_id,
-                content,
-                is_error,
-                ..
-            } = message
-            {
-                seq.serialize_element(&Block {
-                    r#type: "tool_result",
-                    tool_use_id: call_id,
-                    content,
-                    is_error: *is_error,
-                    cache_control: (self.mark && i == last).then_some(EPHEMERAL),
-                })?;
-            }
-        }
-        seq.end()
-    }
-}
-
-struct WireTools<'a> {
-    request: &'a ChatRequest,
-    /// A breakpoint on the last tool.
-    cache: bool,
-}
-
-impl Serialize for WireTools<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Tool<'a> {
-            name: &'a str,
-            description: &'a str,
-            input_schema: &'a Value,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            cache_control: Option<CacheControl>,
-        }
-        let tools = &self.request.tools;
-        let mut seq = serializer.serialize_seq(Some(tools.len()))?;
-        let last = tools.len().wrapping_sub(1);
-        for (i, tool) in tools.iter().enumerate() {
-            seq.serialize_element(&Tool {
-                name: &tool.name,
-                description: &tool.description,
-                input_schema: &tool.parameters,
-                cache_control: (self.cache && i == last).then_some(EPHEMERAL),
-            })?;
-        }
-        seq.end()
-    }
 }
 
 #[derive(Deserialize, Default)]
@@ -778,6 +730,295 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The request as `serde_json` wrote it before bodies were written by hand: the bytes must
+    /// not change (prompt caches key on them).
+    mod serde_body {
+        use super::super::*;
+        use serde::ser::{SerializeMap, SerializeSeq};
+        use serde::{Serialize, Serializer};
+
+        pub(super) struct WireRequest<'a> {
+            pub(super) request: &'a ChatRequest,
+            pub(super) stream: bool,
+            /// Mark cache breakpoints (see [`Breakpoints`]).
+            pub(super) cache: bool,
+            pub(super) thinking: Option<u32>,
+        }
+
+        #[derive(Serialize)]
+        struct CacheControl {
+            r#type: &'static str,
+        }
+
+        const EPHEMERAL: CacheControl = CacheControl {
+            r#type: "ephemeral",
+        };
+
+        impl Serialize for WireRequest<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let r = self.request;
+                let turns = wire_turns(&r.messages);
+                let marks = Breakpoints {
+                    on: self.cache,
+                    turns: turns.len(),
+                };
+                let mut map = serializer.serialize_map(None)?;
+                map.serialize_entry("model", &r.model)?;
+                map.serialize_entry("max_tokens", &r.max_tokens)?;
+                if !r.system.is_empty() {
+                    if self.cache {
+                        #[derive(Serialize)]
+                        struct SystemBlock<'a> {
+                            r#type: &'static str,
+                            text: &'a str,
+                            cache_control: CacheControl,
+                        }
+                        map.serialize_entry(
+                            "system",
+                            &[SystemBlock {
+                                r#type: "text",
+                                text: &r.system,
+                                cache_control: EPHEMERAL,
+                            }],
+                        )?;
+                    } else {
+                        map.serialize_entry("system", &r.system)?;
+                    }
+                }
+                map.serialize_entry("messages", &WireMessages { turns, marks })?;
+                if !r.tools.is_empty() {
+                    map.serialize_entry(
+                        "tools",
+                        &WireTools {
+                            request: r,
+                            cache: self.cache,
+                        },
+                    )?;
+                }
+                if let Some(budget_tokens) = self.thinking {
+                    #[derive(Serialize)]
+                    struct Thinking {
+                        r#type: &'static str,
+                        budget_tokens: u32,
+                    }
+                    map.serialize_entry(
+                        "thinking",
+                        &Thinking {
+                            r#type: "enabled",
+                            budget_tokens,
+                        },
+                    )?;
+                }
+                map.serialize_entry("stream", &self.stream)?;
+                map.end()
+            }
+        }
+
+        struct WireMessages<'a> {
+            turns: Vec<WireTurn<'a>>,
+            marks: Breakpoints,
+        }
+
+        impl Serialize for WireMessages<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                #[derive(Serialize)]
+                struct Turn<C: Serialize> {
+                    role: &'static str,
+                    content: C,
+                }
+                let mut seq = serializer.serialize_seq(Some(self.turns.len()))?;
+                for (index, turn) in self.turns.iter().enumerate() {
+                    let mark = self.marks.marks_turn(index);
+                    match turn {
+                        WireTurn::User(content) if self.marks.on => {
+                            seq.serialize_element(&Turn {
+                                role: "user",
+                                content: [TextBlock {
+                                    r#type: "text",
+                                    text: content,
+                                    cache_control: mark.then_some(EPHEMERAL),
+                                }],
+                            })?
+                        }
+                        WireTurn::User(content) => seq.serialize_element(&Turn {
+                            role: "user",
+                            content,
+                        })?,
+                        WireTurn::Assistant {
+                            text,
+                            tool_calls,
+                            blocks,
+                        } => seq.serialize_element(&Turn {
+                            role: "assistant",
+                            content: AssistantBlocks {
+                                text: *text,
+                                tool_calls,
+                                blocks,
+                                mark,
+                            },
+                        })?,
+                        WireTurn::Results(results) => seq.serialize_element(&Turn {
+                            role: "user",
+                            content: ToolResults { results, mark },
+                        })?,
+                    }
+                }
+                seq.end()
+            }
+        }
+
+        #[derive(Serialize)]
+        struct TextBlock<'a> {
+            r#type: &'static str,
+            text: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cache_control: Option<CacheControl>,
+        }
+
+        struct AssistantBlocks<'a> {
+            text: Option<&'a str>,
+            tool_calls: &'a [ToolCall],
+            /// The blocks as received, when the turn has some to send back unchanged.
+            blocks: &'a [Value],
+            /// A breakpoint on the last block.
+            mark: bool,
+        }
+
+        impl Serialize for AssistantBlocks<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                #[derive(Serialize)]
+                struct ToolUse<'a> {
+                    r#type: &'static str,
+                    id: &'a str,
+                    name: &'a str,
+                    input: &'a Value,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    cache_control: Option<CacheControl>,
+                }
+                let mut seq = serializer.serialize_seq(None)?;
+                if !self.blocks.is_empty() {
+                    // As received, in order: thinking blocks keep their signature byte for byte. A
+                    // `tool_use` block is the runtime's call of that id (its arguments as the tool got
+                    // them); a breakpoint goes only on a last tool_use (thinking blocks take none).
+                    let last = self.blocks.len() - 1;
+                    for (i, block) in self.blocks.iter().enumerate() {
+                        let call = (block["type"] == "tool_use")
+                            .then(|| self.tool_calls.iter().find(|c| block["id"] == *c.id))
+                            .flatten();
+                        match call {
+                            Some(call) => seq.serialize_element(&ToolUse {
+                                r#type: "tool_use",
+                                id: &call.id,
+                                name: &call.name,
+                                input: &call.arguments,
+                                cache_control: (self.mark && i == last).then_some(EPHEMERAL),
+                            })?,
+                            None => seq.serialize_element(block)?,
+                        }
+                    }
+                    return seq.end();
+                }
+                if let Some(text) = self.text {
+                    seq.serialize_element(&TextBlock {
+                        r#type: "text",
+                        text,
+                        cache_control: (self.mark && self.tool_calls.is_empty())
+                            .then_some(EPHEMERAL),
+                    })?;
+                }
+                let last = self.tool_calls.len().wrapping_sub(1);
+                for (i, call) in self.tool_calls.iter().enumerate() {
+                    seq.serialize_element(&ToolUse {
+                        r#type: "tool_use",
+                        id: &call.id,
+                        name: &call.name,
+                        input: &call.arguments,
+                        cache_control: (self.mark && i == last).then_some(EPHEMERAL),
+                    })?;
+                }
+                seq.end()
+            }
+        }
+
+        struct ToolResults<'a> {
+            results: &'a [Message],
+            /// A breakpoint on the last block.
+            mark: bool,
+        }
+
+        impl Serialize for ToolResults<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                #[derive(Serialize)]
+                struct Block<'a> {
+                    r#type: &'static str,
+                    tool_use_id: &'a str,
+                    content: &'a str,
+                    #[serde(skip_serializing_if = "std::ops::Not::not")]
+                    is_error: bool,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    cache_control: Option<CacheControl>,
+                }
+                let mut seq = serializer.serialize_seq(Some(self.results.len()))?;
+                let last = self.results.len().wrapping_sub(1);
+                for (i, message) in self.results.iter().enumerate() {
+                    if let Message::Tool {
+                        call_id,
+                        content,
+                        is_error,
+                        ..
+                    } = message
+                    {
+                        seq.serialize_element(&Block {
+                            r#type: "tool_result",
+                            tool_use_id: call_id,
+                            content,
+                            is_error: *is_error,
+                            cache_control: (self.mark && i == last).then_some(EPHEMERAL),
+                        })?;
+                    }
+                }
+                seq.end()
+            }
+        }
+
+        struct WireTools<'a> {
+            request: &'a ChatRequest,
+            /// A breakpoint on the last tool.
+            cache: bool,
+        }
+
+        impl Serialize for WireTools<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                #[derive(Serialize)]
+                struct Tool<'a> {
+                    name: &'a str,
+                    description: &'a str,
+                    input_schema: &'a Value,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    cache_control: Option<CacheControl>,
+                }
+                let tools = &self.request.tools;
+                let mut seq = serializer.serialize_seq(Some(tools.len()))?;
+                let last = tools.len().wrapping_sub(1);
+                for (i, tool) in tools.iter().enumerate() {
+                    seq.serialize_element(&Tool {
+                        name: &tool.name,
+                        description: &tool.description,
+                        input_schema: &tool.parameters,
+                        cache_control: (self.cache && i == last).then_some(EPHEMERAL),
+                    })?;
+                }
+                seq.end()
+            }
+        }
+    }
+
+    fn provider(cache: bool, thinking: Option<u32>) -> AnthropicProvider {
+        AnthropicProvider::new(reqwest::Client::new(), "http://localhost:1", None, true)
+            .with_prompt_cache(cache)
+            .with_thinking(thinking)
+    }
+
     fn tool(id: &str, content: &str) -> Message {
         Message::Tool {
             call_id: id.into(),
@@ -819,13 +1060,8 @@ mod tests {
             max_tokens: 5,
             cache_key: None,
         };
-        let body = serde_json::to_value(WireRequest {
-            request: &request,
-            stream: false,
-            cache: false,
-            thinking: None,
-        })
-        .expect("serializes");
+        let bytes = provider(false, None).body(&request, false);
+        let body: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(
             body,
             json!({
@@ -856,5 +1092,105 @@ mod tests {
         let v1 = AnthropicProvider::new(http, "http://h:1/v1", None, false);
         assert_eq!(plain.endpoint.url, "http://h:1/v1/messages");
         assert_eq!(v1.endpoint.url, "http://h:1/v1/messages");
+    }
+
+    #[test]
+    fn bodies_are_the_bytes_serde_json_wrote() {
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            name: "memory_store".into(),
+            arguments: json!({"key": "k\n\"", "value": [1, 2.5, null, {"z": true}]}),
+        };
+        let conversation = vec![
+            Message::User {
+                content: "a task with \"quotes\", a\ttab, a\nline, \u{1} and é 日本".into(),
+            },
+            Message::Assistant {
+                blocks: Vec::new(),
+                text: Some("calling \\ two".into()),
+                tool_calls: vec![call("a"), call("b")],
+            },
+            tool("a", "one"),
+            tool("b", "two"),
+            Message::Assistant {
+                blocks: vec![
+                    json!({"type": "thinking", "thinking": "hmm\n", "signature": "c2ln+/="}),
+                    json!({"type": "redacted_thinking", "data": "opaque"}),
+                    json!({"type": "tool_use", "id": "c", "name": "memory_store", "input": {}}),
+                ],
+                text: None,
+                tool_calls: vec![call("c")],
+            },
+            tool("c", "three"),
+            Message::Assistant {
+                blocks: Vec::new(),
+                text: Some(String::new()),
+                tool_calls: Vec::new(),
+            },
+            Message::Assistant {
+                blocks: Vec::new(),
+                text: Some("only text".into()),
+                tool_calls: Vec::new(),
+            },
+            Message::User {
+                content: "continue".into(),
+            },
+            Message::Assistant {
+                blocks: Vec::new(),
+                text: None,
+                tool_calls: vec![call("d")],
+            },
+        ];
+        let tools: Arc<[ToolSchema]> = vec![
+            ToolSchema {
+                name: "memory_store".into(),
+                description: "Stores a \"value\".".into(),
+                parameters: json!({"type": "object", "properties": {"key": {"type": "string"}},
+                                   "required": ["key"]}),
+            },
+            ToolSchema {
+                name: "finish".into(),
+                description: String::new(),
+                parameters: json!({}),
+            },
+        ]
+        .into();
+        // Every length of the conversation, so that breakpoints land on every kind of turn.
+        for len in 0..=conversation.len() {
+            for system in ["", "You are a \"reviewer\".\nBe brief."] {
+                for tools in [Arc::clone(&tools), Vec::new().into()] {
+                    let request = ChatRequest {
+                        model: "claude-x".into(),
+                        system: system.into(),
+                        messages: conversation[..len].to_vec(),
+                        tools,
+                        max_tokens: 4096,
+                        cache_key: Some("swarm/role".into()),
+                    };
+                    for cache in [false, true] {
+                        for thinking in [None, Some(2048)] {
+                            let provider = provider(cache, thinking);
+                            for stream in [false, true] {
+                                let expected = serde_json::to_vec(&serde_body::WireRequest {
+                                    request: &request,
+                                    stream,
+                                    cache,
+                                    thinking,
+                                })
+                                .expect("serializes");
+                                // Twice: the second time with the tools already encoded.
+                                for _ in 0..2 {
+                                    let body = provider.body(&request, stream);
+                                    assert_eq!(
+                                        String::from_utf8_lossy(&body),
+                                        String::from_utf8_lossy(&expected)
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

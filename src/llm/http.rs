@@ -6,7 +6,7 @@ use super::{ApiKey, LlmError};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, Response};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::error::Error as _;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -48,14 +48,12 @@ impl Endpoint {
         }
     }
 
-    /// Posts `body` as JSON; `authorize` adds the protocol's headers and key.
-    pub(crate) async fn post<B: Serialize>(
+    /// Posts `body`, JSON text; `authorize` adds the protocol's headers and key.
+    pub(crate) async fn post(
         &self,
-        body: &B,
+        body: Vec<u8>,
         authorize: impl FnOnce(RequestBuilder, Option<&ApiKey>) -> RequestBuilder,
     ) -> Result<Response, LlmError> {
-        let body = serde_json::to_vec(body)
-            .map_err(|e| LlmError::InvalidResponse(format!("cannot encode the request: {e}")))?;
         let builder = match &self.parsed {
             Some(url) => self.http.post(url.clone()),
             None => self.http.post(&self.url),
@@ -144,6 +142,9 @@ pub(crate) struct SseEvent {
 pub(crate) struct SseReader {
     body: Response,
     buf: Vec<u8>,
+    /// Where the lines not read yet start in `buf`; the bytes before are dropped when more
+    /// arrive, not after every line.
+    pos: usize,
     read: usize,
     limit: usize,
     ended: bool,
@@ -155,6 +156,7 @@ pub(crate) fn events(response: Response, limit: usize) -> SseReader {
     SseReader {
         body: response,
         buf: Vec::new(),
+        pos: 0,
         read: 0,
         limit,
         ended: false,
@@ -180,12 +182,14 @@ impl SseReader {
                     if self.read > self.limit {
                         return Some(Err(too_large(self.limit)));
                     }
+                    self.buf.drain(..self.pos);
+                    self.pos = 0;
                     self.buf.extend_from_slice(&chunk);
                 }
                 Some(Err(e)) => return Some(Err(transport_error(e))),
                 None => {
                     self.ended = true;
-                    if !self.buf.is_empty() {
+                    if self.pos < self.buf.len() {
                         // The last line had no line break.
                         self.buf.push(b'\n');
                     }
@@ -196,48 +200,47 @@ impl SseReader {
 
     /// Consumes the complete lines in the buffer up to the first finished event.
     fn take_event(&mut self) -> Option<SseEvent> {
-        let mut start = 0;
-        let mut found = None;
-        while let Some(at) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let mut line = &self.buf[start..start + at];
-            start += at + 1;
+        while let Some(at) = memchr::memchr(b'\n', &self.buf[self.pos..]) {
+            let mut line = &self.buf[self.pos..self.pos + at];
+            self.pos += at + 1;
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
             }
             if line.is_empty() {
                 if self.has_fields {
-                    found = Some(());
-                    break;
+                    return Some(self.dispatch());
                 }
                 continue;
             }
             if line[0] == b':' {
                 continue;
             }
-            let line = String::from_utf8_lossy(line);
-            let (field, value) = match line.split_once(':') {
-                Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-                None => (&*line, ""),
-            };
-            match field {
-                "data" => {
-                    if self.has_data() {
-                        self.pending.data.push('\n');
-                    }
-                    self.pending.data.push_str(value);
+            let (field, value) = match memchr::memchr(b':', line) {
+                Some(colon) => {
+                    let value = &line[colon + 1..];
+                    (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
                 }
-                "event" => self.pending.event = value.to_string(),
-                "error" => self.pending.error = Some(value.to_string()),
+                None => (line, &b""[..]),
+            };
+            let pending = &mut self.pending;
+            match field {
+                b"data" => {
+                    if !pending.data.is_empty() {
+                        pending.data.push('\n');
+                    }
+                    // `from_utf8` checks ASCII a word at a time, `from_utf8_lossy` a byte.
+                    match std::str::from_utf8(value) {
+                        Ok(text) => pending.data.push_str(text),
+                        Err(_) => pending.data.push_str(&String::from_utf8_lossy(value)),
+                    }
+                }
+                b"event" => pending.event = String::from_utf8_lossy(value).into_owned(),
+                b"error" => pending.error = Some(String::from_utf8_lossy(value).into_owned()),
                 _ => continue,
             }
             self.has_fields = true;
         }
-        self.buf.drain(..start);
-        found.map(|()| self.dispatch())
-    }
-
-    fn has_data(&self) -> bool {
-        !self.pending.data.is_empty()
+        None
     }
 
     fn dispatch(&mut self) -> SseEvent {
@@ -247,7 +250,7 @@ impl SseReader {
 }
 
 /// Parses the JSON payload of one event.
-pub(crate) fn parse_event<T: DeserializeOwned>(data: &str) -> Result<T, LlmError> {
+pub(crate) fn parse_event<'a, T: Deserialize<'a>>(data: &'a str) -> Result<T, LlmError> {
     serde_json::from_str(data).map_err(|e| LlmError::InvalidResponse(format!("stream event: {e}")))
 }
 

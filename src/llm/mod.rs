@@ -12,6 +12,7 @@ mod anthropic;
 mod assemble;
 mod client;
 mod config;
+mod encode;
 mod http;
 mod limit;
 mod openai;

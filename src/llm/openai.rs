@@ -1,16 +1,21 @@
 //! OpenAI-compatible chat completions (`POST {base_url}/chat/completions`): OpenAI itself, and
 //! Ollama, vLLM, llama.cpp server, LM Studio or OpenRouter through their base URL.
 //!
-//! Requests are serialized straight from the borrowed [`ChatRequest`]; nothing of the transcript
-//! is copied on the way to the socket.
+//! Requests are written straight from the borrowed [`ChatRequest`] into one buffer (see
+//! [`super::encode`]); nothing of the transcript is copied on the way to the socket.
 
 use super::assemble::{self, PartialToolCalls};
+use super::encode::{self, EncodedTools};
 use super::http::{self, Endpoint};
-use super::{ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, Usage};
+use super::{
+    ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, ToolSchema, Usage,
+};
 use crate::spec::MaxTokensField;
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A client of one OpenAI-compatible endpoint.
 #[derive(Debug, Clone)]
@@ -20,6 +25,8 @@ pub struct OpenAiProvider {
     cache_key: bool,
     /// The name the output limit goes by in requests.
     max_tokens_field: MaxTokensField,
+    /// Each agent's tools, encoded on its first request.
+    tools: Arc<EncodedTools>,
 }
 
 impl OpenAiProvider {
@@ -38,6 +45,7 @@ impl OpenAiProvider {
             ),
             cache_key: false,
             max_tokens_field: default_max_tokens_field(base_url),
+            tools: Arc::default(),
         }
     }
 
@@ -64,14 +72,9 @@ impl OpenAiProvider {
         let cache_key = request.cache_key.as_deref().filter(|_| self.cache_key);
         endpoint
             .redacted(async {
-                let wire = WireRequest {
-                    request,
-                    stream,
-                    cache_key,
-                    max_tokens_field: self.max_tokens_field,
-                };
+                let body = self.body(request, stream, cache_key);
                 let response = endpoint
-                    .post(&wire, |builder, key| match key {
+                    .post(body, |builder, key| match key {
                         Some(key) => builder.bearer_auth(key.expose()),
                         None => builder,
                     })
@@ -109,178 +112,146 @@ fn is_openai(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|u| u.host_str() == Some("api.openai.com"))
 }
 
-struct WireRequest<'a> {
-    request: &'a ChatRequest,
-    stream: bool,
-    cache_key: Option<&'a str>,
-    max_tokens_field: MaxTokensField,
-}
-
-impl Serialize for WireRequest<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let r = self.request;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("model", &r.model)?;
-        map.serialize_entry("messages", &WireMessages(r))?;
-        if !r.tools.is_empty() {
-            map.serialize_entry("tools", &WireTools(r))?;
+impl OpenAiProvider {
+    /// The request body: the same bytes as `serde_json` would write for it, keys in this order
+    /// (the prefix up to the conversation is byte-stable, for the prompt cache).
+    fn body(&self, r: &ChatRequest, stream: bool, cache_key: Option<&str>) -> Vec<u8> {
+        let tools = (!r.tools.is_empty()).then(|| self.tools.get(&r.tools, encode_tools));
+        let mut out = Vec::with_capacity(body_size(r) + tools.as_ref().map_or(0, |t| t.len()));
+        out.extend_from_slice(b"{\"model\":");
+        encode::write_str(&mut out, &r.model);
+        out.extend_from_slice(b",\"messages\":[");
+        let mut first = true;
+        let mut open = |out: &mut Vec<u8>, role: &str| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"role\":\"");
+            out.extend_from_slice(role.as_bytes());
+            out.push(b'"');
+        };
+        if !r.system.is_empty() {
+            open(&mut out, "system");
+            out.extend_from_slice(b",\"content\":");
+            encode::write_str(&mut out, &r.system);
+            out.push(b'}');
         }
-        map.serialize_entry(self.max_tokens_field.as_str(), &r.max_tokens)?;
-        if let Some(key) = self.cache_key {
-            map.serialize_entry("prompt_cache_key", key)?;
-        }
-        map.serialize_entry("stream", &self.stream)?;
-        if self.stream {
-            map.serialize_entry(
-                "stream_options",
-                &StreamOptions {
-                    include_usage: true,
-                },
-            )?;
-        }
-        map.end()
-    }
-}
-
-#[derive(Serialize)]
-struct StreamOptions {
-    include_usage: bool,
-}
-
-struct WireMessages<'a>(&'a ChatRequest);
-
-impl Serialize for WireMessages<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(None)?;
-        if !self.0.system.is_empty() {
-            seq.serialize_element(&Plain {
-                role: "system",
-                content: &self.0.system,
-            })?;
-        }
-        for message in &self.0.messages {
+        for message in &r.messages {
             match message {
-                Message::User { content } => seq.serialize_element(&Plain {
-                    role: "user",
-                    content,
-                })?,
+                Message::User { content } => {
+                    open(&mut out, "user");
+                    out.extend_from_slice(b",\"content\":");
+                    encode::write_str(&mut out, content);
+                }
                 Message::Assistant {
                     text, tool_calls, ..
-                } => seq.serialize_element(&Assistant {
-                    role: "assistant",
-                    content: text.as_deref(),
-                    tool_calls: WireCalls(tool_calls),
-                })?,
+                } => {
+                    open(&mut out, "assistant");
+                    out.extend_from_slice(b",\"content\":");
+                    match text {
+                        Some(text) => encode::write_str(&mut out, text),
+                        None => out.extend_from_slice(b"null"),
+                    }
+                    if !tool_calls.is_empty() {
+                        encode_calls(&mut out, tool_calls);
+                    }
+                }
                 Message::Tool {
                     call_id, content, ..
-                } => seq.serialize_element(&ToolResult {
-                    role: "tool",
-                    tool_call_id: call_id,
-                    content,
-                })?,
+                } => {
+                    open(&mut out, "tool");
+                    out.extend_from_slice(b",\"tool_call_id\":");
+                    encode::write_str(&mut out, call_id);
+                    out.extend_from_slice(b",\"content\":");
+                    encode::write_str(&mut out, content);
+                }
             }
+            out.push(b'}');
         }
-        seq.end()
+        out.push(b']');
+        if let Some(tools) = tools {
+            out.extend_from_slice(b",\"tools\":");
+            out.extend_from_slice(&tools);
+        }
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(self.max_tokens_field.as_str().as_bytes());
+        out.extend_from_slice(b"\":");
+        encode::write_u64(&mut out, u64::from(r.max_tokens));
+        if let Some(key) = cache_key {
+            out.extend_from_slice(b",\"prompt_cache_key\":");
+            encode::write_str(&mut out, key);
+        }
+        if stream {
+            out.extend_from_slice(b",\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+        } else {
+            out.extend_from_slice(b",\"stream\":false}");
+        }
+        out
     }
 }
 
-#[derive(Serialize)]
-struct Plain<'a> {
-    role: &'static str,
-    content: &'a str,
+/// Room for the request's text and the JSON around it, so the body is written without growing
+/// its buffer in the usual case.
+fn body_size(r: &ChatRequest) -> usize {
+    let messages: usize = r
+        .messages
+        .iter()
+        .map(|m| match m {
+            Message::User { content } => content.len() + 32,
+            Message::Assistant {
+                text, tool_calls, ..
+            } => text.as_ref().map_or(0, String::len) + 64 + tool_calls.len() * 256,
+            Message::Tool {
+                call_id, content, ..
+            } => call_id.len() + content.len() + 48,
+        })
+        .sum();
+    r.model.len() + r.system.len() + messages + 256
 }
 
-#[derive(Serialize)]
-struct Assistant<'a> {
-    role: &'static str,
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "WireCalls::is_empty")]
-    tool_calls: WireCalls<'a>,
-}
-
-#[derive(Serialize)]
-struct ToolResult<'a> {
-    role: &'static str,
-    tool_call_id: &'a str,
-    content: &'a str,
-}
-
-struct WireCalls<'a>(&'a [ToolCall]);
-
-impl WireCalls<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
+fn encode_calls(out: &mut Vec<u8>, calls: &[ToolCall]) {
+    out.extend_from_slice(b",\"tool_calls\":[");
+    for (i, call) in calls.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"id\":");
+        encode::write_str(out, &call.id);
+        out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
+        encode::write_str(out, &call.name);
+        out.extend_from_slice(b",\"arguments\":");
+        encode::write_str(out, &arguments_text(&call.arguments));
+        out.extend_from_slice(b"}}");
     }
-}
-
-impl Serialize for WireCalls<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Call<'a> {
-            id: &'a str,
-            r#type: &'static str,
-            function: Function<'a>,
-        }
-        #[derive(Serialize)]
-        struct Function<'a> {
-            name: &'a str,
-            arguments: String,
-        }
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for call in self.0 {
-            seq.serialize_element(&Call {
-                id: &call.id,
-                r#type: "function",
-                function: Function {
-                    name: &call.name,
-                    arguments: arguments_text(&call.arguments),
-                },
-            })?;
-        }
-        seq.end()
-    }
+    out.push(b']');
 }
 
 /// The protocol carries arguments as JSON text; arguments the model garbled go back as it wrote
 /// them.
-fn arguments_text(arguments: &Value) -> String {
+fn arguments_text(arguments: &Value) -> std::borrow::Cow<'_, str> {
     if let Value::Object(map) = arguments {
         if let (1, Some(Value::String(raw))) = (map.len(), map.get("_raw")) {
-            return raw.clone();
+            return raw.as_str().into();
         }
     }
-    arguments.to_string()
+    encode::value_text(arguments).into()
 }
 
-struct WireTools<'a>(&'a ChatRequest);
-
-impl Serialize for WireTools<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Tool<'a> {
-            r#type: &'static str,
-            function: Function<'a>,
+fn encode_tools(tools: &[ToolSchema], out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (i, tool) in tools.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        #[derive(Serialize)]
-        struct Function<'a> {
-            name: &'a str,
-            description: &'a str,
-            parameters: &'a Value,
-        }
-        let tools = &self.0.tools;
-        let mut seq = serializer.serialize_seq(Some(tools.len()))?;
-        for tool in tools.iter() {
-            seq.serialize_element(&Tool {
-                r#type: "function",
-                function: Function {
-                    name: &tool.name,
-                    description: &tool.description,
-                    parameters: &tool.parameters,
-                },
-            })?;
-        }
-        seq.end()
+        out.extend_from_slice(b"{\"type\":\"function\",\"function\":{\"name\":");
+        encode::write_str(out, &tool.name);
+        out.extend_from_slice(b",\"description\":");
+        encode::write_str(out, &tool.description);
+        out.extend_from_slice(b",\"parameters\":");
+        encode::write_value(out, &tool.parameters);
+        out.extend_from_slice(b"}}");
     }
+    out.push(b']');
 }
 
 #[derive(Deserialize, Default)]
@@ -420,45 +391,54 @@ fn finish_reason(reason: Option<&str>) -> FinishReason {
     }
 }
 
+// The chunks borrow their text from the event where it has no escapes: most pieces are
+// copied once, into the answer.
 #[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    choices: Vec<ChunkChoice>,
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
     usage: Option<WireUsage>,
     /// `{"error": ...}`, with or without a `finish_reason: "error"` choice.
     #[serde(default)]
-    error: Option<Value>,
+    error: Option<IgnoredAny>,
     /// vLLM sends `"object": "error"` with the message at the top level.
-    #[serde(default)]
-    object: Option<String>,
+    #[serde(default, borrow)]
+    object: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct ChunkChoice {
-    #[serde(default)]
-    delta: Delta,
-    finish_reason: Option<String>,
+struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Delta<'a>,
+    #[serde(borrow)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
-struct Delta {
-    content: Option<String>,
-    #[serde(default)]
-    refusal: Option<String>,
-    tool_calls: Option<Vec<DeltaCall>>,
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tool_calls: Option<Vec<DeltaCall<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct DeltaCall {
+struct DeltaCall<'a> {
     index: Option<u32>,
-    id: Option<String>,
-    function: Option<DeltaFunction>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    function: Option<DeltaFunction<'a>>,
 }
 
 #[derive(Deserialize)]
-struct DeltaFunction {
-    name: Option<String>,
-    arguments: Option<String>,
+struct DeltaFunction<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arguments: Option<Cow<'a, str>>,
 }
 
 /// Reads `data:` chunks until `[DONE]`. A stream that ends before `[DONE]` and before any
@@ -509,7 +489,11 @@ async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatRe
                     Some(f) => (f.name, f.arguments),
                     None => (None, None),
                 };
-                calls.start(index, call.id, name);
+                calls.start(
+                    index,
+                    call.id.map(Cow::into_owned),
+                    name.map(Cow::into_owned),
+                );
                 if let Some(piece) = arguments {
                     calls.push_arguments(index, &piece);
                 }
@@ -517,8 +501,8 @@ async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatRe
             if choice.finish_reason.as_deref() == Some("error") {
                 return Err(http::stream_error(data));
             }
-            if choice.finish_reason.is_some() {
-                finish = choice.finish_reason;
+            if let Some(reason) = choice.finish_reason {
+                finish = Some(reason.into_owned());
             }
         }
     }
@@ -541,8 +525,192 @@ async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatRe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::ToolSchema;
     use serde_json::json;
+
+    /// The request as `serde_json` wrote it before bodies were written by hand: the bytes must
+    /// not change (prompt caches key on them).
+    mod serde_body {
+        use super::super::*;
+        use serde::ser::{SerializeMap, SerializeSeq};
+        use serde::{Serialize, Serializer};
+
+        pub(super) struct WireRequest<'a> {
+            pub(super) request: &'a ChatRequest,
+            pub(super) stream: bool,
+            pub(super) cache_key: Option<&'a str>,
+            pub(super) max_tokens_field: MaxTokensField,
+        }
+
+        impl Serialize for WireRequest<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let r = self.request;
+                let mut map = serializer.serialize_map(None)?;
+                map.serialize_entry("model", &r.model)?;
+                map.serialize_entry("messages", &WireMessages(r))?;
+                if !r.tools.is_empty() {
+                    map.serialize_entry("tools", &WireTools(r))?;
+                }
+                map.serialize_entry(self.max_tokens_field.as_str(), &r.max_tokens)?;
+                if let Some(key) = self.cache_key {
+                    map.serialize_entry("prompt_cache_key", key)?;
+                }
+                map.serialize_entry("stream", &self.stream)?;
+                if self.stream {
+                    map.serialize_entry(
+                        "stream_options",
+                        &StreamOptions {
+                            include_usage: true,
+                        },
+                    )?;
+                }
+                map.end()
+            }
+        }
+
+        #[derive(Serialize)]
+        struct StreamOptions {
+            include_usage: bool,
+        }
+
+        struct WireMessages<'a>(&'a ChatRequest);
+
+        impl Serialize for WireMessages<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut seq = serializer.serialize_seq(None)?;
+                if !self.0.system.is_empty() {
+                    seq.serialize_element(&Plain {
+                        role: "system",
+                        content: &self.0.system,
+                    })?;
+                }
+                for message in &self.0.messages {
+                    match message {
+                        Message::User { content } => seq.serialize_element(&Plain {
+                            role: "user",
+                            content,
+                        })?,
+                        Message::Assistant {
+                            text, tool_calls, ..
+                        } => seq.serialize_element(&Assistant {
+                            role: "assistant",
+                            content: text.as_deref(),
+                            tool_calls: WireCalls(tool_calls),
+                        })?,
+                        Message::Tool {
+                            call_id, content, ..
+                        } => seq.serialize_element(&ToolResult {
+                            role: "tool",
+                            tool_call_id: call_id,
+                            content,
+                        })?,
+                    }
+                }
+                seq.end()
+            }
+        }
+
+        #[derive(Serialize)]
+        struct Plain<'a> {
+            role: &'static str,
+            content: &'a str,
+        }
+
+        #[derive(Serialize)]
+        struct Assistant<'a> {
+            role: &'static str,
+            content: Option<&'a str>,
+            #[serde(skip_serializing_if = "WireCalls::is_empty")]
+            tool_calls: WireCalls<'a>,
+        }
+
+        #[derive(Serialize)]
+        struct ToolResult<'a> {
+            role: &'static str,
+            tool_call_id: &'a str,
+            content: &'a str,
+        }
+
+        struct WireCalls<'a>(&'a [ToolCall]);
+
+        impl WireCalls<'_> {
+            fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+        }
+
+        impl Serialize for WireCalls<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                #[derive(Serialize)]
+                struct Call<'a> {
+                    id: &'a str,
+                    r#type: &'static str,
+                    function: Function<'a>,
+                }
+                #[derive(Serialize)]
+                struct Function<'a> {
+                    name: &'a str,
+                    arguments: String,
+                }
+                let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+                for call in self.0 {
+                    seq.serialize_element(&Call {
+                        id: &call.id,
+                        r#type: "function",
+                        function: Function {
+                            name: &call.name,
+                            arguments: arguments_text(&call.arguments),
+                        },
+                    })?;
+                }
+                seq.end()
+            }
+        }
+
+        fn arguments_text(arguments: &Value) -> String {
+            if let Value::Object(map) = arguments {
+                if let (1, Some(Value::String(raw))) = (map.len(), map.get("_raw")) {
+                    return raw.clone();
+                }
+            }
+            arguments.to_string()
+        }
+
+        struct WireTools<'a>(&'a ChatRequest);
+
+        impl Serialize for WireTools<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                #[derive(Serialize)]
+                struct Tool<'a> {
+                    r#type: &'static str,
+                    function: Function<'a>,
+                }
+                #[derive(Serialize)]
+                struct Function<'a> {
+                    name: &'a str,
+                    description: &'a str,
+                    parameters: &'a Value,
+                }
+                let tools = &self.0.tools;
+                let mut seq = serializer.serialize_seq(Some(tools.len()))?;
+                for tool in tools.iter() {
+                    seq.serialize_element(&Tool {
+                        r#type: "function",
+                        function: Function {
+                            name: &tool.name,
+                            description: &tool.description,
+                            parameters: &tool.parameters,
+                        },
+                    })?;
+                }
+                seq.end()
+            }
+        }
+    }
+
+    fn provider(field: MaxTokensField) -> OpenAiProvider {
+        OpenAiProvider::new(reqwest::Client::new(), "http://localhost:1/v1", None, true)
+            .with_max_tokens_field(Some(field))
+    }
 
     #[test]
     fn the_limit_goes_by_the_name_the_endpoint_knows() {
@@ -595,13 +763,8 @@ mod tests {
             max_tokens: 10,
             cache_key: None,
         };
-        let body = serde_json::to_value(WireRequest {
-            request: &request,
-            stream: true,
-            cache_key: None,
-            max_tokens_field: MaxTokensField::MaxTokens,
-        })
-        .expect("serializes");
+        let bytes = provider(MaxTokensField::MaxTokens).body(&request, true, None);
+        let body: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(
             body,
             json!({
@@ -622,5 +785,98 @@ mod tests {
                 "stream_options": {"include_usage": true}
             })
         );
+    }
+
+    #[test]
+    fn bodies_are_the_bytes_serde_json_wrote() {
+        let messages = vec![
+            Message::User {
+                content: "a task with \"quotes\", a\ttab, a\nline, \u{1} and é 日本".into(),
+            },
+            Message::Assistant {
+                blocks: Vec::new(),
+                text: Some("thinking \\ aloud".into()),
+                tool_calls: vec![
+                    ToolCall {
+                        id: "c1".into(),
+                        name: "memory_store".into(),
+                        arguments: json!({"key": "k\n", "value": {"n": [1, 2.5, null]}}),
+                    },
+                    ToolCall {
+                        id: "c2".into(),
+                        name: "broken".into(),
+                        arguments: json!({"_raw": "{not json"}),
+                    },
+                ],
+            },
+            Message::Tool {
+                call_id: "c1".into(),
+                name: "memory_store".into(),
+                content: "{\"ok\":true}".into(),
+                is_error: false,
+            },
+            Message::Tool {
+                call_id: "c2".into(),
+                name: "broken".into(),
+                content: "bad arguments".into(),
+                is_error: true,
+            },
+            Message::Assistant {
+                blocks: Vec::new(),
+                text: None,
+                tool_calls: Vec::new(),
+            },
+        ];
+        let tools: Arc<[ToolSchema]> = vec![
+            ToolSchema {
+                name: "memory_store".into(),
+                description: "Stores a \"value\".".into(),
+                parameters: json!({"type": "object", "properties": {"key": {"type": "string"}},
+                                   "required": ["key"]}),
+            },
+            ToolSchema {
+                name: "finish".into(),
+                description: String::new(),
+                parameters: json!({}),
+            },
+        ]
+        .into();
+        for system in ["", "You are a \"reviewer\".\nBe brief."] {
+            for tools in [Arc::clone(&tools), Vec::new().into()] {
+                let request = ChatRequest {
+                    model: "gpt-x".into(),
+                    system: system.into(),
+                    messages: messages.clone(),
+                    tools,
+                    max_tokens: 4096,
+                    cache_key: Some("swarm/role".into()),
+                };
+                for field in [
+                    MaxTokensField::MaxTokens,
+                    MaxTokensField::MaxCompletionTokens,
+                ] {
+                    let provider = provider(field);
+                    for stream in [false, true] {
+                        for cache_key in [None, Some("swarm/role")] {
+                            let expected = serde_json::to_vec(&serde_body::WireRequest {
+                                request: &request,
+                                stream,
+                                cache_key,
+                                max_tokens_field: field,
+                            })
+                            .expect("serializes");
+                            // Twice: the second time with the tools already encoded.
+                            for _ in 0..2 {
+                                let body = provider.body(&request, stream, cache_key);
+                                assert_eq!(
+                                    String::from_utf8_lossy(&body),
+                                    String::from_utf8_lossy(&expected)
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

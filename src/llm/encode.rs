@@ -1,0 +1,293 @@
+//! Writing request bodies as JSON text straight into one buffer: the same bytes `serde_json`
+//! writes (compact, its escapes), for less work per call.
+//!
+//! Every request resends the agent's system prompt, tools and whole conversation, so encoding
+//! is paid on every byte of every turn. `serde_json` checks each byte of a string on its own;
+//! [`write_str`] checks eight at a time and copies runs that need no escape. The tools of an
+//! agent are the same on every turn, so [`EncodedTools`] encodes them once per tool set.
+
+use super::ToolSchema;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of the eight bytes of `w` is a control character, `"` or `\` (the bytes JSON
+/// escapes). Exact for the word as a whole, which is all it is asked.
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = (w ^ (ONES * b'"' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'"' as u64));
+    let slash = (w ^ (ONES * b'\\' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'\\' as u64));
+    (control | quote | slash) & HIGHS != 0
+}
+
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes it: `\"`, `\\`, the short
+/// escapes `\b \f \n \r \t`, and `\u00xx` (lower-case hex) for other control characters.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes with nothing to escape are skipped at once; a word with something is
+        // looked at byte by byte.
+        let end = match bytes.get(i..i + 8) {
+            Some(word) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                if !needs_escape(u64::from_le_bytes(w)) {
+                    i += 8;
+                    continue;
+                }
+                i + 8
+            }
+            None => bytes.len(),
+        };
+        while i < end {
+            let b = bytes[i];
+            if b < 0x20 || b == b'"' || b == b'\\' {
+                out.extend_from_slice(&bytes[run..i]);
+                push_escape(out, b);
+                run = i + 1;
+            }
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+fn push_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+            return;
+        }
+    };
+    out.extend_from_slice(&[b'\\', short]);
+}
+
+/// Appends `value` as compact JSON, keys in the map's own order (as `serde_json` writes it).
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_number(out: &mut Vec<u8>, n: &serde_json::Number) {
+    // Writing into a Vec cannot fail, and a number is always valid JSON.
+    let _ = serde_json::to_writer(&mut *out, n);
+}
+
+/// Appends an unsigned integer.
+pub(crate) fn write_u64(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// `value` as compact JSON text (for protocols that carry JSON inside a string).
+pub(crate) fn value_text(value: &Value) -> String {
+    let mut out = Vec::new();
+    write_value(&mut out, value);
+    // Only valid UTF-8 is ever written: the input's own strings and ASCII.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The encoded tools of each tool set a provider has seen, so that an agent's tools are
+/// encoded on its first request only.
+///
+/// A tool set is known by the address of its shared slice. Each entry holds a weak reference,
+/// which keeps that address from being reused by another slice while the entry exists; an
+/// entry whose tools are gone is dropped when the cache grows.
+#[derive(Debug, Default)]
+pub(crate) struct EncodedTools {
+    entries: Mutex<HashMap<usize, Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    _tools: Weak<[ToolSchema]>,
+    bytes: Arc<[u8]>,
+}
+
+/// Entries kept before the dead ones are dropped.
+const PRUNE_AT: usize = 256;
+
+impl EncodedTools {
+    /// The encoding of `tools`, by `encode` on the first request that offers them.
+    pub(crate) fn get(
+        &self,
+        tools: &Arc<[ToolSchema]>,
+        encode: impl FnOnce(&[ToolSchema], &mut Vec<u8>),
+    ) -> Arc<[u8]> {
+        let key = Arc::as_ptr(tools) as *const u8 as usize;
+        if let Some(entry) = self.lock().get(&key) {
+            return Arc::clone(&entry.bytes);
+        }
+        let mut out = Vec::new();
+        encode(tools, &mut out);
+        let bytes: Arc<[u8]> = out.into();
+        let mut entries = self.lock();
+        if entries.len() >= PRUNE_AT {
+            entries.retain(|_, e| e._tools.strong_count() > 0);
+        }
+        entries.insert(
+            key,
+            Entry {
+                _tools: Arc::downgrade(tools),
+                bytes: Arc::clone(&bytes),
+            },
+        );
+        bytes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Entry>> {
+        // The map stays consistent whatever a panicking holder did: entries are whole.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn encoded(s: &str) -> String {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut cases: Vec<String> = vec![
+            String::new(),
+            "plain".into(),
+            "exactly8".into(),
+            "a \"quoted\" word and a back\\slash, 16+ bytes long".into(),
+            "tab\tnew\nline\r\u{8}\u{c}\u{1}\u{1f}\u{7f} é ü 日本 🦀".into(),
+            "\"\"\"\"\"\"\"\"\\\\\\\\\\\\\\\\".into(),
+        ];
+        // Every byte value that can stand alone, at every position of a word.
+        for b in 0u8..0x80 {
+            for pad in 0..9 {
+                let mut s = "x".repeat(pad);
+                s.push(char::from(b));
+                s.push_str("yyyyyyyy");
+                cases.push(s);
+            }
+        }
+        for case in &cases {
+            assert_eq!(
+                encoded(case),
+                serde_json::to_string(case).expect("json"),
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_are_written_as_serde_json_writes_them() {
+        let value = json!({
+            "z": [1, -2, 3.5, 1e300, null, true, false, "s\n"],
+            "a": {"nested": {"deep": [[], {}]}, "u": u64::MAX, "i": i64::MIN},
+            "key \"quoted\"": "value\u{0}",
+        });
+        let mut out = Vec::new();
+        write_value(&mut out, &value);
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            serde_json::to_string(&value).expect("json")
+        );
+        assert_eq!(value_text(&value), value.to_string());
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 4096, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
+
+    #[test]
+    fn a_tool_set_is_encoded_once_and_a_new_one_again() {
+        let cache = EncodedTools::default();
+        let tools: Arc<[ToolSchema]> = vec![ToolSchema {
+            name: "t".into(),
+            description: "d".into(),
+            parameters: json!({"type": "object"}),
+        }]
+        .into();
+        let mut runs = 0;
+        for _ in 0..3 {
+            let bytes = cache.get(&tools, |t, out| {
+                runs += 1;
+                write_str(out, &t[0].name);
+            });
+            assert_eq!(&*bytes, b"\"t\"");
+        }
+        assert_eq!(runs, 1);
+        let other: Arc<[ToolSchema]> = tools.to_vec().into();
+        cache.get(&other, |_, _| runs += 1);
+        assert_eq!(runs, 2);
+    }
+}
