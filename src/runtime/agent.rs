@@ -361,10 +361,12 @@ impl Step {
             Ok(client) => client,
             Err(e) => return Err(fail(&self.ctx, &self.task, &self.agent.id, e.to_string()).await),
         };
+        // The request borrows the step's system prompt and transcript for the call (instead of
+        // copying them every turn) and gives them back on every way out.
         let request = ChatRequest {
             model: client.config().model.clone(),
-            system: self.system.clone(),
-            messages: self.transcript.clone(),
+            system: std::mem::take(&mut self.system),
+            messages: std::mem::take(&mut self.transcript),
             tools: Arc::clone(&self.schemas),
             max_tokens: self.ctx.plan.llm.max_tokens,
             cache_key: Some(Arc::clone(&self.cache_key)),
@@ -394,10 +396,17 @@ impl Step {
             admitted = admit_call(&self.ctx, worst) => admitted,
             reason = self.ctx.control.wait_stop() => Err(reason),
         };
-        let _reservation = admitted.map_err(TaskEnd::Stopped)?;
+        let _reservation = match admitted {
+            Ok(reservation) => reservation,
+            Err(reason) => {
+                (self.system, self.transcript) = (request.system, request.messages);
+                return Err(TaskEnd::Stopped(reason));
+            }
+        };
         // Everything before this request is durable before it goes out.
         self.turn_ack = None;
         if let Err(e) = self.ctx.recorder.barrier().await {
+            (self.system, self.transcript) = (request.system, request.messages);
             let error = format!("the journal failed: {e}");
             return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);
         }
@@ -407,11 +416,17 @@ impl Step {
             outcome = tracing::Instrument::instrument(
                 client.complete(&request),
                 tracing::warn_span!("llm", agent = %self.agent.id, task = %self.task),
-            ) => outcome,
-            _ = self.ctx.control.wait_interrupt() => {
-                let reason = self.ctx.control.stopped().unwrap_or(StopReason::Interrupted);
-                return Err(TaskEnd::Stopped(reason));
-            }
+            ) => Some(outcome),
+            _ = self.ctx.control.wait_interrupt() => None,
+        };
+        (self.system, self.transcript) = (request.system, request.messages);
+        let Some(outcome) = outcome else {
+            let reason = self
+                .ctx
+                .control
+                .stopped()
+                .unwrap_or(StopReason::Interrupted);
+            return Err(TaskEnd::Stopped(reason));
         };
         let outcome = match outcome {
             Ok(outcome) => outcome,
