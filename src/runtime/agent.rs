@@ -413,8 +413,10 @@ impl Step {
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
             // The retry layer's warnings carry the span's fields, so a retry line names them.
+            // Boxed: the client's future is large, and the task's future would copy it on
+            // every move.
             outcome = tracing::Instrument::instrument(
-                client.complete(&request),
+                Box::pin(client.complete(&request)),
                 tracing::warn_span!("llm", agent = %self.agent.id, task = %self.task),
             ) => Some(outcome),
             _ = self.ctx.control.wait_interrupt() => None,

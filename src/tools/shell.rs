@@ -113,8 +113,10 @@ pub async fn run_shell(
     tokio::pin!(finished);
 
     let mut output = HeadTail::new(output_cap);
-    let mut out_buf = [0u8; 8192];
-    let mut err_buf = [0u8; 8192];
+    // On the heap: every future that may run a command (each agent's task, each hook) would
+    // otherwise carry 16 KiB of buffers and copy them whenever it moves.
+    let mut out_buf = vec![0u8; 8192];
+    let mut err_buf = vec![0u8; 8192];
     let mut ended: Option<(io::Result<ExitStatus>, bool)> = None;
     let mut stray_deadline = tokio::time::Instant::now();
     loop {
