@@ -14,6 +14,8 @@
 //! a text. Redaction matches whole values of at least [`MIN_REDACTED_LEN`] characters, so a short
 //! value does not blank out unrelated words.
 
+mod probe;
+
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -142,9 +144,9 @@ pub fn redact_serde<T: Serialize + DeserializeOwned>(value: T) -> T {
     if !ANY.load(Ordering::Acquire) {
         return value;
     }
-    let found = match serde_json::to_string(&value) {
-        Ok(text) => GLOBAL.read().contains_any(&text),
-        Err(_) => false,
+    let found = {
+        let registry = GLOBAL.read();
+        probe::any_str(&value, &|text| registry.contains_any(text))
     };
     if !found {
         return value;
