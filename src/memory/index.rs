@@ -3,22 +3,48 @@
 //! Per namespace, every key in order, plus the keys grouped by their last segment. Searches
 //! mostly end in a literal segment (`session/*/blockers`, `**/decisions`); the groups let such a
 //! search look only at keys with that last segment instead of every key of the namespace.
+//! The groups are built on the first search that needs them, not when a snapshot is restored:
+//! with unique last segments (`notes/<n>`) they are one small set per key, which used to be
+//! most of the cost of a resume, and most resumed sessions search few namespaces.
 
 use super::key::SlotKey;
 use super::pattern::KeyPattern;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
     namespaces: BTreeMap<Arc<str>, NamespaceKeys>,
 }
 
+type LeafGroups = HashMap<Box<str>, BTreeSet<Arc<str>>>;
+
 #[derive(Debug, Default)]
 struct NamespaceKeys {
     all: BTreeSet<Arc<str>>,
-    by_leaf: HashMap<Box<str>, BTreeSet<Arc<str>>>,
+    /// Filled by the first scan by leaf (under the index's read lock, hence the cell); kept up to
+    /// date by inserts and removes once filled.
+    by_leaf: OnceLock<LeafGroups>,
+}
+
+impl NamespaceKeys {
+    fn by_leaf(&self) -> &LeafGroups {
+        self.by_leaf.get_or_init(|| {
+            let mut groups = LeafGroups::new();
+            for key in &self.all {
+                match groups.get_mut(leaf(key)) {
+                    Some(group) => {
+                        group.insert(Arc::clone(key));
+                    }
+                    None => {
+                        groups.insert(leaf(key).into(), BTreeSet::from([Arc::clone(key)]));
+                    }
+                }
+            }
+            groups
+        })
+    }
 }
 
 /// Which keys a scan yields: in `namespace` (all when `None`) and accepted by
@@ -43,14 +69,16 @@ impl KeyIndex {
             .entry(Arc::clone(&slot_key.namespace))
             .or_default();
         keys.all.insert(Arc::clone(&slot_key.key));
+        let Some(by_leaf) = keys.by_leaf.get_mut() else {
+            return;
+        };
         let leaf = leaf(&slot_key.key);
-        match keys.by_leaf.get_mut(leaf) {
+        match by_leaf.get_mut(leaf) {
             Some(group) => {
                 group.insert(Arc::clone(&slot_key.key));
             }
             None => {
-                keys.by_leaf
-                    .insert(leaf.into(), BTreeSet::from([Arc::clone(&slot_key.key)]));
+                by_leaf.insert(leaf.into(), BTreeSet::from([Arc::clone(&slot_key.key)]));
             }
         }
     }
@@ -58,15 +86,13 @@ impl KeyIndex {
     /// Puts a whole namespace's keys in place at once (restoring a snapshot): a bulk build
     /// instead of a tree insert per key.
     pub(crate) fn insert_namespace(&mut self, namespace: Arc<str>, all: BTreeSet<Arc<str>>) {
-        let mut by_leaf: HashMap<Box<str>, BTreeSet<Arc<str>>> = HashMap::new();
-        for key in &all {
-            by_leaf
-                .entry(leaf(key).into())
-                .or_default()
-                .insert(Arc::clone(key));
-        }
-        self.namespaces
-            .insert(namespace, NamespaceKeys { all, by_leaf });
+        self.namespaces.insert(
+            namespace,
+            NamespaceKeys {
+                all,
+                by_leaf: OnceLock::new(),
+            },
+        );
     }
 
     pub(crate) fn remove(&mut self, slot_key: &SlotKey) {
@@ -75,10 +101,12 @@ impl KeyIndex {
         };
         keys.all.remove(&*slot_key.key);
         let leaf = leaf(&slot_key.key);
-        if let Some(group) = keys.by_leaf.get_mut(leaf) {
-            group.remove(&*slot_key.key);
-            if group.is_empty() {
-                keys.by_leaf.remove(leaf);
+        if let Some(by_leaf) = keys.by_leaf.get_mut() {
+            if let Some(group) = by_leaf.get_mut(leaf) {
+                group.remove(&*slot_key.key);
+                if group.is_empty() {
+                    by_leaf.remove(leaf);
+                }
             }
         }
         if keys.all.is_empty() {
@@ -107,7 +135,7 @@ impl KeyIndex {
                 continue;
             }
             let candidates = match scan.leaf {
-                Some(leaf) => match keys.by_leaf.get(leaf) {
+                Some(leaf) => match keys.by_leaf().get(leaf) {
                     Some(group) => group,
                     None => continue,
                 },
@@ -182,6 +210,20 @@ mod tests {
             ["a:x/leaf", "b:x/leaf"]
         );
         assert!(scan(&index, None, "", Some("none")).is_empty());
+    }
+
+    #[test]
+    fn leaf_groups_built_late_follow_later_changes() {
+        let mut index = KeyIndex::default();
+        index.insert_namespace(
+            "a".into(),
+            BTreeSet::from(["x/leaf".into(), "y/other".into()]),
+        );
+        assert_eq!(scan(&index, None, "", Some("leaf")), ["a:x/leaf"]);
+        index.insert(&SlotKey::new("a", "z/leaf"));
+        index.remove(&SlotKey::new("a", "x/leaf"));
+        assert_eq!(scan(&index, None, "", Some("leaf")), ["a:z/leaf"]);
+        assert_eq!(scan(&index, None, "", Some("other")), ["a:y/other"]);
     }
 
     #[test]
