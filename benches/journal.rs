@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_runtime::llm::{FinishReason, ToolCall, Usage};
-use swarm_runtime::memory::{Entry, MemoryLimits, MemoryRecord, MemoryStore};
+use swarm_runtime::memory::{Entry, MemoryImage, MemoryLimits, MemoryRecord, MemoryStore};
 use swarm_runtime::session::{Event, Journal, SessionState, StateDir};
 use swarm_runtime::spec::{
     BudgetSettings, CheckpointSettings, HookSettings, LlmSettings, MemorySettings, SwarmPlan,
@@ -193,7 +193,7 @@ fn appends(c: &mut Criterion) {
     group.finish();
 }
 
-fn big_session() -> (SessionState, Vec<MemoryRecord>) {
+fn big_session() -> (SessionState, MemoryImage) {
     let mut state = SessionState::default();
     state.apply(&Event::SessionStarted {
         session: "bench".into(),
@@ -239,10 +239,10 @@ fn big_session() -> (SessionState, Vec<MemoryRecord>) {
             },
         })
         .collect();
-    // What a checkpoint writes: the store's dump, sorted and freshly allocated.
+    // What a checkpoint writes: the store's image, sorted and freshly allocated.
     let store = MemoryStore::new(swarm_runtime::clock::system(), MemoryLimits::default());
     store.restore(records);
-    (state, store.dump())
+    (state, store.image())
 }
 
 fn snapshots(c: &mut Criterion) {

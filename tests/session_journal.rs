@@ -5,7 +5,7 @@ mod session_common;
 
 use session_common::*;
 use std::sync::Arc;
-use swarm_runtime::memory::MemoryRecord;
+use swarm_runtime::memory::MemoryImage;
 use swarm_runtime::session::{Event, Journal, SessionError, SessionState, StateDir};
 
 fn fold(events: &[Event]) -> SessionState {
@@ -114,7 +114,7 @@ async fn mark_covers_exactly_what_was_appended_before_it() {
     }
     // A snapshot at the mark deletes exactly the first 20 events: the rest still replay.
     journal
-        .write_snapshot(covers, &fold(&events[..20]), &[])
+        .write_snapshot(covers, &fold(&events[..20]), &MemoryImage::default())
         .await
         .unwrap();
     journal.close().await;
@@ -142,7 +142,7 @@ async fn external_events_survive_a_snapshot_until_the_runner_has_seen_them() {
         .write_snapshot(
             covers,
             &fold(&[started(&id), created("api", &[], 2_000)]),
-            &[],
+            &MemoryImage::default(),
         )
         .await
         .unwrap();
@@ -156,7 +156,7 @@ async fn external_events_survive_a_snapshot_until_the_runner_has_seen_them() {
         journal.poll_external().unwrap().is_empty(),
         "a poll returns each event once"
     );
-    let memory: Vec<MemoryRecord> = restored.memory.clone();
+    let memory = restored.memory.clone();
     journal
         .write_snapshot(covers, &restored.state, &memory)
         .await

@@ -6,6 +6,7 @@
 //! are never taken in the other order (index, then shard); readers of the index release it before
 //! they touch the map. No guard is ever held across an `.await`.
 
+use super::image::{MemoryImage, StoredRecord, StoredValue};
 use super::index::{KeyIndex, Scan};
 use super::key::{validate_path, Address, SlotKey};
 use super::pattern::KeyPattern;
@@ -68,7 +69,7 @@ impl From<Option<Duration>> for Ttl {
 /// need the shard's shared lock.
 #[derive(Debug)]
 struct Slot {
-    value: Value,
+    value: StoredValue,
     created_ms: u64,
     updated_ms: u64,
     expires_ms: Option<u64>,
@@ -79,7 +80,7 @@ struct Slot {
 impl Slot {
     fn fresh(value: Value, now: u64, expires_ms: Option<u64>) -> Self {
         Self {
-            value,
+            value: StoredValue::Parsed(value),
             created_ms: now,
             updated_ms: now,
             expires_ms,
@@ -90,7 +91,7 @@ impl Slot {
 
     fn from_entry(entry: Entry) -> Self {
         Self {
-            value: entry.value,
+            value: StoredValue::Parsed(entry.value),
             created_ms: entry.created_ms,
             updated_ms: entry.updated_ms,
             expires_ms: entry.expires_ms,
@@ -101,7 +102,7 @@ impl Slot {
 
     fn to_entry(&self) -> Entry {
         Entry {
-            value: self.value.clone(),
+            value: self.value.to_value(),
             created_ms: self.created_ms,
             updated_ms: self.updated_ms,
             expires_ms: self.expires_ms,
@@ -378,14 +379,50 @@ impl MemoryStore {
         }
     }
 
-    /// Every live entry, sorted: the memory part of a snapshot.
+    /// Every live entry, sorted.
     pub fn dump(&self) -> Vec<MemoryRecord> {
         self.list(None, None)
     }
 
-    /// Replaces the whole content with `records` (from [`dump`](Self::dump)), without reporting to
-    /// the sink; records already expired are dropped. Meant for start-up, before agents run.
-    pub fn restore(&self, records: Vec<MemoryRecord>) {
+    /// Every live entry, sorted, with values as stored: the memory part of a snapshot. Values
+    /// restored from a snapshot are copied as text, not parsed.
+    pub fn image(&self) -> MemoryImage {
+        let scan = Scan {
+            namespace: None,
+            include_namespace: &|_| true,
+            key_prefix: "",
+            leaf: None,
+            pattern: None,
+        };
+        let addresses = self.inner.index.read().scan(&scan);
+        let now = self.now();
+        let mut records = Vec::with_capacity(addresses.len());
+        for address in addresses {
+            let Some(slot) = self.inner.map.get(&address) else {
+                continue;
+            };
+            if !slot.is_live(now) {
+                continue;
+            }
+            records.push(StoredRecord {
+                value: slot.value.clone(),
+                created_ms: slot.created_ms,
+                updated_ms: slot.updated_ms,
+                expires_ms: slot.expires_ms,
+                version: slot.version,
+                access_count: slot.access_count.load(Ordering::Relaxed),
+                namespace: address.namespace,
+                key: address.key,
+            });
+        }
+        MemoryImage::from_stored(records)
+    }
+
+    /// Replaces the whole content with `records` (from [`image`](Self::image) or
+    /// [`dump`](Self::dump)), without reporting to the sink; records already expired are
+    /// dropped. Meant for start-up, before agents run.
+    pub fn restore(&self, records: impl Into<MemoryImage>) {
+        let records = records.into().into_stored();
         self.inner.map.clear();
         self.inner.index.write().clear();
         let now = self.now();
@@ -394,21 +431,30 @@ impl MemoryStore {
         let mut keys: BTreeMap<Arc<str>, Vec<Arc<str>>> = BTreeMap::new();
         let mut namespace: Option<Arc<str>> = None;
         for record in records {
-            if !is_live(record.entry.expires_ms, now) {
+            if !is_live(record.expires_ms, now) {
                 continue;
             }
-            // Records come grouped by namespace: one shared name per group, not one per record.
+            // Records come grouped by namespace: one shared name per group.
             let ns = match &namespace {
                 Some(ns) if **ns == *record.namespace => Arc::clone(ns),
-                _ => Arc::clone(namespace.insert(Arc::from(record.namespace.as_str()))),
+                _ => Arc::clone(namespace.insert(record.namespace)),
             };
-            let key: Arc<str> = Arc::from(record.key.as_str());
             keys.entry(Arc::clone(&ns))
                 .or_default()
-                .push(Arc::clone(&key));
+                .push(Arc::clone(&record.key));
             self.inner.map.insert(
-                SlotKey { namespace: ns, key },
-                Slot::from_entry(record.entry),
+                SlotKey {
+                    namespace: ns,
+                    key: record.key,
+                },
+                Slot {
+                    value: record.value,
+                    created_ms: record.created_ms,
+                    updated_ms: record.updated_ms,
+                    expires_ms: record.expires_ms,
+                    version: record.version,
+                    access_count: AtomicU64::new(record.access_count),
+                },
             );
         }
         let mut index = self.inner.index.write();
@@ -479,7 +525,7 @@ impl MemoryStore {
             records
                 .into_iter()
                 .filter(|r| namespaces.contains(&r.namespace))
-                .collect(),
+                .collect::<Vec<_>>(),
         );
         let extra = shared.query_local(scan, limit);
         page.total += extra.total;
@@ -579,7 +625,7 @@ impl MemoryStore {
         expires_ms: Option<u64>,
     ) -> Entry {
         if slot.is_live(now) {
-            slot.value = value;
+            slot.value = StoredValue::Parsed(value);
             slot.updated_ms = now;
             slot.expires_ms = expires_ms;
             slot.version += 1;

@@ -161,7 +161,7 @@ impl Recorder {
             (inner.state.clone(), self.journal.mark())
         };
         let covers = position.await?;
-        let records = memory.dump();
+        let records = memory.image();
         self.journal
             .write_snapshot(covers, &state, &records)
             .await?;

@@ -328,7 +328,7 @@ impl PreparedRun {
         session: String,
         lock: SessionLock,
         plan: SwarmPlan,
-        records: Vec<crate::memory::MemoryRecord>,
+        records: crate::memory::MemoryImage,
         goal: Option<String>,
         state_dir_path: PathBuf,
         hooks_dir: PathBuf,

@@ -7,7 +7,7 @@
 use super::error::SessionError;
 use super::event::{Envelope, Event};
 use super::state::SessionState;
-use crate::memory::MemoryRecord;
+use crate::memory::MemoryImage;
 use parking_lot::Mutex;
 use std::future::Future;
 use std::pin::Pin;
@@ -349,7 +349,7 @@ impl Journal {
         &self,
         covers: u64,
         state: &SessionState,
-        memory: &[MemoryRecord],
+        memory: &MemoryImage,
     ) -> Result<(), SessionError> {
         let inner = &self.inner;
         if inner.commands.is_none() {

@@ -15,12 +15,14 @@
 //!                                                       of the same chunk)
 //! ```
 //! Integers without a stated width are LEB128 varints. Chunks are independent, so they are
-//! decoded on one thread each: parsing and allocating the values dominates loading.
+//! decoded on one thread each. Values are checked to be JSON but kept as their text (see
+//! `memory::MemoryImage`): a resume parses none of them, and the next snapshot copies them back.
 //! Sorted keys share long prefixes (`agent/<role>/notes/...`), so front coding stores mostly
 //! suffixes.
 
-use crate::memory::{Entry, MemoryChange, MemoryRecord};
+use crate::memory::{MemoryChange, MemoryImage, StoredRecord, StoredValue};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Identifies the memory blob and its framing version.
 const MAGIC: &[u8; 8] = b"swmem\x00\x00\x01";
@@ -36,7 +38,7 @@ const MAX_CHUNKS: usize = 8;
 #[error("memory blob: {0}")]
 pub struct BlobError(&'static str);
 
-fn order(a: &MemoryRecord, b: &MemoryRecord) -> std::cmp::Ordering {
+fn order(a: &StoredRecord, b: &StoredRecord) -> std::cmp::Ordering {
     (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key))
 }
 
@@ -49,13 +51,14 @@ fn chunk_count(records: usize) -> usize {
         .clamp(1, MAX_CHUNKS)
 }
 
-/// Encodes memory for a snapshot in the order given. [`MemoryStore::dump`] gives records sorted,
+/// Encodes memory for a snapshot in the order given. [`MemoryStore::image`] gives records sorted,
 /// which makes the front coding of names effective; any order decodes to the same records.
 ///
-/// [`MemoryStore::dump`]: crate::memory::MemoryStore::dump
-pub fn encode_memory(memory: &[MemoryRecord]) -> serde_json::Result<Vec<u8>> {
+/// [`MemoryStore::image`]: crate::memory::MemoryStore::image
+pub fn encode_memory(memory: &MemoryImage) -> serde_json::Result<Vec<u8>> {
+    let memory = memory.stored();
     let per_chunk = memory.len().div_ceil(chunk_count(memory.len())).max(1);
-    let parts: Vec<&[MemoryRecord]> = memory.chunks(per_chunk).collect();
+    let parts: Vec<&[StoredRecord]> = memory.chunks(per_chunk).collect();
     // Chunks are for the decoder's threads. Encoding stays on this thread: measured, it is faster
     // than splitting it, since the journal writer's deferred checkpoint of the previous snapshot
     // may hold the other core.
@@ -100,31 +103,31 @@ fn on_threads<P: Sync, R: Send>(parts: &[P], work: impl Fn(&P) -> R + Sync) -> V
     })
 }
 
-fn encode_chunk(records: &[MemoryRecord]) -> serde_json::Result<Vec<u8>> {
+fn encode_chunk(records: &[StoredRecord]) -> serde_json::Result<Vec<u8>> {
     // Most values are small objects: ~64 bytes a record avoids most regrowth.
     let mut out = Vec::with_capacity(records.len() * 64);
     let (mut namespace, mut key) = ("", "");
     for r in records {
         put_text(&mut out, namespace, &r.namespace);
         put_text(&mut out, key, &r.key);
-        (namespace, key) = (&r.namespace, &r.key);
+        (namespace, key) = (&*r.namespace, &*r.key);
         let at = out.len();
         out.extend_from_slice(&[0; 4]);
-        serde_json::to_writer(&mut out, &r.entry.value)?;
+        r.value.write_json(&mut out)?;
         let len = u32::try_from(out.len() - at - 4)
             .map_err(|_| <serde_json::Error as serde::ser::Error>::custom("a value over 4 GiB"))?;
         out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        put_varint(&mut out, r.entry.created_ms);
-        put_varint(&mut out, r.entry.updated_ms);
-        match r.entry.expires_ms {
+        put_varint(&mut out, r.created_ms);
+        put_varint(&mut out, r.updated_ms);
+        match r.expires_ms {
             None => out.push(0),
             Some(at) => {
                 out.push(1);
                 put_varint(&mut out, at);
             }
         }
-        put_varint(&mut out, r.entry.version);
-        put_varint(&mut out, r.entry.access_count);
+        put_varint(&mut out, r.version);
+        put_varint(&mut out, r.access_count);
     }
     Ok(out)
 }
@@ -149,7 +152,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
 }
 
 /// Decodes what [`encode_memory`] wrote, in the order it was given.
-pub fn decode_memory(blob: &[u8]) -> Result<Vec<MemoryRecord>, BlobError> {
+pub fn decode_memory(blob: &[u8]) -> Result<Vec<StoredRecord>, BlobError> {
     let mut header = Reader { bytes: blob };
     if header.take(MAGIC.len())? != MAGIC {
         return Err(BlobError("not a memory blob of this version"));
@@ -187,15 +190,20 @@ pub fn decode_memory(blob: &[u8]) -> Result<Vec<MemoryRecord>, BlobError> {
     Ok(records)
 }
 
-fn decode_chunk(bytes: &[u8], count: usize) -> Result<Vec<MemoryRecord>, BlobError> {
+fn decode_chunk(bytes: &[u8], count: usize) -> Result<Vec<StoredRecord>, BlobError> {
     let mut reader = Reader { bytes };
-    let mut records: Vec<MemoryRecord> = Vec::with_capacity(count);
+    let mut records: Vec<StoredRecord> = Vec::with_capacity(count);
+    let mut scratch = String::new();
     for _ in 0..count {
         let previous = records.last();
-        let namespace = reader.text(previous.map_or("", |r| &r.namespace))?;
-        let key = reader.text(previous.map_or("", |r| &r.key))?;
+        let namespace = reader.name(previous.map(|r| &r.namespace), &mut scratch)?;
+        let key = reader.name(previous.map(|r| &r.key), &mut scratch)?;
         let len = u32::from_le_bytes(reader.array()?) as usize;
-        let value = serde_json::from_slice(reader.take(len)?)
+        let text = std::str::from_utf8(reader.take(len)?)
+            .map_err(|_| BlobError("a value is not valid JSON"))?;
+        // Checked here, so that reading the entry later cannot fail; checking skips building
+        // the value, which is what makes keeping the text cheaper than parsing it.
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
             .map_err(|_| BlobError("a value is not valid JSON"))?;
         let created_ms = reader.varint()?;
         let updated_ms = reader.varint()?;
@@ -206,17 +214,15 @@ fn decode_chunk(bytes: &[u8], count: usize) -> Result<Vec<MemoryRecord>, BlobErr
         };
         let version = reader.varint()?;
         let access_count = reader.varint()?;
-        records.push(MemoryRecord {
+        records.push(StoredRecord {
             namespace,
             key,
-            entry: Entry {
-                value,
-                created_ms,
-                updated_ms,
-                expires_ms,
-                version,
-                access_count,
-            },
+            value: StoredValue::Text(text.into()),
+            created_ms,
+            updated_ms,
+            expires_ms,
+            version,
+            access_count,
         });
     }
     if !reader.bytes.is_empty() {
@@ -257,18 +263,32 @@ impl<'a> Reader<'a> {
         Err(BlobError("an integer longer than 64 bits"))
     }
 
-    fn text(&mut self, previous: &str) -> Result<String, BlobError> {
+    /// A front-coded name; the previous record's own when it is the same (a namespace, mostly),
+    /// so that equal names share one allocation. `scratch` is reused between calls.
+    fn name(
+        &mut self,
+        previous: Option<&Arc<str>>,
+        scratch: &mut String,
+    ) -> Result<Arc<str>, BlobError> {
         let shared = usize::try_from(self.varint()?).map_err(|_| BlobError("bad prefix"))?;
         let suffix = usize::try_from(self.varint()?).map_err(|_| BlobError("bad length"))?;
-        let prefix = previous
-            .as_bytes()
-            .get(..shared)
-            .ok_or(BlobError("a shared prefix longer than the previous key"))?;
+        let previous_text: &str = previous.map_or("", |p| p);
+        if shared > previous_text.len() {
+            return Err(BlobError("a shared prefix longer than the previous key"));
+        }
+        // Names are cut where they differ, which may be inside a character: the bytes are
+        // checked as a whole below.
+        let prefix = &previous_text.as_bytes()[..shared];
         let suffix = self.take(suffix)?;
-        let mut bytes = Vec::with_capacity(prefix.len() + suffix.len());
+        if let Some(previous) = previous.filter(|p| suffix.is_empty() && shared == p.len()) {
+            return Ok(Arc::clone(previous));
+        }
+        let mut bytes = std::mem::take(scratch).into_bytes();
+        bytes.clear();
         bytes.extend_from_slice(prefix);
         bytes.extend_from_slice(suffix);
-        String::from_utf8(bytes).map_err(|_| BlobError("a name is not UTF-8"))
+        *scratch = String::from_utf8(bytes).map_err(|_| BlobError("a name is not UTF-8"))?;
+        Ok(Arc::from(scratch.as_str()))
     }
 }
 
@@ -276,12 +296,15 @@ impl<'a> Reader<'a> {
 /// only when a change is applied: most loads replay few or no memory changes.
 #[derive(Debug, Default)]
 pub struct MemoryFold {
-    records: Vec<Option<MemoryRecord>>,
-    index: Option<HashMap<(String, String), usize>>,
+    records: Vec<Option<StoredRecord>>,
+    index: Option<HashMap<Address, usize>>,
 }
 
+/// (namespace, key).
+type Address = (Arc<str>, Arc<str>);
+
 impl MemoryFold {
-    pub fn from_records(records: Vec<MemoryRecord>) -> Self {
+    pub fn from_records(records: Vec<StoredRecord>) -> Self {
         Self {
             records: records.into_iter().map(Some).collect(),
             index: None,
@@ -296,7 +319,7 @@ impl MemoryFold {
                 .enumerate()
                 .filter_map(|(i, r)| {
                     r.as_ref()
-                        .map(|r| ((r.namespace.clone(), r.key.clone()), i))
+                        .map(|r| ((Arc::clone(&r.namespace), Arc::clone(&r.key)), i))
                 })
                 .collect()
         });
@@ -306,21 +329,23 @@ impl MemoryFold {
                 key,
                 entry,
             } => {
-                let record = MemoryRecord {
-                    namespace: namespace.clone(),
-                    key: key.clone(),
-                    entry: entry.clone(),
-                };
-                match index.get(&(namespace.clone(), key.clone())) {
+                let address: Address = (namespace.as_str().into(), key.as_str().into());
+                let record = StoredRecord::from_entry(
+                    Arc::clone(&address.0),
+                    Arc::clone(&address.1),
+                    entry.clone(),
+                );
+                match index.get(&address) {
                     Some(&i) => self.records[i] = Some(record),
                     None => {
-                        index.insert((namespace.clone(), key.clone()), self.records.len());
+                        index.insert(address, self.records.len());
                         self.records.push(Some(record));
                     }
                 }
             }
             MemoryChange::Delete { namespace, key } => {
-                if let Some(i) = index.remove(&(namespace.clone(), key.clone())) {
+                let address: Address = (namespace.as_str().into(), key.as_str().into());
+                if let Some(i) = index.remove(&address) {
                     self.records[i] = None;
                 }
             }
@@ -328,23 +353,24 @@ impl MemoryFold {
     }
 
     /// The live records sorted by namespace and key; those expired at `now_ms` are dropped.
-    pub fn into_records(self, now_ms: u64) -> Vec<MemoryRecord> {
-        let mut live: Vec<MemoryRecord> = self
+    pub fn into_records(self, now_ms: u64) -> MemoryImage {
+        let mut live: Vec<StoredRecord> = self
             .records
             .into_iter()
             .flatten()
-            .filter(|r| r.entry.expires_ms.is_none_or(|at| at > now_ms))
+            .filter(|r| r.expires_ms.is_none_or(|at| at > now_ms))
             .collect();
         if !live.is_sorted_by(|a, b| order(a, b).is_le()) {
             live.sort_unstable_by(order);
         }
-        live
+        MemoryImage::from_stored(live)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::{Entry, MemoryRecord};
 
     fn record(ns: &str, key: &str, v: i64, expires_ms: Option<u64>) -> MemoryRecord {
         MemoryRecord {
@@ -361,13 +387,23 @@ mod tests {
         }
     }
 
+    fn encode(memory: &[MemoryRecord]) -> Vec<u8> {
+        encode_memory(&MemoryImage::from(memory.to_vec())).unwrap()
+    }
+
+    fn decode(blob: &[u8]) -> Vec<MemoryRecord> {
+        MemoryImage::from_stored(decode_memory(blob).unwrap())
+            .records()
+            .to_vec()
+    }
+
     #[test]
     fn unsorted_memory_round_trips_and_folds_sorted() {
         let memory = vec![record("b", "x", 1, None), record("a", "y", 2, Some(9))];
-        let back = decode_memory(&encode_memory(&memory).unwrap()).unwrap();
-        assert_eq!(back, memory);
-        let folded = MemoryFold::from_records(back).into_records(0);
-        assert_eq!(folded, vec![memory[1].clone(), memory[0].clone()]);
+        let blob = encode(&memory);
+        assert_eq!(decode(&blob), memory);
+        let folded = MemoryFold::from_records(decode_memory(&blob).unwrap()).into_records(0);
+        assert_eq!(folded.records(), [memory[1].clone(), memory[0].clone()]);
     }
 
     #[test]
@@ -386,9 +422,19 @@ mod tests {
                 },
             })
             .collect();
-        memory.sort_unstable_by(order);
-        let blob = encode_memory(&memory).unwrap();
-        assert_eq!(decode_memory(&blob).unwrap(), memory);
+        memory.sort_unstable_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+        let blob = encode(&memory);
+        assert_eq!(decode(&blob), memory);
+        // Values kept as text are written back byte for byte.
+        let again = encode_memory(&MemoryImage::from_stored(decode_memory(&blob).unwrap()));
+        assert_eq!(again.unwrap(), blob);
+    }
+
+    #[test]
+    fn names_that_differ_inside_a_character_round_trip() {
+        // "é" and "ê" share their first byte: front coding cuts inside the character.
+        let memory = vec![record("a", "é", 1, None), record("a", "ê", 2, None)];
+        assert_eq!(decode(&encode(&memory)), memory);
     }
 
     #[test]
@@ -396,7 +442,7 @@ mod tests {
         let memory: Vec<MemoryRecord> = (0..50)
             .map(|i| record("a", &format!("k/{i}"), i, Some(i as u64)))
             .collect();
-        let blob = encode_memory(&memory).unwrap();
+        let blob = encode(&memory);
         for cut in [0, 5, MAGIC.len() + 3, blob.len() / 2, blob.len() - 1] {
             assert!(decode_memory(&blob[..cut]).is_err(), "cut at {cut}");
         }
@@ -412,12 +458,27 @@ mod tests {
     }
 
     #[test]
+    fn a_value_that_is_not_json_is_an_error_at_load() {
+        let blob = encode(&[record("a", "k", 12345, None)]);
+        let digits = blob.windows(5).position(|w| w == b"12345").unwrap();
+        let mut damaged = blob.clone();
+        damaged[digits] = b'x';
+        let err = decode_memory(&damaged).unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+    }
+
+    #[test]
     fn changes_replace_delete_and_expire() {
-        let mut fold = MemoryFold::from_records(vec![
-            record("a", "k1", 1, None),
-            record("a", "k2", 2, None),
-            record("a", "old", 3, Some(100)),
-        ]);
+        let mut fold = MemoryFold::from_records(
+            [
+                record("a", "k1", 1, None),
+                record("a", "k2", 2, None),
+                record("a", "old", 3, Some(100)),
+            ]
+            .into_iter()
+            .map(StoredRecord::from_record)
+            .collect(),
+        );
         let put = |key: &str, v: i64| MemoryChange::Put {
             namespace: "a".into(),
             key: key.into(),

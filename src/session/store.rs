@@ -9,7 +9,7 @@ use super::lease::SessionLock;
 use super::postgres::PgStore;
 use super::sqlite::store::SqliteStore;
 use super::state::SessionState;
-use crate::memory::MemoryRecord;
+use crate::memory::MemoryImage;
 use crate::spec::SwarmPlan;
 use std::path::{Path, PathBuf};
 
@@ -36,8 +36,9 @@ pub struct SessionSummary {
 pub struct Restored {
     pub plan: SwarmPlan,
     pub state: SessionState,
-    /// Live records, sorted by namespace and key; expired ones are dropped.
-    pub memory: Vec<MemoryRecord>,
+    /// Live records, sorted by namespace and key; expired ones are dropped. Values stay JSON
+    /// text until the records are read (see [`MemoryImage`]).
+    pub memory: MemoryImage,
     pub events_replayed: usize,
 }
 
