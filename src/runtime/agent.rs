@@ -95,12 +95,14 @@ impl Step {
             .get(&agent.role)
             .ok_or_else(|| format!("role `{}` is not in the plan", agent.role))?;
         let tools = ctx.tools_of(&agent.id)?;
-        fire(
-            ctx,
-            HookEvent::PreTask,
-            task_env(ctx, task_id, &agent.id, &agent.role, "running"),
-        )
-        .await;
+        if ctx.hooks.has(HookEvent::PreTask) {
+            fire(
+                ctx,
+                HookEvent::PreTask,
+                task_env(ctx, task_id, &agent.id, &agent.role, "running"),
+            )
+            .await;
+        }
 
         let system = prompt::system_prompt(&role.prompt);
         let prompt = match ctx

@@ -66,6 +66,18 @@ pub async fn fire_session(ctx: &SwarmContext, event: HookEvent, status: &str) {
 pub fn spawn(ctx: Arc<SwarmContext>, mut events: Observer) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
+            // Most events have no hook: nothing is built for them.
+            let hook = match &*event {
+                Event::TaskCompleted { .. } => HookEvent::PostTask,
+                Event::TaskFailed { .. } => HookEvent::TaskFailed,
+                Event::Checkpoint { .. } => HookEvent::Checkpoint,
+                Event::BudgetWarning { .. } => HookEvent::BudgetWarning,
+                Event::SessionEnded { .. } => return,
+                _ => continue,
+            };
+            if !ctx.hooks.has(hook) {
+                continue;
+            }
             let (hook, env) = match &*event {
                 Event::TaskCompleted { task, agent, .. } => {
                     let role = role_of(&ctx, agent);
@@ -100,12 +112,8 @@ pub fn spawn(ctx: Arc<SwarmContext>, mut events: Observer) -> JoinHandle<()> {
                     ]);
                     (HookEvent::BudgetWarning, env)
                 }
-                Event::SessionEnded { .. } => return,
                 _ => continue,
             };
-            if !ctx.plan.hooks.commands.contains_key(&hook) {
-                continue;
-            }
             fire(&ctx, hook, env).await;
         }
     })
