@@ -61,7 +61,14 @@ pub(crate) struct SqliteLog {
     token: i64,
     /// The seqs this writer committed, for the reader of external events to skip.
     own: Arc<OwnSeqs>,
+    /// What committed batches changed in the session's row that is not written to it yet.
+    pending: RowEffect,
+    /// When this writer last wrote the session's row.
+    row_written_ms: u64,
 }
+
+/// How long the session's row may go without its tallies and time rewritten while events commit.
+const ROW_EVERY_MS: u64 = 1000;
 
 /// The ranges of seqs a writer committed and the external reader has not read past yet: the
 /// reader looks only at the gaps between them (usually none), not at every row it wrote.
@@ -119,6 +126,8 @@ impl SqliteLog {
             checkpoint_due: false,
             token,
             own: Arc::default(),
+            pending: RowEffect::default(),
+            row_written_ms: 0,
         })
     }
 
@@ -140,7 +149,8 @@ impl SqliteLog {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut effect = RowEffect::default();
+        // Added to what earlier batches left unwritten; kept only once this batch commits.
+        let mut effect = self.pending.clone();
         let mut events = 0u64;
         let mut rest = batch;
         while !rest.is_empty() {
@@ -205,10 +215,32 @@ impl SqliteLog {
             }
         }
         // The fence: the row must still name this runner's lease, or nothing of the batch stays.
-        if write_effect(&tx, &self.session, &effect, None, Some(self.token))? == 0 {
+        // The row's tallies and time are rewritten when its status or tallies are set, a task
+        // joins, or a second has passed; in between a commit only reads the row, which spares
+        // it a page in the WAL (the tallies then lag by at most a second's completed tasks).
+        let now = crate::clock::now_ms();
+        let write_row = effect.status.is_some()
+            || effect.exact.is_some()
+            || effect.tasks_created > 0
+            || now.saturating_sub(self.row_written_ms) >= ROW_EVERY_MS;
+        let held = if write_row {
+            write_effect(&tx, &self.session, &effect, Some(now), Some(self.token))?
+        } else {
+            tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND lock_token = ?2")?
+                .query([&self.session as &dyn rusqlite::ToSql, &self.token])?
+                .next()?
+                .map_or(0, |_| 1)
+        };
+        if held == 0 {
             return Err(WriteError::Fenced);
         }
         tx.commit()?;
+        if write_row {
+            self.pending = RowEffect::default();
+            self.row_written_ms = now;
+        } else {
+            self.pending = effect;
+        }
         // One transaction holds the write lock from its first insert: its seqs are consecutive.
         if events > 0 {
             self.own.add(last_seq + 1 - events, last_seq);
@@ -243,6 +275,16 @@ impl EventLog for SqliteLog {
     }
 
     fn close(&mut self) {
+        if self.pending != RowEffect::default() {
+            // Best effort: a lost tally is corrected by the next snapshot of the session.
+            let _ = write_effect(
+                &self.conn,
+                &self.session,
+                &self.pending,
+                None,
+                Some(self.token),
+            );
+        }
         super::db::checkpoint_wal(&self.conn);
     }
 }
