@@ -6,7 +6,7 @@
 //! calls travel together in one user message.
 
 use super::assemble::{self, PartialToolCalls};
-use super::encode::{self, EncodedTools};
+use super::encode::{self, EncodedTexts, EncodedTools};
 use super::http::{self, Endpoint};
 use super::{
     ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, ToolSchema, Usage,
@@ -28,6 +28,8 @@ pub struct AnthropicProvider {
     thinking: Option<u32>,
     /// Each agent's tools, encoded on its first request.
     tools: Arc<EncodedTools>,
+    /// Each role's system prompt, encoded on its first request.
+    system: Arc<EncodedTexts>,
 }
 
 impl AnthropicProvider {
@@ -48,6 +50,7 @@ impl AnthropicProvider {
             prompt_cache: false,
             thinking: None,
             tools: Arc::default(),
+            system: Arc::default(),
         }
     }
 
@@ -122,11 +125,11 @@ impl AnthropicProvider {
             out.extend_from_slice(b",\"system\":");
             if cache {
                 out.extend_from_slice(b"[{\"type\":\"text\",\"text\":");
-                encode::write_str(&mut out, &r.system);
+                self.system.write(&mut out, &r.system);
                 out.extend_from_slice(EPHEMERAL);
                 out.extend_from_slice(b"}]");
             } else {
-                encode::write_str(&mut out, &r.system);
+                self.system.write(&mut out, &r.system);
             }
         }
         out.extend_from_slice(b",\"messages\":[");

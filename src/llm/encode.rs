@@ -4,7 +4,8 @@
 //! Every request resends the agent's system prompt, tools and whole conversation, so encoding
 //! is paid on every byte of every turn. `serde_json` checks each byte of a string on its own;
 //! [`write_str`] checks eight at a time and copies runs that need no escape. The tools of an
-//! agent are the same on every turn, so [`EncodedTools`] encodes them once per tool set.
+//! agent are the same on every turn, so [`EncodedTools`] encodes them once per tool set, and
+//! [`EncodedTexts`] each role's system prompt once.
 
 use super::ToolSchema;
 use serde_json::Value;
@@ -204,6 +205,50 @@ impl EncodedTools {
     }
 }
 
+/// The encoded system prompts a provider sent last: every agent of a role sends the same one
+/// on every turn. Known by their text (compared, not hashed: a comparison that fails stops at
+/// the first differing byte, and one that succeeds costs far less than escaping).
+#[derive(Debug, Default)]
+pub(crate) struct EncodedTexts {
+    entries: Mutex<Vec<KnownText>>,
+}
+
+/// A text and its encoding.
+type KnownText = (Arc<str>, Arc<[u8]>);
+
+/// Texts shorter than this are escaped every time: it costs less than looking them up.
+const MIN_CACHED_LEN: usize = 256;
+/// Texts kept; the oldest goes first.
+const TEXTS_KEPT: usize = 16;
+
+impl EncodedTexts {
+    /// Appends `text` as a JSON string, as [`write_str`] does.
+    pub(crate) fn write(&self, out: &mut Vec<u8>, text: &str) {
+        if text.len() < MIN_CACHED_LEN {
+            return write_str(out, text);
+        }
+        if let Some((_, bytes)) = self.lock().iter().find(|(known, _)| **known == *text) {
+            out.extend_from_slice(bytes);
+            return;
+        }
+        let start = out.len();
+        write_str(out, text);
+        let bytes: Arc<[u8]> = out[start..].into();
+        let mut entries = self.lock();
+        if entries.len() >= TEXTS_KEPT {
+            entries.remove(0);
+        }
+        entries.push((text.into(), bytes));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<KnownText>> {
+        // Entries are whole whatever a panicking holder did.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +334,24 @@ mod tests {
         let other: Arc<[ToolSchema]> = tools.to_vec().into();
         cache.get(&other, |_, _| runs += 1);
         assert_eq!(runs, 2);
+    }
+
+    #[test]
+    fn long_texts_are_escaped_once_and_written_the_same() {
+        let texts = EncodedTexts::default();
+        let long = |c: char| format!("{c} \"role\" prompt\n").repeat(40);
+        let (a, b) = (long('a'), long('b'));
+        for text in [&a, &b, &a, &b, &"short\n".to_string()] {
+            let mut out = b"x".to_vec();
+            texts.write(&mut out, text);
+            let mut expected = b"x".to_vec();
+            write_str(&mut expected, text);
+            assert_eq!(out, expected);
+        }
+        assert_eq!(texts.lock().len(), 2);
+        for i in 0..TEXTS_KEPT + 4 {
+            texts.write(&mut Vec::new(), &format!("{i:04}{a}"));
+        }
+        assert_eq!(texts.lock().len(), TEXTS_KEPT);
     }
 }

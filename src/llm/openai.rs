@@ -5,7 +5,7 @@
 //! [`super::encode`]); nothing of the transcript is copied on the way to the socket.
 
 use super::assemble::{self, PartialToolCalls};
-use super::encode::{self, EncodedTools};
+use super::encode::{self, EncodedTexts, EncodedTools};
 use super::http::{self, Endpoint};
 use super::{
     ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, ToolSchema, Usage,
@@ -27,6 +27,8 @@ pub struct OpenAiProvider {
     max_tokens_field: MaxTokensField,
     /// Each agent's tools, encoded on its first request.
     tools: Arc<EncodedTools>,
+    /// Each role's system prompt, encoded on its first request.
+    system: Arc<EncodedTexts>,
 }
 
 impl OpenAiProvider {
@@ -46,6 +48,7 @@ impl OpenAiProvider {
             cache_key: false,
             max_tokens_field: default_max_tokens_field(base_url),
             tools: Arc::default(),
+            system: Arc::default(),
         }
     }
 
@@ -133,7 +136,7 @@ impl OpenAiProvider {
         if !r.system.is_empty() {
             open(&mut out, "system");
             out.extend_from_slice(b",\"content\":");
-            encode::write_str(&mut out, &r.system);
+            self.system.write(&mut out, &r.system);
             out.push(b'}');
         }
         for message in &r.messages {
