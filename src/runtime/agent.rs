@@ -79,6 +79,9 @@ struct Step {
     call_counts: HashMap<(String, String), u32>,
     /// The tool schemas offered in this task's phase.
     schemas: Arc<[crate::llm::ToolSchema]>,
+    /// The span of the step's LLM calls: the retry layer's warnings carry its fields, so a
+    /// retry line names agent and task. Made once per step, not per call.
+    llm_span: tracing::Span,
     /// The last turn's `TurnCompleted`, until a tool call with an outside effect needs it durable.
     turn_ack: Option<PendingAck>,
 }
@@ -176,6 +179,7 @@ impl Step {
             call_counts,
             schemas,
             turn_ack: None,
+            llm_span: tracing::warn_span!("llm", agent = %agent.id, task = %task_id),
         })
     }
 
@@ -414,12 +418,11 @@ impl Step {
         }
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
-            // The retry layer's warnings carry the span's fields, so a retry line names them.
             // Boxed: the client's future is large, and the task's future would copy it on
             // every move.
             outcome = tracing::Instrument::instrument(
                 Box::pin(client.complete(&request)),
-                tracing::warn_span!("llm", agent = %self.agent.id, task = %self.task),
+                self.llm_span.clone(),
             ) => Some(outcome),
             _ = self.ctx.control.wait_interrupt() => None,
         };
