@@ -6,6 +6,7 @@
 //! read, and it is also what the simulated model reads, so its keys are stable.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 /// What a task is for, from the runtime's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,12 +95,13 @@ pub fn result_key(swarm: &str, task: &str) -> String {
 /// The first user message of a task.
 pub fn task_message(brief: &TaskBrief<'_>) -> String {
     let mut out = String::with_capacity(1024);
-    out.push_str(&format!(
+    let _ = write!(
+        out,
         "# Task `{}` for {}\n\n{}\n\n",
         brief.task_id,
         brief.role,
         brief.description.trim()
-    ));
+    );
     out.push_str("## Context\n");
     let mut line = |key: &str, value: &str| {
         if !value.is_empty() {
@@ -129,35 +131,36 @@ pub fn task_message(brief: &TaskBrief<'_>) -> String {
     out.push('\n');
 
     if let Some((session, handoff)) = brief.handoff {
-        out.push_str(&format!(
+        let _ = write!(
+        out,
             "## Handoff from session {session}\nThis session continues that one. Its handoff report:\n\n{}\n\n",
             handoff.trim()
-        ));
+        );
     }
     if !brief.dependency_results.is_empty() {
         out.push_str("## Results of the tasks this one builds on\n");
         for (task, agent, result) in &brief.dependency_results {
-            out.push_str(&format!("### {task} (by {agent})\n{}\n\n", result.trim()));
+            let _ = write!(out, "### {task} (by {agent})\n{}\n\n", result.trim());
         }
     }
     if !brief.dependency_failures.is_empty() {
         out.push_str("## Tasks that failed\n");
         for (task, error) in &brief.dependency_failures {
-            out.push_str(&format!("- {task}: {}\n", error.trim()));
+            let _ = writeln!(out, "- {task}: {}", error.trim());
         }
         out.push('\n');
     }
     if !brief.memory_notes.is_empty() {
         out.push_str("## Shared memory you should know about\n");
         for (key, value) in &brief.memory_notes {
-            out.push_str(&format!("- {key}: {value}\n"));
+            let _ = writeln!(out, "- {key}: {value}");
         }
         out.push('\n');
     }
     if !brief.messages.is_empty() {
         out.push_str("## Messages for you\n");
         for (from, body) in &brief.messages {
-            out.push_str(&format!("- from {from}: {}\n", body.trim()));
+            let _ = writeln!(out, "- from {from}: {}", body.trim());
         }
         out.push('\n');
     }
