@@ -60,6 +60,8 @@ struct Progress {
     hidden: bool,
     /// What the message shows now (agents busy, tokens, cost), so it is formatted on change.
     shown: Option<(usize, u64, u64)>,
+    /// Where a line is put together before it is written.
+    scratch: String,
     tokens: u64,
     usd: f64,
     /// Failures per hook: the first is shown, the count at the end (a hook on every task
@@ -91,6 +93,7 @@ impl Progress {
         let mut progress = Self {
             hidden: bar.is_hidden(),
             shown: None,
+            scratch: String::new(),
             bar,
             total,
             finished,
@@ -104,11 +107,15 @@ impl Progress {
         progress
     }
 
-    fn line(&self, text: String) {
+    fn line(&mut self, text: std::fmt::Arguments<'_>) {
         if self.hidden {
-            eprintln!("{text}");
+            // One write per line (stderr is unbuffered), from a buffer kept between lines.
+            self.scratch.clear();
+            let _ = std::fmt::Write::write_fmt(&mut self.scratch, text);
+            self.scratch.push('\n');
+            let _ = std::io::stderr().lock().write_all(self.scratch.as_bytes());
         } else {
-            self.bar.println(text);
+            self.bar.println(text.to_string());
         }
     }
 
@@ -141,12 +148,12 @@ impl Progress {
             } => {
                 self.total += 1;
                 if created_by.as_deref().is_some_and(|c| c != "runtime") {
-                    self.line(format!("+ task {} ({}) planned", task.id, task.role));
+                    self.line(format_args!("+ task {} ({}) planned", task.id, task.role));
                 }
             }
             Event::TaskStarted { task, agent, .. } => {
                 self.running.insert(task.clone());
-                self.line(format!("▶ {task} started by {agent}"));
+                self.line(format_args!("▶ {task} started by {agent}"));
             }
             Event::TurnCompleted { usage, usd, .. } => {
                 self.tokens += usage.input_tokens + usage.output_tokens;
@@ -155,33 +162,33 @@ impl Progress {
             Event::TaskCompleted { task, agent, .. } => {
                 self.running.remove(task);
                 self.finished += 1;
-                self.line(format!("✓ {task} done by {agent}"));
+                self.line(format_args!("✓ {task} done by {agent}"));
             }
             Event::TaskFailed { task, error, .. } => {
                 self.running.remove(task);
                 self.finished += 1;
-                self.line(format!("✗ {task} failed: {error}"));
+                self.line(format_args!("✗ {task} failed: {error}"));
             }
             Event::TaskRetried { task, .. } => {
                 self.finished = self.finished.saturating_sub(1);
-                self.line(format!("↻ {task} will be tried again"));
+                self.line(format_args!("↻ {task} will be tried again"));
             }
             Event::LlmCallFailed { agent, error, .. } => {
-                self.line(format!("! {agent}: LLM call failed: {error}"));
+                self.line(format_args!("! {agent}: LLM call failed: {error}"));
             }
             Event::BudgetWarning {
                 resource,
                 used,
                 limit,
                 ..
-            } => self.line(format!(
+            } => self.line(format_args!(
                 "! budget warning: {} at {:.0}% ({} of {})",
                 resource.as_str(),
                 used / limit * 100.0,
                 used,
                 limit
             )),
-            Event::BudgetExceeded { resource, .. } => self.line(format!(
+            Event::BudgetExceeded { resource, .. } => self.line(format_args!(
                 "! budget: {} reached its stop threshold; finishing the calls in flight",
                 resource.as_str()
             )),
@@ -189,7 +196,7 @@ impl Progress {
                 let seen = self.hook_failures.entry(hook.clone()).or_insert(0);
                 *seen += 1;
                 if *seen == 1 {
-                    self.line(format!("! hook {hook} failed: {error}"));
+                    self.line(format_args!("! hook {hook} failed: {error}"));
                 }
             }
             _ => return,
