@@ -3,71 +3,14 @@
 //! (load plus filling the memory store) time for a large session (100k memory entries, 1000
 //! tasks).
 
+mod shared;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use swarm_runtime::llm::{FinishReason, ToolCall, Usage};
 use swarm_runtime::memory::{Entry, MemoryImage, MemoryLimits, MemoryRecord, MemoryStore};
 use swarm_runtime::session::{Event, Journal, SessionState, StateDir};
-use swarm_runtime::spec::{
-    BudgetSettings, CheckpointSettings, HookSettings, LlmSettings, MemorySettings, SwarmPlan,
-    TaskSpec, Topology,
-};
-
-fn plan() -> SwarmPlan {
-    SwarmPlan {
-        name: "bench".into(),
-        description: "journal benchmark".into(),
-        topology: Topology::Mesh,
-        max_agents: 8,
-        coordinator: None,
-        agents: Vec::new(),
-        roles: BTreeMap::new(),
-        tasks: Vec::new(),
-        memory: MemorySettings {
-            namespace: "bench".into(),
-            ttl: None,
-            project: Vec::new(),
-        },
-        checkpoint: CheckpointSettings::default(),
-        budget: BudgetSettings::default(),
-        llm: LlmSettings::default(),
-        workspace: PathBuf::from("."),
-        workspace_per_session: false,
-        allow_commands: false,
-        hooks: HookSettings::default(),
-        mcp_servers: Default::default(),
-        sandbox: false,
-        source_path: PathBuf::from("bench.yaml"),
-        source_hash: String::new(),
-        continues_from: None,
-    }
-}
-
-/// A typical journaled step: an LLM turn with one tool call (~400 bytes of JSON).
-fn turn(task: usize, n: u32) -> Arc<Event> {
-    Arc::new(Event::TurnCompleted {
-        blocks: Vec::new(),
-        task: format!("task-{task}"),
-        agent: format!("backend-dev-{}", task % 8),
-        turn: n,
-        text: Some("I will write the handler and its unit tests next.".into()),
-        tool_calls: vec![ToolCall {
-            id: format!("call-{task}-{n}"),
-            name: "write_file".into(),
-            arguments: serde_json::json!({"path": "src/handlers/login.rs", "content": "fn login() {}"}),
-        }],
-        finish: FinishReason::ToolCalls,
-        usage: Usage::new(1200, 300),
-        usd: 0.0004,
-        usd_saved: 0.0,
-        latency_ms: 900,
-        retries: 0,
-        at_ms: 1_795_278_330_000,
-    })
-}
+use swarm_runtime::spec::TaskSpec;
 
 struct Open {
     _dir: Option<tempfile::TempDir>,
@@ -79,7 +22,9 @@ struct Open {
 
 fn open_at(dir: Option<tempfile::TempDir>, location: &std::path::Path) -> Open {
     let state_dir = StateDir::open(location).expect("state dir");
-    let id = state_dir.create_session(&plan(), None).expect("session");
+    let id = state_dir
+        .create_session(&shared::plan("journal benchmark"), None)
+        .expect("session");
     let lock = state_dir.lock(&id).expect("lock");
     let journal = state_dir.open_journal(&id, &lock).expect("journal");
     Open {
@@ -164,7 +109,10 @@ fn appends(c: &mut Criterion) {
                             let journal = journal.clone();
                             tokio::spawn(async move {
                                 for n in 0..PER_APPENDER {
-                                    journal.append(turn(a, n as u32)).await.expect("ack");
+                                    journal
+                                        .append(shared::turn(a, n as u32))
+                                        .await
+                                        .expect("ack");
                                 }
                             })
                         })
@@ -179,7 +127,7 @@ fn appends(c: &mut Criterion) {
 
     const BURST: usize = 10_000;
     group.throughput(Throughput::Elements(BURST as u64));
-    let events: Vec<Arc<Event>> = (0..BURST).map(|i| turn(i, 0)).collect();
+    let events: Vec<Arc<Event>> = (0..BURST).map(|i| shared::turn(i, 0)).collect();
     for (name, journal, _open) in journals() {
         group.bench_function(BenchmarkId::new("burst_10k", name), |b| {
             b.to_async(&rt).iter(|| async {
@@ -223,7 +171,7 @@ fn big_session() -> (SessionState, MemoryImage) {
             system: None,
             at_ms: 2,
         });
-        state.apply(&turn(t, 0));
+        state.apply(&shared::turn(t, 0));
     }
     let records: Vec<MemoryRecord> = (0..100_000)
         .map(|i| MemoryRecord {

@@ -11,80 +11,23 @@
 #[allow(dead_code)]
 #[path = "support/mock.rs"]
 mod mock;
+mod shared;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use swarm_runtime::llm::{FinishReason, ToolCall, Usage};
-use swarm_runtime::session::{Event, StateDir};
-use swarm_runtime::spec::{
-    BudgetSettings, CheckpointSettings, HookSettings, LlmSettings, MemorySettings, SwarmPlan,
-    Topology,
-};
+use swarm_runtime::session::StateDir;
 
 const WRITERS: usize = 8;
-
-fn plan() -> SwarmPlan {
-    SwarmPlan {
-        name: "bench".into(),
-        description: "store benchmark".into(),
-        topology: Topology::Mesh,
-        max_agents: 8,
-        coordinator: None,
-        agents: Vec::new(),
-        roles: BTreeMap::new(),
-        tasks: Vec::new(),
-        memory: MemorySettings {
-            namespace: "bench".into(),
-            ttl: None,
-            project: Vec::new(),
-        },
-        checkpoint: CheckpointSettings::default(),
-        budget: BudgetSettings::default(),
-        llm: LlmSettings::default(),
-        workspace: PathBuf::from("."),
-        workspace_per_session: false,
-        allow_commands: false,
-        hooks: HookSettings::default(),
-        mcp_servers: Default::default(),
-        sandbox: false,
-        source_path: PathBuf::from("bench.yaml"),
-        source_hash: String::new(),
-        continues_from: None,
-    }
-}
-
-/// A typical journaled step: an LLM turn with one tool call (~400 bytes of JSON).
-fn turn(task: usize, n: u32) -> Arc<Event> {
-    Arc::new(Event::TurnCompleted {
-        task: format!("task-{task}"),
-        agent: format!("backend-dev-{}", task % 8),
-        turn: n,
-        blocks: Vec::new(),
-        text: Some("I will write the handler and its unit tests next.".into()),
-        tool_calls: vec![ToolCall {
-            id: format!("call-{task}-{n}"),
-            name: "write_file".into(),
-            arguments: serde_json::json!({"path": "src/handlers/login.rs", "content": "fn login() {}"}),
-        }],
-        finish: FinishReason::ToolCalls,
-        usage: Usage::new(1200, 300),
-        usd: 0.0004,
-        usd_saved: 0.0,
-        latency_ms: 900,
-        retries: 0,
-        at_ms: 1_795_278_330_000,
-    })
-}
 
 /// Durable events per second: `WRITERS` tasks append `events / WRITERS` events each, every
 /// append awaiting its ack (the commit that holds it).
 fn events_per_second(location: &Path, events: usize) -> f64 {
     let store = StateDir::open(location).expect("open the state store");
-    let id = store.create_session(&plan(), None).expect("session");
+    let id = store
+        .create_session(&shared::plan("store benchmark"), None)
+        .expect("session");
     let lease = store.lock(&id).expect("lease");
     let journal = store.open_journal(&id, &lease).expect("journal");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -97,7 +40,7 @@ fn events_per_second(location: &Path, events: usize) -> f64 {
                 tokio::spawn(async move {
                     for n in 0..per {
                         journal
-                            .append(turn(w, n as u32))
+                            .append(shared::turn(w, n as u32))
                             .await
                             .expect("durable ack");
                     }
@@ -116,7 +59,7 @@ fn events_per_second(location: &Path, events: usize) -> f64 {
 /// submit`) and a worker's claim takes it.
 fn runs_per_second(location: &Path, runs: usize) -> f64 {
     let store = StateDir::open(location).expect("open the state store");
-    let plan = plan();
+    let plan = shared::plan("store benchmark");
     let start = Instant::now();
     match store.queue() {
         None => {
