@@ -162,49 +162,50 @@ impl<'p> ser::Serializer for &mut Probe<'p> {
     }
 }
 
-impl ser::SerializeSeq for &mut Probe<'_> {
-    type Ok = ();
-    type Error = Found;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Found> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Found> {
-        Ok(())
-    }
+/// The compound parts walk each element (or field) with the same probe.
+macro_rules! walk_each {
+    ($($part:ident: $method:ident),* $(,)?) => {$(
+        impl ser::$part for &mut Probe<'_> {
+            type Ok = ();
+            type Error = Found;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Found> {
+                value.serialize(&mut **self)
+            }
+            fn end(self) -> Result<(), Found> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for &mut Probe<'_> {
-    type Ok = ();
-    type Error = Found;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Found> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Found> {
-        Ok(())
-    }
+walk_each!(
+    SerializeSeq: serialize_element,
+    SerializeTuple: serialize_element,
+    SerializeTupleStruct: serialize_field,
+    SerializeTupleVariant: serialize_field,
+);
+
+/// Struct fields: the names are the type's own, only the values are looked at.
+macro_rules! walk_fields {
+    ($($part:ident),* $(,)?) => {$(
+        impl ser::$part for &mut Probe<'_> {
+            type Ok = ();
+            type Error = Found;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _: &'static str,
+                value: &T,
+            ) -> Result<(), Found> {
+                value.serialize(&mut **self)
+            }
+            fn end(self) -> Result<(), Found> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for &mut Probe<'_> {
-    type Ok = ();
-    type Error = Found;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Found> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Found> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for &mut Probe<'_> {
-    type Ok = ();
-    type Error = Found;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Found> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Found> {
-        Ok(())
-    }
-}
+walk_fields!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for &mut Probe<'_> {
     type Ok = ();
@@ -213,36 +214,6 @@ impl ser::SerializeMap for &mut Probe<'_> {
         key.serialize(&mut **self)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Found> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Found> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for &mut Probe<'_> {
-    type Ok = ();
-    type Error = Found;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Found> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Found> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for &mut Probe<'_> {
-    type Ok = ();
-    type Error = Found;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Found> {
         value.serialize(&mut **self)
     }
     fn end(self) -> Result<(), Found> {
