@@ -116,7 +116,8 @@ impl AnthropicProvider {
             self.tools
                 .get(&r.tools, |tools, out| encode_tools(tools, cache, out))
         });
-        let mut out = Vec::with_capacity(body_size(r) + tools.as_ref().map_or(0, |t| t.len()));
+        let mut out =
+            Vec::with_capacity(encode::body_size(r) + tools.as_ref().map_or(0, |t| t.len()));
         out.extend_from_slice(b"{\"model\":");
         encode::write_str(&mut out, &r.model);
         out.extend_from_slice(b",\"max_tokens\":");
@@ -209,25 +210,6 @@ impl Breakpoints {
 
 /// A cache breakpoint, as the field that closes a block.
 const EPHEMERAL: &[u8] = b",\"cache_control\":{\"type\":\"ephemeral\"}";
-
-/// Room for the request's text and the JSON around it, so the body is written without growing
-/// its buffer in the usual case.
-fn body_size(r: &ChatRequest) -> usize {
-    let messages: usize = r
-        .messages
-        .iter()
-        .map(|m| match m {
-            Message::User { content } => content.len() + 96,
-            Message::Assistant {
-                text, tool_calls, ..
-            } => text.as_ref().map_or(0, String::len) + 128 + tool_calls.len() * 256,
-            Message::Tool {
-                call_id, content, ..
-            } => call_id.len() + content.len() + 128,
-        })
-        .sum();
-    r.model.len() + r.system.len() + messages + 256
-}
 
 fn encode_tool_use(out: &mut Vec<u8>, call: &ToolCall, mark: bool) {
     out.extend_from_slice(b"{\"type\":\"tool_use\",\"id\":");

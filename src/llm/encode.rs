@@ -7,10 +7,29 @@
 //! agent are the same on every turn, so [`EncodedTools`] encodes them once per tool set, and
 //! [`EncodedTexts`] each role's system prompt once.
 
-use super::ToolSchema;
+use super::{ChatRequest, Message, ToolSchema};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+
+/// Room for a request's text and the JSON either protocol puts around it, so a body is written
+/// without growing its buffer in the usual case.
+pub(crate) fn body_size(r: &ChatRequest) -> usize {
+    let messages: usize = r
+        .messages
+        .iter()
+        .map(|m| match m {
+            Message::User { content } => content.len() + 96,
+            Message::Assistant {
+                text, tool_calls, ..
+            } => text.as_ref().map_or(0, String::len) + 128 + tool_calls.len() * 256,
+            Message::Tool {
+                call_id, content, ..
+            } => call_id.len() + content.len() + 128,
+        })
+        .sum();
+    r.model.len() + r.system.len() + messages + 256
+}
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;

@@ -120,7 +120,8 @@ impl OpenAiProvider {
     /// (the prefix up to the conversation is byte-stable, for the prompt cache).
     fn body(&self, r: &ChatRequest, stream: bool, cache_key: Option<&str>) -> Vec<u8> {
         let tools = (!r.tools.is_empty()).then(|| self.tools.get(&r.tools, encode_tools));
-        let mut out = Vec::with_capacity(body_size(r) + tools.as_ref().map_or(0, |t| t.len()));
+        let mut out =
+            Vec::with_capacity(encode::body_size(r) + tools.as_ref().map_or(0, |t| t.len()));
         out.extend_from_slice(b"{\"model\":");
         encode::write_str(&mut out, &r.model);
         out.extend_from_slice(b",\"messages\":[");
@@ -191,25 +192,6 @@ impl OpenAiProvider {
         }
         out
     }
-}
-
-/// Room for the request's text and the JSON around it, so the body is written without growing
-/// its buffer in the usual case.
-fn body_size(r: &ChatRequest) -> usize {
-    let messages: usize = r
-        .messages
-        .iter()
-        .map(|m| match m {
-            Message::User { content } => content.len() + 32,
-            Message::Assistant {
-                text, tool_calls, ..
-            } => text.as_ref().map_or(0, String::len) + 64 + tool_calls.len() * 256,
-            Message::Tool {
-                call_id, content, ..
-            } => call_id.len() + content.len() + 48,
-        })
-        .sum();
-    r.model.len() + r.system.len() + messages + 256
 }
 
 fn encode_calls(out: &mut Vec<u8>, calls: &[ToolCall]) {
