@@ -81,7 +81,12 @@ impl Roster {
     }
 
     pub fn get(&self, agent: &str) -> Option<&AgentInfo> {
-        self.by_id.get(agent).and_then(|i| self.agents.get(*i))
+        self.position(agent).and_then(|i| self.agents.get(i))
+    }
+
+    /// Where an agent is in [`Roster::agents`].
+    pub fn position(&self, agent: &str) -> Option<usize> {
+        self.by_id.get(agent).copied()
     }
 
     /// Agents of a role, in roster order.

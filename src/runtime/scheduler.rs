@@ -5,7 +5,6 @@
 
 use super::agent::{work_on, TaskEnd};
 use super::context::{StopReason, SwarmContext};
-use super::roster::AgentInfo;
 use super::RUNTIME_AUTHOR;
 use crate::session::{Event, SessionStatus, TaskStatus};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,18 +22,20 @@ pub struct RunEnd {
 pub async fn drive(ctx: Arc<SwarmContext>) -> RunEnd {
     let max_agents = ctx.plan.max_agents.max(1) as usize;
     let mut running: JoinSet<TaskEnd> = JoinSet::new();
-    let mut assigned: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
-    let mut busy: HashSet<String> = HashSet::new();
+    let mut assigned: HashMap<tokio::task::Id, (String, usize)> = HashMap::new();
+    let mut busy = Busy::new(ctx.roster.agents().len());
     let mut graph = ReadyIndex::default();
     loop {
         ensure_synthesis(&ctx);
         graph.index_new_tasks(&ctx);
         if ctx.control.stopped().is_none() {
-            let capacity = max_agents.saturating_sub(busy.len());
-            for (task, agent) in graph.pick(&ctx, &busy, capacity) {
-                busy.insert(agent.id.clone());
+            let capacity = max_agents.saturating_sub(busy.count);
+            for (task, position) in graph.pick(&ctx, &mut busy, capacity) {
+                let Some(agent) = ctx.roster.agents().get(position) else {
+                    continue;
+                };
                 let handle = running.spawn(work_on(Arc::clone(&ctx), task.clone(), agent.clone()));
-                assigned.insert(handle.id(), (task, agent.id));
+                assigned.insert(handle.id(), (task, position));
             }
         }
         if running.is_empty() {
@@ -44,8 +45,9 @@ pub async fn drive(ctx: Arc<SwarmContext>) -> RunEnd {
             joined = running.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
                 let id = match &joined { Ok((id, _)) => *id, Err(e) => e.id() };
-                let Some((task, agent)) = assigned.remove(&id) else { continue };
-                busy.remove(&agent);
+                let Some((task, position)) = assigned.remove(&id) else { continue };
+                busy.release(position);
+                let agent = ctx.roster.agents().get(position).map(|a| a.id.clone()).unwrap_or_default();
                 match joined {
                     Ok((_, TaskEnd::Done)) => graph.finished(&ctx, &task, true),
                     Ok((_, TaskEnd::Failed)) => graph.finished(&ctx, &task, false),
@@ -235,21 +237,18 @@ impl ReadyIndex {
         }
     }
 
-    /// Ready tasks paired with free agents, at most `capacity`, earliest created first.
+    /// Ready tasks paired with free agents (by roster position, marked busy here), at most
+    /// `capacity`, earliest created first.
     fn pick(
         &mut self,
         ctx: &SwarmContext,
-        busy: &HashSet<String>,
+        busy: &mut Busy,
         capacity: usize,
-    ) -> Vec<(String, AgentInfo)> {
-        // The agents given a task by this call; `busy` is not copied into it, because picking
-        // runs after every finished task and copying the set (an allocation per busy agent)
-        // was most of its cost.
-        let mut taken: HashSet<&str> = HashSet::new();
+    ) -> Vec<(String, usize)> {
         let mut picked = Vec::new();
         while picked.len() < capacity {
             // The earliest ready task among the queues that have a free agent.
-            let mut best: Option<(usize, Queue, &AgentInfo)> = None;
+            let mut best: Option<(usize, &Queue, usize)> = None;
             for (queue, tasks) in &self.ready {
                 let Some((&position, task)) = tasks.iter().next() else {
                     continue;
@@ -258,49 +257,88 @@ impl ReadyIndex {
                     continue;
                 }
                 let previous = self.info.get(task).and_then(|(_, _, a)| a.as_deref());
-                if let Some(agent) = free_agent(ctx, queue, previous, busy, &taken) {
-                    best = Some((position, queue.clone(), agent));
+                if let Some(agent) = free_agent(ctx, queue, previous, busy) {
+                    best = Some((position, queue, agent));
                 }
             }
             let Some((position, queue, agent)) = best else {
                 break;
             };
+            let queue = queue.clone();
             let Some(task) = self.ready.get_mut(&queue).and_then(|q| q.remove(&position)) else {
                 break;
             };
-            taken.insert(agent.id.as_str());
-            picked.push((task, agent.clone()));
+            busy.take(agent);
+            picked.push((task, agent));
         }
         picked
     }
 }
 
-/// A free agent for a task of `queue`; a resumed task goes back to the agent that started it when
-/// that agent is free.
-fn free_agent<'a>(
-    ctx: &'a SwarmContext,
+/// Which agents have a task, by roster position: a flag per agent, so finding a free one is a
+/// scan of flags rather than a hash of each agent's id.
+struct Busy {
+    flags: Vec<bool>,
+    count: usize,
+}
+
+impl Busy {
+    fn new(agents: usize) -> Self {
+        Self {
+            flags: vec![false; agents],
+            count: 0,
+        }
+    }
+
+    fn is_free(&self, position: usize) -> bool {
+        !self.flags.get(position).copied().unwrap_or(true)
+    }
+
+    fn take(&mut self, position: usize) {
+        if let Some(flag) = self.flags.get_mut(position) {
+            if !*flag {
+                *flag = true;
+                self.count += 1;
+            }
+        }
+    }
+
+    fn release(&mut self, position: usize) {
+        if let Some(flag) = self.flags.get_mut(position) {
+            if *flag {
+                *flag = false;
+                self.count -= 1;
+            }
+        }
+    }
+}
+
+/// A free agent (its roster position) for a task of `queue`; a resumed task goes back to the
+/// agent that started it when that agent is free.
+fn free_agent(
+    ctx: &SwarmContext,
     queue: &Queue,
     previous: Option<&str>,
-    busy: &HashSet<String>,
-    taken: &HashSet<&str>,
-) -> Option<&'a AgentInfo> {
-    let is_free = |a: &AgentInfo| !busy.contains(&a.id) && !taken.contains(a.id.as_str());
-    let free = |a: &&AgentInfo| is_free(a);
+    busy: &Busy,
+) -> Option<usize> {
+    let roster = &ctx.roster;
     match queue {
-        Queue::Coordinator => ctx
-            .roster
+        Queue::Coordinator => roster
             .coordinator()
-            .and_then(|c| ctx.roster.get(c))
-            .filter(free),
+            .and_then(|c| roster.position(c))
+            .filter(|p| busy.is_free(*p)),
         Queue::Role(role) => previous
-            .and_then(|a| ctx.roster.get(a))
-            .filter(|a| a.role == *role)
-            .filter(free)
+            .and_then(|a| roster.position(a))
+            .filter(|p| {
+                busy.is_free(*p) && roster.agents().get(*p).is_some_and(|a| a.role == *role)
+            })
             .or_else(|| {
-                ctx.roster
+                roster
                     .agents()
                     .iter()
-                    .find(|a| a.role == *role && is_free(a))
+                    .enumerate()
+                    .find(|(p, a)| busy.is_free(*p) && a.role == *role)
+                    .map(|(p, _)| p)
             }),
     }
 }
