@@ -30,6 +30,11 @@ use support::child::{run_measured, ChildUsage};
 use support::mock::{Counts, MockLlm};
 use support::workload::{self, Workload};
 
+/// The `swarm` binary's allocator, so that the floor client's HTTP calls cost what swarm's own
+/// do and the ratio measures the orchestration alone.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "load",
