@@ -95,6 +95,55 @@ async fn snapshot_compacts_and_later_events_replay_on_top() {
 }
 
 #[tokio::test]
+async fn a_snapshot_with_damaged_memory_is_an_error_naming_it_not_wrong_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let id = state_dir.create_session(&plan(), None).unwrap();
+    let events = workload(&id, 40);
+    let lock = state_dir.lock(&id).unwrap();
+    let journal = state_dir.open_journal(&id, &lock).unwrap();
+    append_all(&journal, &events).await;
+    let covers = journal.mark().await.unwrap();
+    let memory = state_dir.load(&id).unwrap().memory;
+    journal
+        .write_snapshot(covers, &fold(&events), &memory)
+        .await
+        .unwrap();
+    journal.close().await;
+    assert_eq!(state_dir.load(&id).unwrap().memory, memory);
+    // One digit of a stored value changed: still JSON, but not what was written.
+    let conn =
+        rusqlite::Connection::open(state_dir.db_path().expect("an SQLite state dir")).unwrap();
+    let mut blob: Vec<u8> = conn
+        .query_row(
+            "SELECT memory FROM snapshots WHERE session = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // The last digit is in the last value (the fields after it are small varints).
+    let digit = blob.iter().rposition(u8::is_ascii_digit).unwrap();
+    blob[digit] = if blob[digit] == b'7' { b'8' } else { b'7' };
+    conn.execute(
+        "UPDATE snapshots SET memory = ?1 WHERE session = ?2",
+        rusqlite::params![blob, id],
+    )
+    .unwrap();
+    match state_dir.load(&id) {
+        Err(e @ SessionError::Decode { what, .. }) => {
+            assert_eq!(what, "snapshot memory");
+            let message = e.to_string();
+            assert!(message.contains(&id), "{message}");
+            assert!(message.contains("damaged"), "{message}");
+        }
+        other => panic!(
+            "a damaged snapshot loaded: {:?}",
+            other.map(|r| r.memory.len())
+        ),
+    }
+}
+
+#[tokio::test]
 async fn mark_covers_exactly_what_was_appended_before_it() {
     let f = Fixture::new();
     let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());

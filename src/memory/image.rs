@@ -15,7 +15,8 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StoredValue {
     Parsed(Value),
-    /// Compact JSON text, checked to parse when it was read from a snapshot.
+    /// Compact JSON text from a snapshot, known to parse: checked when it was read, or covered
+    /// by the checksum of a snapshot that wrote it as JSON.
     Text(Box<str>),
 }
 
@@ -39,7 +40,7 @@ impl StoredValue {
     }
 }
 
-/// Text is only ever stored after it was checked to parse (see `session::snapshot`), so this
+/// Text is only ever stored when it is known to parse (see `session::snapshot`), so this
 /// cannot fail; were it to, the entry reads as `null` and the failure is logged, rather than a
 /// read taking the process down.
 fn parse(text: &str) -> Value {

@@ -18,6 +18,7 @@ use parking_lot::RwLock;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -149,9 +150,14 @@ pub trait ProjectMemory: Send + Sync {
 
 type ProjectLink = (Arc<dyn ProjectMemory>, Vec<String>);
 
+/// Keys are hashed on every access and restoring a snapshot hashes ~100k of them: foldhash costs
+/// a fraction of the default SipHash, and its per-store random seed keeps colliding keys from
+/// being chosen in advance.
+type SlotMap = DashMap<SlotKey, Slot, foldhash::fast::RandomState>;
+
 struct Inner {
     project: RwLock<Option<ProjectLink>>,
-    map: DashMap<SlotKey, Slot>,
+    map: SlotMap,
     index: RwLock<KeyIndex>,
     clock: SharedClock,
     limits: MemoryLimits,
@@ -185,7 +191,7 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 project: RwLock::new(None),
-                map: DashMap::new(),
+                map: DashMap::with_hasher(foldhash::fast::RandomState::default()),
                 index: RwLock::new(KeyIndex::default()),
                 clock,
                 limits,
@@ -425,26 +431,38 @@ impl MemoryStore {
         let records = records.into().into_stored();
         self.inner.map.clear();
         self.inner.index.write().clear();
+        reserve(&self.inner.map, records.len());
         let now = self.now();
         // The index is built apart and put in place at once: a bulk build from sorted keys instead
         // of a locked tree insert per record, which dominates restoring a large snapshot.
         let mut keys: BTreeMap<Arc<str>, Vec<Arc<str>>> = BTreeMap::new();
-        let mut namespace: Option<Arc<str>> = None;
+        // Records come grouped by namespace: the keys of the current group are gathered apart,
+        // so the map of groups is looked up once per group, not once per record.
+        let mut group: Option<(Arc<str>, Vec<Arc<str>>)> = None;
         for record in records {
             if !is_live(record.expires_ms, now) {
                 continue;
             }
-            // Records come grouped by namespace: one shared name per group.
-            let ns = match &namespace {
-                Some(ns) if **ns == *record.namespace => Arc::clone(ns),
-                _ => Arc::clone(namespace.insert(record.namespace)),
+            let namespace = match &mut group {
+                // A snapshot's records share one name per group: mostly the same allocation.
+                Some((ns, group_keys))
+                    if Arc::ptr_eq(ns, &record.namespace) || **ns == *record.namespace =>
+                {
+                    group_keys.push(Arc::clone(&record.key));
+                    Arc::clone(ns)
+                }
+                _ => {
+                    if let Some((ns, group_keys)) = group.take() {
+                        keys.entry(ns).or_default().extend(group_keys);
+                    }
+                    let ns = record.namespace;
+                    group = Some((Arc::clone(&ns), vec![Arc::clone(&record.key)]));
+                    ns
+                }
             };
-            keys.entry(Arc::clone(&ns))
-                .or_default()
-                .push(Arc::clone(&record.key));
             self.inner.map.insert(
                 SlotKey {
-                    namespace: ns,
+                    namespace,
                     key: record.key,
                 },
                 Slot {
@@ -456,6 +474,9 @@ impl MemoryStore {
                     access_count: AtomicU64::new(record.access_count),
                 },
             );
+        }
+        if let Some((ns, group_keys)) = group {
+            keys.entry(ns).or_default().extend(group_keys);
         }
         let mut index = self.inner.index.write();
         for (ns, keys) in keys {
@@ -712,6 +733,22 @@ impl MemoryStore {
 
     fn unindex(&self, slot_key: &SlotKey) {
         self.inner.index.write().remove(slot_key);
+    }
+}
+
+/// Makes room for `additional` more entries in every shard at once, so that filling the map from
+/// a snapshot does not rehash each shard as it grows (which `DashMap` cannot do through `&self`).
+fn reserve(map: &SlotMap, additional: usize) {
+    let shards = map.shards();
+    let even = additional / shards.len();
+    // Keys spread over the shards by hash, so some get more than an even share: an eighth more
+    // covers the spread at these sizes; a shard that still fills up grows as usual.
+    let per_shard = even + even / 8 + 1;
+    let hasher = map.hasher();
+    for shard in shards {
+        shard
+            .write()
+            .reserve(per_shard, |(key, _)| BuildHasher::hash_one(hasher, key));
     }
 }
 

@@ -6,7 +6,7 @@
 //! stored in a compact binary framing instead:
 //!
 //! ```text
-//! blob   = MAGIC chunk-count:u32le (bytes:u64le records:u64le)*chunk-count chunk*
+//! blob   = MAGIC chunk-count:u32le (bytes:u64le records:u64le checksum:u64le)*chunk-count chunk*
 //! chunk  = record*
 //! record = text(namespace) text(key) value-len:u32le value-json
 //!          created_ms updated_ms expires version access_count
@@ -15,8 +15,13 @@
 //!                                                       of the same chunk)
 //! ```
 //! Integers without a stated width are LEB128 varints. Chunks are independent, so they are
-//! decoded on one thread each. Values are checked to be JSON but kept as their text (see
-//! `memory::MemoryImage`): a resume parses none of them, and the next snapshot copies them back.
+//! decoded on one thread each. Values are kept as their text (see `memory::MemoryImage`): a
+//! resume parses none of them, and the next snapshot copies them back.
+//!
+//! Every value written is JSON (serialised, or text copied from a snapshot that was checked), so
+//! a blob as written needs no JSON check on load: its chunks' checksums prove it is that blob.
+//! Checking each value's JSON instead was most of the cost of a load, and caught less (a changed
+//! digit is still JSON). Version 1 blobs, without checksums, are still read, each value checked.
 //! Sorted keys share long prefixes (`agent/<role>/notes/...`), so front coding stores mostly
 //! suffixes.
 
@@ -24,8 +29,11 @@ use crate::memory::{MemoryChange, MemoryImage, StoredRecord, StoredValue};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Identifies the memory blob and its framing version.
-const MAGIC: &[u8; 8] = b"swmem\x00\x00\x01";
+/// Identifies the memory blob and its framing version; the last byte is the version.
+const MAGIC: &[u8; 8] = b"swmem\x00\x00\x02";
+
+/// The version before chunk checksums, whose values are checked one by one on load.
+const MAGIC_V1: &[u8; 8] = b"swmem\x00\x00\x01";
 
 /// Below this many records one chunk, decoded on one thread, is faster than spawning more.
 const PARALLEL_FROM: usize = 8192;
@@ -39,6 +47,10 @@ const MAX_CHUNKS: usize = 8;
 pub struct BlobError(&'static str);
 
 fn order(a: &StoredRecord, b: &StoredRecord) -> std::cmp::Ordering {
+    // Decoded records of one namespace share its name: no need to compare it.
+    if Arc::ptr_eq(&a.namespace, &b.namespace) {
+        return a.key.cmp(&b.key);
+    }
     (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key))
 }
 
@@ -67,12 +79,13 @@ pub fn encode_memory(memory: &MemoryImage) -> serde_json::Result<Vec<u8>> {
         .into_iter()
         .collect::<serde_json::Result<Vec<_>>>()?;
     let body: usize = chunks.iter().map(Vec::len).sum();
-    let mut blob = Vec::with_capacity(MAGIC.len() + 4 + chunks.len() * 16 + body);
+    let mut blob = Vec::with_capacity(MAGIC.len() + 4 + chunks.len() * 24 + body);
     blob.extend_from_slice(MAGIC);
     blob.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
     for (chunk, part) in chunks.iter().zip(&parts) {
         blob.extend_from_slice(&(chunk.len() as u64).to_le_bytes());
         blob.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        blob.extend_from_slice(&checksum(chunk).to_le_bytes());
     }
     for chunk in &chunks {
         blob.extend_from_slice(chunk);
@@ -151,14 +164,52 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-/// Decodes what [`encode_memory`] wrote, in the order it was given.
+/// A checksum of a chunk as written, which a load compares before trusting the chunk's values
+/// to be JSON. Any change within one 8-byte word changes it (each step is a bijection of the
+/// lane it updates); four lanes keep the multiplications independent, so it runs at about a
+/// byte per instruction. Stored in files: it must never change for version 2.
+fn checksum(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let word = |bytes: &[u8]| {
+        let mut word = [0u8; 8];
+        word[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(word)
+    };
+    let step = |lane: u64, word: u64| (lane.rotate_left(23) ^ word).wrapping_mul(K);
+    let mut lanes = [bytes.len() as u64, 1, 2, 3];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, part) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            *lane = step(*lane, word(part));
+        }
+    }
+    for (lane, part) in lanes.iter_mut().zip(blocks.remainder().chunks(8)) {
+        *lane = step(*lane, word(part));
+    }
+    let folded = lanes.iter().fold(0, |all, &lane| step(all, lane));
+    folded ^ (folded >> 29)
+}
+
+/// How a chunk's content is known to be as written.
+#[derive(Debug, Clone, Copy)]
+enum Proof {
+    /// Version 2: the chunk's bytes have this checksum.
+    Checksum(u64),
+    /// Version 1: each value is checked to be JSON.
+    PerValue,
+}
+
+/// Decodes what [`encode_memory`] wrote, in the order it was given; also blobs of version 1.
 pub fn decode_memory(blob: &[u8]) -> Result<Vec<StoredRecord>, BlobError> {
     let mut header = Reader { bytes: blob };
-    if header.take(MAGIC.len())? != MAGIC {
-        return Err(BlobError("not a memory blob of this version"));
-    }
+    let magic = header.take(MAGIC.len())?;
+    let entry_bytes = match magic {
+        m if m == MAGIC => 24,
+        m if m == MAGIC_V1 => 16,
+        _ => return Err(BlobError("not a memory blob of a known version")),
+    };
     let count = u32::from_le_bytes(header.array()?) as usize;
-    if count > blob.len() / 16 {
+    if count > blob.len() / entry_bytes {
         return Err(BlobError("chunk count past the end"));
     }
     let mut parts = Vec::with_capacity(count);
@@ -168,21 +219,28 @@ pub fn decode_memory(blob: &[u8]) -> Result<Vec<StoredRecord>, BlobError> {
             .map_err(|_| BlobError("chunk length out of range"))?;
         let records = usize::try_from(u64::from_le_bytes(header.array()?))
             .map_err(|_| BlobError("record count out of range"))?;
-        parts.push((bytes, records));
+        let proof = if entry_bytes == 24 {
+            Proof::Checksum(u64::from_le_bytes(header.array()?))
+        } else {
+            Proof::PerValue
+        };
+        parts.push((bytes, records, proof));
     }
     let mut chunks = Vec::with_capacity(count);
-    for (bytes, records) in parts {
+    for (bytes, records, proof) in parts {
         // Every record takes at least 11 bytes: a bound on what a corrupt count may allocate.
         if records > bytes / 11 + 1 {
             return Err(BlobError("record count larger than its chunk"));
         }
-        chunks.push((header.take(bytes)?, records));
+        chunks.push((header.take(bytes)?, records, proof));
         total += records;
     }
     if !header.bytes.is_empty() {
         return Err(BlobError("trailing bytes"));
     }
-    let decoded = on_threads(&chunks, |&(bytes, records)| decode_chunk(bytes, records));
+    let decoded = on_threads(&chunks, |&(bytes, records, proof)| {
+        decode_chunk(bytes, records, proof)
+    });
     let mut records = Vec::with_capacity(total);
     for chunk in decoded {
         records.extend(chunk?);
@@ -190,7 +248,14 @@ pub fn decode_memory(blob: &[u8]) -> Result<Vec<StoredRecord>, BlobError> {
     Ok(records)
 }
 
-fn decode_chunk(bytes: &[u8], count: usize) -> Result<Vec<StoredRecord>, BlobError> {
+fn decode_chunk(bytes: &[u8], count: usize, proof: Proof) -> Result<Vec<StoredRecord>, BlobError> {
+    if let Proof::Checksum(expected) = proof {
+        if checksum(bytes) != expected {
+            return Err(BlobError(
+                "a chunk does not match its checksum: the snapshot is damaged",
+            ));
+        }
+    }
     let mut reader = Reader { bytes };
     let mut records: Vec<StoredRecord> = Vec::with_capacity(count);
     let mut scratch = String::new();
@@ -201,10 +266,12 @@ fn decode_chunk(bytes: &[u8], count: usize) -> Result<Vec<StoredRecord>, BlobErr
         let len = u32::from_le_bytes(reader.array()?) as usize;
         let text = std::str::from_utf8(reader.take(len)?)
             .map_err(|_| BlobError("a value is not valid JSON"))?;
-        // Checked here, so that reading the entry later cannot fail; checking skips building
-        // the value, which is what makes keeping the text cheaper than parsing it.
-        serde_json::from_str::<serde::de::IgnoredAny>(text)
-            .map_err(|_| BlobError("a value is not valid JSON"))?;
+        // Without a checksum, checked here, so that reading the entry later cannot fail;
+        // checking skips building the value.
+        if let Proof::PerValue = proof {
+            serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .map_err(|_| BlobError("a value is not valid JSON"))?;
+        }
         let created_ms = reader.varint()?;
         let updated_ms = reader.varint()?;
         let expires_ms = match reader.array()? {
@@ -293,11 +360,19 @@ impl<'a> Reader<'a> {
 }
 
 /// Memory as a snapshot and the `MemoryChanged` events after it leave it. The key index is built
-/// only when a change is applied: most loads replay few or no memory changes.
+/// only when a change is applied: most loads replay few or no memory changes, and then the
+/// decoded records are handed on as they are.
 #[derive(Debug, Default)]
 pub struct MemoryFold {
-    records: Vec<Option<StoredRecord>>,
-    index: Option<HashMap<Address, usize>>,
+    records: Vec<StoredRecord>,
+    changes: Option<Changes>,
+}
+
+/// Where each live address is in the records, and which records a change deleted.
+#[derive(Debug)]
+struct Changes {
+    index: HashMap<Address, usize>,
+    deleted: Vec<bool>,
 }
 
 /// (namespace, key).
@@ -306,22 +381,20 @@ type Address = (Arc<str>, Arc<str>);
 impl MemoryFold {
     pub fn from_records(records: Vec<StoredRecord>) -> Self {
         Self {
-            records: records.into_iter().map(Some).collect(),
-            index: None,
+            records,
+            changes: None,
         }
     }
 
     pub fn apply(&mut self, change: &MemoryChange) {
         let records = &self.records;
-        let index = self.index.get_or_insert_with(|| {
-            records
+        let Changes { index, deleted } = self.changes.get_or_insert_with(|| Changes {
+            index: records
                 .iter()
                 .enumerate()
-                .filter_map(|(i, r)| {
-                    r.as_ref()
-                        .map(|r| ((Arc::clone(&r.namespace), Arc::clone(&r.key)), i))
-                })
-                .collect()
+                .map(|(i, r)| ((Arc::clone(&r.namespace), Arc::clone(&r.key)), i))
+                .collect(),
+            deleted: vec![false; records.len()],
         });
         match change {
             MemoryChange::Put {
@@ -336,17 +409,18 @@ impl MemoryFold {
                     entry.clone(),
                 );
                 match index.get(&address) {
-                    Some(&i) => self.records[i] = Some(record),
+                    Some(&i) => self.records[i] = record,
                     None => {
                         index.insert(address, self.records.len());
-                        self.records.push(Some(record));
+                        self.records.push(record);
+                        deleted.push(false);
                     }
                 }
             }
             MemoryChange::Delete { namespace, key } => {
                 let address: Address = (namespace.as_str().into(), key.as_str().into());
                 if let Some(i) = index.remove(&address) {
-                    self.records[i] = None;
+                    deleted[i] = true;
                 }
             }
         }
@@ -354,12 +428,16 @@ impl MemoryFold {
 
     /// The live records sorted by namespace and key; those expired at `now_ms` are dropped.
     pub fn into_records(self, now_ms: u64) -> MemoryImage {
-        let mut live: Vec<StoredRecord> = self
-            .records
-            .into_iter()
-            .flatten()
-            .filter(|r| r.expires_ms.is_none_or(|at| at > now_ms))
-            .collect();
+        let mut live = self.records;
+        let unexpired = |r: &StoredRecord| r.expires_ms.is_none_or(|at| at > now_ms);
+        match self.changes {
+            None => live.retain(unexpired),
+            Some(Changes { deleted, .. }) => {
+                // `retain` visits each record once, in order.
+                let mut deleted = deleted.into_iter();
+                live.retain(|r| !deleted.next().unwrap_or(false) && unexpired(r));
+            }
+        }
         if !live.is_sorted_by(|a, b| order(a, b).is_le()) {
             live.sort_unstable_by(order);
         }
@@ -457,14 +535,102 @@ mod tests {
         assert!(decode_memory(b"[[\"a\",\"k\",1,1,1,null,1,0]]").is_err());
     }
 
+    /// `blob` as version 1 wrote it: the same chunks without their checksums.
+    fn to_v1(blob: &[u8]) -> Vec<u8> {
+        let at = MAGIC.len();
+        let count = u32::from_le_bytes(blob[at..at + 4].try_into().unwrap()) as usize;
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend_from_slice(&blob[at..at + 4]);
+        for i in 0..count {
+            let entry = at + 4 + i * 24;
+            v1.extend_from_slice(&blob[entry..entry + 16]);
+        }
+        v1.extend_from_slice(&blob[at + 4 + count * 24..]);
+        v1
+    }
+
     #[test]
-    fn a_value_that_is_not_json_is_an_error_at_load() {
+    fn a_damaged_value_is_an_error_at_load_even_when_still_json() {
         let blob = encode(&[record("a", "k", 12345, None)]);
         let digits = blob.windows(5).position(|w| w == b"12345").unwrap();
-        let mut damaged = blob.clone();
-        damaged[digits] = b'x';
-        let err = decode_memory(&damaged).unwrap_err();
-        assert!(err.to_string().contains("not valid JSON"), "{err}");
+        for (byte, old_format_error) in [(b'9', None), (b'x', Some("not valid JSON"))] {
+            let mut damaged = blob.clone();
+            damaged[digits] = byte;
+            let err = decode_memory(&damaged).unwrap_err();
+            assert!(err.to_string().contains("damaged"), "{err}");
+            // Version 1 has no checksums: it catches only what is no longer JSON.
+            let v1 = decode_memory(&to_v1(&damaged));
+            match old_format_error {
+                Some(message) => assert!(v1.unwrap_err().to_string().contains(message)),
+                None => assert!(v1.is_ok()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_blob_of_version_1_still_decodes() {
+        // Written by version 1 (before chunk checksums), byte for byte.
+        const V1: &[u8] = b"swmem\x00\x00\x01\x01\x00\x00\x00J\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x05notes\x00\x0cagent/d\xc3\xa9v/1\x10\x00\x00\x00{\x22text\x22:\x22\xc3\xbcn\xc3\xaf\x22}\x01\x02\x00\x03\x04\x05\x00\x0b\x012\x0c\x00\x00\x00[1,2.5,null]\x05\x06\x01\xa8F\x07\x00";
+        let entry =
+            |key: &str, value, created_ms, updated_ms, expires_ms, version, access_count| {
+                MemoryRecord {
+                    namespace: "notes".into(),
+                    key: key.into(),
+                    entry: Entry {
+                        value,
+                        created_ms,
+                        updated_ms,
+                        expires_ms,
+                        version,
+                        access_count,
+                    },
+                }
+            };
+        let expected = vec![
+            entry(
+                "agent/dév/1",
+                serde_json::json!({"text": "ünï"}),
+                1,
+                2,
+                None,
+                3,
+                4,
+            ),
+            entry(
+                "agent/dév/2",
+                serde_json::json!([1, 2.5, null]),
+                5,
+                6,
+                Some(9000),
+                7,
+                0,
+            ),
+        ];
+        assert_eq!(decode(V1), expected);
+        assert_eq!(to_v1(&encode(&expected)), V1);
+        // Its text values are written back into a blob of the current version.
+        let again = encode_memory(&MemoryImage::from_stored(decode_memory(V1).unwrap())).unwrap();
+        assert_eq!(&again[..MAGIC.len()], MAGIC);
+        assert_eq!(decode(&again), expected);
+    }
+
+    #[test]
+    fn the_checksum_is_stable_and_sees_every_byte() {
+        // Stored in files: a change of the function would make every snapshot look damaged.
+        assert_eq!(checksum(b""), 0xf7c2_17af_90f8_7e1c);
+        assert_eq!(
+            checksum(b"one chunk of a memory blob: 41 bytes long"),
+            0x8bdc_8b71_8b9f_02c8
+        );
+        let text: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let whole = checksum(&text);
+        for at in [0, 7, 8, 31, 32, 500, 999] {
+            let mut changed = text.clone();
+            changed[at] ^= 1;
+            assert_ne!(checksum(&changed), whole, "a change at {at}");
+        }
+        assert_ne!(checksum(&text[..999]), whole);
+        assert_ne!(checksum(&[0]), checksum(&[0, 0]));
     }
 
     #[test]
