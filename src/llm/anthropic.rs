@@ -8,6 +8,7 @@
 use super::assemble::{self, PartialToolCalls};
 use super::encode::{self, EncodedTexts, EncodedTools};
 use super::http::{self, Endpoint};
+use super::scan::{self, Scanner};
 use super::{
     ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, ToolSchema, Usage,
 };
@@ -46,7 +47,13 @@ impl AnthropicProvider {
             format!("{base}/v1/messages")
         };
         Self {
-            endpoint: Endpoint::new(http, url, key, stream),
+            endpoint: Endpoint::new(http, url, key, stream, |builder, key| {
+                let builder = builder.header("anthropic-version", ANTHROPIC_VERSION);
+                match key {
+                    Some(key) => builder.header("x-api-key", key.expose()),
+                    None => builder,
+                }
+            }),
             prompt_cache: false,
             thinking: None,
             tools: Arc::default(),
@@ -75,15 +82,7 @@ impl AnthropicProvider {
         endpoint
             .redacted(async {
                 let body = self.body(request, stream);
-                let response = endpoint
-                    .post(body, |builder, key| {
-                        let builder = builder.header("anthropic-version", ANTHROPIC_VERSION);
-                        match key {
-                            Some(key) => builder.header("x-api-key", key.expose()),
-                            None => builder,
-                        }
-                    })
-                    .await?;
+                let response = endpoint.post(body).await?;
                 let limit = http::body_limit(request.max_tokens);
                 if stream {
                     read_stream(response, limit).await
@@ -379,6 +378,7 @@ fn wire_turns(messages: &[Message]) -> Vec<WireTurn<'_>> {
     turns
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[derive(Deserialize, Default)]
 struct WireUsage {
     #[serde(default)]
@@ -509,6 +509,7 @@ fn stop_reason(reason: Option<&str>) -> FinishReason {
     }
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum StreamEvent {
@@ -538,12 +539,14 @@ enum StreamEvent {
     Other,
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[derive(Deserialize)]
 struct StartedMessage {
     #[serde(default)]
     usage: WireUsage,
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum BlockDelta {
@@ -563,11 +566,13 @@ enum BlockDelta {
     Other,
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[derive(Deserialize, Default)]
 struct MessageDelta {
     stop_reason: Option<String>,
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 #[derive(Deserialize)]
 struct StreamError {
     #[serde(default, rename = "type")]
@@ -592,6 +597,175 @@ impl StreamError {
     }
 }
 
+/// An event as [`scan`] reads it, else as `serde_json` does: the same value or the same error.
+fn parse_stream_event(data: &str) -> Result<StreamEvent, LlmError> {
+    match StreamEvent::scan(data) {
+        Some(event) => Ok(event),
+        None => http::parse_event(data),
+    }
+}
+
+/// The whole of `raw`, one JSON value, as `read` reads it.
+fn scan_whole<'a, T>(raw: &'a str, read: impl FnOnce(&mut Scanner<'a>) -> Option<T>) -> Option<T> {
+    let mut s = Scanner::buffered(raw);
+    let value = read(&mut s)?;
+    s.end()?;
+    Some(value)
+}
+
+// The fields each variant's `Deserialize` reads, with the same types; `None` for anything else
+// (see `scan`), errors included. The tag may come after the fields, so the fields are first
+// taken as raw text, then read once the type is known.
+impl StreamEvent {
+    fn scan(data: &str) -> Option<Self> {
+        let mut s = Scanner::buffered(data);
+        let mut kind = None;
+        let mut fields: [Option<&str>; 5] = [None; 5];
+        s.object(|s, key| {
+            let slot = match key {
+                "type" if kind.is_none() => {
+                    kind = Some(s.string()?);
+                    return Some(());
+                }
+                "type" => return None,
+                "index" => 0,
+                "content_block" => 1,
+                "delta" => 2,
+                "usage" => 3,
+                "message" => 4,
+                _ => return s.skip(),
+            };
+            if fields[slot].is_some() {
+                return None;
+            }
+            fields[slot] = Some(s.raw()?);
+            Some(())
+        })?;
+        s.end()?;
+        let [index, content_block, delta, usage, message] = fields;
+        let index = || scan_whole(index?, Scanner::u32);
+        Some(match kind?.as_ref() {
+            "message_start" => {
+                let usage = scan_whole(message?, |s| {
+                    let mut usage = None;
+                    s.object(|s, key| match key {
+                        "usage" if usage.is_none() => {
+                            usage = Some(WireUsage::scan(s)?);
+                            Some(())
+                        }
+                        "usage" => None,
+                        _ => s.skip(),
+                    })?;
+                    Some(usage.unwrap_or_default())
+                })?;
+                StreamEvent::MessageStart {
+                    message: StartedMessage { usage },
+                }
+            }
+            "content_block_start" => StreamEvent::ContentBlockStart {
+                index: index()?,
+                content_block: serde_json::from_str(content_block?).ok()?,
+            },
+            "content_block_delta" => StreamEvent::ContentBlockDelta {
+                index: index()?,
+                delta: scan_whole(delta?, BlockDelta::scan)?,
+            },
+            "message_delta" => StreamEvent::MessageDelta {
+                delta: match delta {
+                    Some(raw) => scan_whole(raw, MessageDelta::scan)?,
+                    None => MessageDelta::default(),
+                },
+                usage: match usage {
+                    Some(raw) => scan_whole(raw, WireUsage::scan)?,
+                    None => WireUsage::default(),
+                },
+            },
+            "message_stop" => StreamEvent::MessageStop,
+            // Rare, and worth its exact error: `serde_json` reads it.
+            "error" => return None,
+            _ => StreamEvent::Other,
+        })
+    }
+}
+
+impl BlockDelta {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        let mut kind = None;
+        let mut fields: [Option<String>; 4] = Default::default();
+        s.object(|s, key| {
+            let slot = match key {
+                "type" if kind.is_none() => {
+                    kind = Some(s.string()?);
+                    return Some(());
+                }
+                "type" => return None,
+                "text" => 0,
+                "partial_json" => 1,
+                "thinking" => 2,
+                "signature" => 3,
+                _ => return s.skip(),
+            };
+            if fields[slot].is_some() {
+                return None;
+            }
+            fields[slot] = Some(s.string()?.into_owned());
+            Some(())
+        })?;
+        let [text, partial_json, thinking, signature] = fields;
+        Some(match kind?.as_ref() {
+            "text_delta" => BlockDelta::TextDelta { text: text? },
+            "input_json_delta" => BlockDelta::InputJsonDelta {
+                partial_json: partial_json?,
+            },
+            "thinking_delta" => BlockDelta::ThinkingDelta {
+                thinking: thinking?,
+            },
+            "signature_delta" => BlockDelta::SignatureDelta {
+                signature: signature?,
+            },
+            _ => BlockDelta::Other,
+        })
+    }
+}
+
+impl MessageDelta {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        let mut delta = MessageDelta::default();
+        let mut seen = false;
+        s.object(|s, key| match key {
+            "stop_reason" => {
+                scan::once(&mut seen)?;
+                delta.stop_reason = s.nullable(Scanner::string)?.map(Into::into);
+                Some(())
+            }
+            _ => s.skip(),
+        })?;
+        Some(delta)
+    }
+}
+
+impl WireUsage {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        let mut usage = WireUsage::default();
+        let mut seen = [false; 4];
+        s.object(|s, key| {
+            let (seen, slot) = match key {
+                "input_tokens" => (&mut seen[0], &mut usage.input_tokens),
+                "output_tokens" => (&mut seen[1], &mut usage.output_tokens),
+                "cache_creation_input_tokens" => {
+                    (&mut seen[2], &mut usage.cache_creation_input_tokens)
+                }
+                "cache_read_input_tokens" => (&mut seen[3], &mut usage.cache_read_input_tokens),
+                _ => return s.skip(),
+            };
+            scan::once(seen)?;
+            *slot = s.nullable(Scanner::u64)?;
+            Some(())
+        })?;
+        Some(usage)
+    }
+}
+
 /// Reads events until `message_stop`; a stream that ends before it was cut short.
 async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatResponse, LlmError> {
     let mut events = http::events(response, limit);
@@ -611,7 +785,7 @@ async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatRe
         if event.data.trim().is_empty() {
             continue;
         }
-        match http::parse_event::<StreamEvent>(&event.data)? {
+        match parse_stream_event(&event.data)? {
             StreamEvent::MessageStart { message } => message.usage.update(&mut usage),
             StreamEvent::ContentBlockStart {
                 index,
@@ -995,6 +1169,103 @@ mod tests {
                 }
                 seq.end()
             }
+        }
+    }
+
+    /// Stream events as the test mock and the Messages API send them, and awkward ones.
+    const EVENTS: &[&str] = &[
+        r#"{"message":{"content":[],"id":"msg_mock_1","model":"m","role":"assistant","stop_reason":null,"stop_sequence":null,"type":"message","usage":{"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"input_tokens":25,"output_tokens":1}},"type":"message_start"}"#,
+        r#"{"type":"ping"}"#,
+        r#"{"content_block":{"text":"","type":"text"},"index":0,"type":"content_block_start"}"#,
+        r#"{"delta":{"text":"Hello","type":"text_delta"},"index":0,"type":"content_block_delta"}"#,
+        r#"{"index":0,"type":"content_block_stop"}"#,
+        r#"{"content_block":{"id":"toolu_01","input":{},"name":"memory_store","type":"tool_use"},"index":1,"type":"content_block_start"}"#,
+        r#"{"delta":{"partial_json":"{\"key\": \"a\\nb\"","type":"input_json_delta"},"index":1,"type":"content_block_delta"}"#,
+        r#"{"delta":{"stop_reason":"tool_use","stop_sequence":null},"type":"message_delta","usage":{"output_tokens":42}}"#,
+        r#"{"type":"message_stop"}"#,
+        r#"{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":2679,"cache_creation_input_tokens":1500,"cache_read_input_tokens":30000,"cache_creation":{"ephemeral_5m_input_tokens":1500,"ephemeral_1h_input_tokens":0},"output_tokens":3,"service_tier":"standard"}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me think \u2014 step \"one\"\n"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds="}}"#,
+        r#"{"type":"content_block_start","index":2,"content_block":{"type":"server_tool_use","id":"srvtoolu_01","name":"web_search","input":{}}}"#,
+        r#"{"type":"content_block_delta","index":2,"delta":{"type":"citations_delta","citation":{"type":"char_location","cited_text":"x","start_char_index":0,"end_char_index":1}}}"#,
+        r#"{"type":"content_block_start","index":3,"content_block":{"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix/LafPsn4aDFIT"}}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":null,"output_tokens":15,"cache_read_input_tokens":30000}}"#,
+        r#"{"type":"message_delta","usage":{"output_tokens":1}}"#,
+        r#"{"type":"message_delta"}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"caf\u00e9 \ud83e\udd80 é 日本 \\ \/ \t"}}"#,
+        r#"{"type":"some_future_event","payload":[1,25,-3,true,null,{"deep":{"er":[]}}]}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"future_delta","text":"x"}}"#,
+        "  {\"type\" : \"message_stop\" }  ",
+        // Left to serde_json: errors, or shapes the scanner does not read.
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        r#"{"type":"error","error":{"message":"no type"}}"#,
+        r#"{"type":"message_start"}"#,
+        r#"{"type":"message_start","message":{"usage":null}}"#,
+        r#"{"type":"content_block_delta","index":0}"#,
+        r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"no index"}}"#,
+        r#"{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"x"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":null}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","text":"b"}}"#,
+        r#"{"type":"content_block_start","index":0}"#,
+        r#"{"type":"message_delta","usage":{"output_tokens":1.5}}"#,
+        r#"{"type":"message_delta","usage":null}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":7}}"#,
+        r#"{"type":"message_stop","type":"ping"}"#,
+        r#"{"index":0}"#,
+        r#"{"type":7}"#,
+        r#"{"ty\u0070e":"message_stop"}"#,
+        r#"["message_stop"]"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\udd80"}}"#,
+        r#"{"type":"message_stop"} {}"#,
+        r#"{"type": "message_delta", "delta": {"stop_reason": "end_turn""#,
+        r#"{"type":"ping","ignored":1e400}"#,
+        r#"{"type":"ping","ignored":"\ud800"}"#,
+        r#"{"type":"ping","ignored":123456789012345678901234567890}"#,
+        r#"{"type":"ping","ignored":-2.5e-3}"#,
+    ];
+
+    fn assert_same(data: &str) -> bool {
+        let theirs = serde_json::from_str::<StreamEvent>(data);
+        match StreamEvent::scan(data) {
+            Some(ours) => {
+                let theirs = theirs.unwrap_or_else(|e| panic!("{data}: accepted, serde: {e}"));
+                assert_eq!(ours, theirs, "{data}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn stream_events_are_read_as_serde_json_reads_them() {
+        let read = EVENTS.iter().filter(|data| assert_same(data)).count();
+        // The well-formed samples, all of which the scanner reads itself.
+        assert_eq!(read, 23);
+        // Every sample cut short and with each byte changed: whatever the scanner reads, it
+        // reads as serde_json does.
+        let replacements = [
+            "", " ", "\"", "\\", ",", ":", "{", "}", "[", "]", "0", "-", ".", "e", "n", "x", "\t",
+            "\u{1}", "é",
+        ];
+        for data in EVENTS {
+            for (at, _) in data.char_indices() {
+                assert_same(&data[..at]);
+                let next = data[at..].chars().next().map_or(0, char::len_utf8);
+                for with in replacements {
+                    assert_same(&format!("{}{with}{}", &data[..at], &data[at + next..]));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_is_parsed_the_same_either_way_or_fails_the_same() {
+        for data in EVENTS {
+            let ours = parse_stream_event(data).map_err(|e| e.to_string());
+            let theirs = http::parse_event::<StreamEvent>(data).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "{data}");
         }
     }
 

@@ -7,6 +7,7 @@
 //! agent are the same on every turn, so [`EncodedTools`] encodes them once per tool set, and
 //! [`EncodedTexts`] each role's system prompt once.
 
+use super::scan::find_special;
 use super::{ChatRequest, Message, ToolSchema};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -31,19 +32,6 @@ pub(crate) fn body_size(r: &ChatRequest) -> usize {
     r.model.len() + r.system.len() + messages + 256
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any of the eight bytes of `w` is a control character, `"` or `\` (the bytes JSON
-/// escapes). Exact for the word as a whole, which is all it is asked.
-#[inline]
-fn needs_escape(w: u64) -> bool {
-    let control = w.wrapping_sub(ONES * 0x20) & !w;
-    let quote = (w ^ (ONES * b'"' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'"' as u64));
-    let slash = (w ^ (ONES * b'\\' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'\\' as u64));
-    (control | quote | slash) & HIGHS != 0
-}
-
 /// Appends `s` as a JSON string, escaped as `serde_json` escapes it: `\"`, `\\`, the short
 /// escapes `\b \f \n \r \t`, and `\u00xx` (lower-case hex) for other control characters.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -51,37 +39,22 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Eight bytes with nothing to escape are skipped at once; a word with something is
-        // looked at byte by byte.
-        let end = match bytes.get(i..i + 8) {
-            Some(word) => {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(word);
-                if !needs_escape(u64::from_le_bytes(w)) {
-                    i += 8;
-                    continue;
-                }
-                i + 8
-            }
-            None => bytes.len(),
-        };
-        while i < end {
-            let b = bytes[i];
-            if b < 0x20 || b == b'"' || b == b'\\' {
-                out.extend_from_slice(&bytes[run..i]);
-                push_escape(out, b);
-                run = i + 1;
-            }
-            i += 1;
-        }
+    while let Some(at) = find_special(bytes, run) {
+        out.extend_from_slice(&bytes[run..at]);
+        push_escape(out, bytes[at]);
+        run = at + 1;
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
 }
 
 fn push_escape(out: &mut Vec<u8>, b: u8) {
+    let (bytes, len) = escape(b);
+    out.extend_from_slice(&bytes[..len]);
+}
+
+/// The escape of one byte that needs one, and its length.
+fn escape(b: u8) -> ([u8; 6], usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let short = match b {
         b'"' => b'"',
@@ -92,18 +65,11 @@ fn push_escape(out: &mut Vec<u8>, b: u8) {
         b'\r' => b'r',
         b'\t' => b't',
         _ => {
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-            return;
+            let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
+            return ([b'\\', b'u', b'0', b'0', hex[0], hex[1]], 6);
         }
     };
-    out.extend_from_slice(&[b'\\', short]);
+    ([b'\\', short, 0, 0, 0, 0], 2)
 }
 
 /// Appends `value` as compact JSON, keys in the map's own order (as `serde_json` writes it).
@@ -160,8 +126,69 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// `value` as compact JSON text (for protocols that carry JSON inside a string).
-pub(crate) fn value_text(value: &Value) -> String {
+/// Appends the compact JSON text of `value` as a JSON string: the bytes [`write_str`] writes
+/// for [`value_text`], in one pass and without the text in between (tool-call arguments go
+/// back this way on every turn).
+pub(crate) fn write_value_str(out: &mut Vec<u8>, value: &Value) {
+    out.push(b'"');
+    write_value_escaped(out, value);
+    out.push(b'"');
+}
+
+fn write_value_escaped(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        // Literals and numbers have nothing to escape.
+        Value::Null | Value::Bool(_) | Value::Number(_) => write_value(out, value),
+        Value::String(s) => write_str_escaped(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value_escaped(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str_escaped(out, key);
+                out.push(b':');
+                write_value_escaped(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// `s` as a JSON string, itself escaped for the inside of a JSON string.
+fn write_str_escaped(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 4);
+    out.extend_from_slice(b"\\\"");
+    let mut run = 0;
+    while let Some(at) = find_special(bytes, run) {
+        out.extend_from_slice(&bytes[run..at]);
+        let (inner, len) = escape(bytes[at]);
+        for &b in &inner[..len] {
+            if b == b'\\' || b == b'"' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        run = at + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.extend_from_slice(b"\\\"");
+}
+
+/// `value` as compact JSON text: what [`write_value_str`] escapes, for the tests.
+#[cfg(test)]
+fn value_text(value: &Value) -> String {
     let mut out = Vec::new();
     write_value(&mut out, value);
     // Only valid UTF-8 is ever written: the input's own strings and ASCII.
@@ -294,6 +321,8 @@ mod tests {
             for pad in 0..9 {
                 let mut s = "x".repeat(pad);
                 s.push(char::from(b));
+                // At the end of the text too, where it falls in a padded tail.
+                cases.push(s.clone());
                 s.push_str("yyyyyyyy");
                 cases.push(s);
             }
@@ -321,6 +350,23 @@ mod tests {
             serde_json::to_string(&value).expect("json")
         );
         assert_eq!(value_text(&value), value.to_string());
+        for value in [
+            value.clone(),
+            json!({"key": "k\n\"q\" \\ \u{1} é", "value": {"n": [1, 2.5, null, true]}}),
+            json!("text"),
+            json!([]),
+            json!({}),
+            json!(null),
+        ] {
+            let mut one_pass = Vec::new();
+            write_value_str(&mut one_pass, &value);
+            let mut two_passes = Vec::new();
+            write_str(&mut two_passes, &value_text(&value));
+            assert_eq!(
+                String::from_utf8_lossy(&one_pass),
+                String::from_utf8_lossy(&two_passes)
+            );
+        }
     }
 
     #[test]

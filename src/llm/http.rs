@@ -19,8 +19,11 @@ pub(crate) fn http_client() -> Result<reqwest::Client, LlmError> {
         .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))
 }
 
+/// Adds a protocol's headers and key to a request.
+pub(crate) type Authorize = fn(RequestBuilder, Option<&ApiKey>) -> RequestBuilder;
+
 /// Where one provider sends its requests, and how.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Endpoint {
     pub(crate) http: reqwest::Client,
     pub(crate) url: String,
@@ -28,6 +31,24 @@ pub(crate) struct Endpoint {
     parsed: Option<reqwest::Url>,
     pub(crate) key: Option<ApiKey>,
     pub(crate) stream: bool,
+    authorize: Authorize,
+    /// The headers of every request (content type, the protocol's, the key), built once and
+    /// copied into each request instead of being parsed and inserted one by one; `None` when
+    /// they do not build (a key that is no valid header value, a URL reqwest refuses), and each
+    /// request then fails as it always did.
+    headers: Option<HeaderMap>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    // Not the headers: they hold the key, and not every protocol's key header is marked
+    // sensitive.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("key", &self.key)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Endpoint {
@@ -36,32 +57,48 @@ impl Endpoint {
         url: String,
         key: Option<ApiKey>,
         stream: bool,
+        authorize: Authorize,
     ) -> Self {
         // A URL that does not parse is left to reqwest, which reports it on the first request.
         let parsed = reqwest::Url::parse(&url).ok();
-        Self {
+        let mut endpoint = Self {
             http,
             url,
             parsed,
             key,
             stream,
-        }
+            authorize,
+            headers: None,
+        };
+        endpoint.headers = endpoint
+            .builder()
+            .build()
+            .ok()
+            .map(|request| request.headers().clone());
+        endpoint
     }
 
-    /// Posts `body`, JSON text; `authorize` adds the protocol's headers and key.
-    pub(crate) async fn post(
-        &self,
-        body: Vec<u8>,
-        authorize: impl FnOnce(RequestBuilder, Option<&ApiKey>) -> RequestBuilder,
-    ) -> Result<Response, LlmError> {
+    /// A request to this endpoint with its headers, without a body yet.
+    fn builder(&self) -> RequestBuilder {
         let builder = match &self.parsed {
             Some(url) => self.http.post(url.clone()),
             None => self.http.post(&self.url),
         };
-        let builder = builder
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        send(authorize(builder, self.key.as_ref())).await
+        let builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
+        (self.authorize)(builder, self.key.as_ref())
+    }
+
+    /// Posts `body`, JSON text.
+    pub(crate) async fn post(&self, body: Vec<u8>) -> Result<Response, LlmError> {
+        match (&self.headers, &self.parsed) {
+            (Some(headers), Some(url)) => {
+                let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+                *request.headers_mut() = headers.clone();
+                *request.body_mut() = Some(body.into());
+                send(self.http.execute(request)).await
+            }
+            _ => send(self.builder().body(body).send()).await,
+        }
     }
 
     /// The outcome of `call` with this endpoint's key taken out of any error.
@@ -73,10 +110,12 @@ impl Endpoint {
     }
 }
 
-/// Sends `request` and returns the response if its status is a success; otherwise the API's
-/// error as [`LlmError::Api`].
-pub(crate) async fn send(request: RequestBuilder) -> Result<Response, LlmError> {
-    let response = request.send().await.map_err(transport_error)?;
+/// Awaits the response to a request sent and returns it if its status is a success; otherwise
+/// the API's error as [`LlmError::Api`].
+async fn send(
+    pending: impl Future<Output = Result<Response, reqwest::Error>>,
+) -> Result<Response, LlmError> {
+    let response = pending.await.map_err(transport_error)?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -150,6 +189,9 @@ pub(crate) struct SseReader {
     ended: bool,
     pending: SseEvent,
     has_fields: bool,
+    /// The event [`SseReader::next`] returned last. The two events swap places and are
+    /// cleared, not dropped, so their buffers serve the whole stream.
+    ready: SseEvent,
 }
 
 pub(crate) fn events(response: Response, limit: usize) -> SseReader {
@@ -162,19 +204,24 @@ pub(crate) fn events(response: Response, limit: usize) -> SseReader {
         ended: false,
         pending: SseEvent::default(),
         has_fields: false,
+        ready: SseEvent::default(),
     }
 }
 
 impl SseReader {
     /// The next event, `None` at the end of the stream.
-    pub(crate) async fn next(&mut self) -> Option<Result<SseEvent, LlmError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<&SseEvent, LlmError>> {
         loop {
-            if let Some(event) = self.take_event() {
-                return Some(Ok(event));
+            if self.take_event() {
+                return Some(Ok(&self.ready));
             }
             if self.ended {
                 // A last event without its blank line still counts.
-                return self.has_fields.then(|| Ok(self.dispatch()));
+                if !self.has_fields {
+                    return None;
+                }
+                self.dispatch();
+                return Some(Ok(&self.ready));
             }
             match self.body.chunk().await.transpose() {
                 Some(Ok(chunk)) => {
@@ -198,8 +245,9 @@ impl SseReader {
         }
     }
 
-    /// Consumes the complete lines in the buffer up to the first finished event.
-    fn take_event(&mut self) -> Option<SseEvent> {
+    /// Consumes the complete lines in the buffer up to the first finished event, which is then
+    /// `ready`.
+    fn take_event(&mut self) -> bool {
         while let Some(at) = memchr::memchr(b'\n', &self.buf[self.pos..]) {
             let mut line = &self.buf[self.pos..self.pos + at];
             self.pos += at + 1;
@@ -208,7 +256,8 @@ impl SseReader {
             }
             if line.is_empty() {
                 if self.has_fields {
-                    return Some(self.dispatch());
+                    self.dispatch();
+                    return true;
                 }
                 continue;
             }
@@ -234,18 +283,25 @@ impl SseReader {
                         Err(_) => pending.data.push_str(&String::from_utf8_lossy(value)),
                     }
                 }
-                b"event" => pending.event = String::from_utf8_lossy(value).into_owned(),
+                b"event" => {
+                    pending.event.clear();
+                    pending.event.push_str(&String::from_utf8_lossy(value));
+                }
                 b"error" => pending.error = Some(String::from_utf8_lossy(value).into_owned()),
                 _ => continue,
             }
             self.has_fields = true;
         }
-        None
+        false
     }
 
-    fn dispatch(&mut self) -> SseEvent {
+    fn dispatch(&mut self) {
         self.has_fields = false;
-        std::mem::take(&mut self.pending)
+        std::mem::swap(&mut self.pending, &mut self.ready);
+        let next = &mut self.pending;
+        next.event.clear();
+        next.data.clear();
+        next.error = None;
     }
 }
 
@@ -479,6 +535,49 @@ mod tests {
             Some("model not found")
         );
         assert_eq!(api_error_message(b"  ").as_deref(), None);
+    }
+
+    #[test]
+    fn an_endpoint_shows_no_key() {
+        let endpoint = Endpoint::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:1/v1/messages".into(),
+            Some(ApiKey::new("sk-secret")),
+            true,
+            |builder, key| match key {
+                Some(key) => builder.header("x-api-key", key.expose()),
+                None => builder,
+            },
+        );
+        assert!(endpoint.headers.is_some());
+        let text = format!("{endpoint:?}");
+        assert!(!text.contains("sk-secret"), "{text}");
+    }
+
+    #[test]
+    fn headers_that_do_not_build_fail_each_request_as_before() {
+        let endpoint = Endpoint::new(
+            reqwest::Client::new(),
+            "http://127.0.0.1:1/v1/chat/completions".into(),
+            Some(ApiKey::new("bad\nkey")),
+            true,
+            |builder, key| match key {
+                Some(key) => builder.bearer_auth(key.expose()),
+                None => builder,
+            },
+        );
+        assert!(endpoint.headers.is_none());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let err = runtime
+            .block_on(endpoint.post(b"{}".to_vec()))
+            .expect_err("an invalid header value");
+        assert!(
+            matches!(&err, LlmError::Connection { message, .. } if message.contains("builder error")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod price_table;
 pub mod pricing;
 mod provider;
 mod retry;
+mod scan;
 mod types;
 
 pub use aliases::{is_model_alias, resolve_model, ModelAlias, ANTHROPIC_MODEL_ALIASES};

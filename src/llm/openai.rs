@@ -7,6 +7,7 @@
 use super::assemble::{self, PartialToolCalls};
 use super::encode::{self, EncodedTexts, EncodedTools};
 use super::http::{self, Endpoint};
+use super::scan::{self, Scanner};
 use super::{
     ApiKey, ChatRequest, ChatResponse, FinishReason, LlmError, Message, ToolCall, ToolSchema, Usage,
 };
@@ -44,6 +45,10 @@ impl OpenAiProvider {
                 format!("{}/chat/completions", base_url.trim_end_matches('/')),
                 key,
                 stream,
+                |builder, key| match key {
+                    Some(key) => builder.bearer_auth(key.expose()),
+                    None => builder,
+                },
             ),
             cache_key: false,
             max_tokens_field: default_max_tokens_field(base_url),
@@ -76,12 +81,7 @@ impl OpenAiProvider {
         endpoint
             .redacted(async {
                 let body = self.body(request, stream, cache_key);
-                let response = endpoint
-                    .post(body, |builder, key| match key {
-                        Some(key) => builder.bearer_auth(key.expose()),
-                        None => builder,
-                    })
-                    .await?;
+                let response = endpoint.post(body).await?;
                 let limit = http::body_limit(request.max_tokens);
                 if stream {
                     read_stream(response, limit).await
@@ -205,7 +205,7 @@ fn encode_calls(out: &mut Vec<u8>, calls: &[ToolCall]) {
         out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
         encode::write_str(out, &call.name);
         out.extend_from_slice(b",\"arguments\":");
-        encode::write_str(out, &arguments_text(&call.arguments));
+        write_arguments(out, &call.arguments);
         out.extend_from_slice(b"}}");
     }
     out.push(b']');
@@ -213,13 +213,13 @@ fn encode_calls(out: &mut Vec<u8>, calls: &[ToolCall]) {
 
 /// The protocol carries arguments as JSON text; arguments the model garbled go back as it wrote
 /// them.
-fn arguments_text(arguments: &Value) -> std::borrow::Cow<'_, str> {
+fn write_arguments(out: &mut Vec<u8>, arguments: &Value) {
     if let Value::Object(map) = arguments {
         if let (1, Some(Value::String(raw))) = (map.len(), map.get("_raw")) {
-            return raw.as_str().into();
+            return encode::write_str(out, raw);
         }
     }
-    encode::value_text(arguments).into()
+    encode::write_value_str(out, arguments);
 }
 
 fn encode_tools(tools: &[ToolSchema], out: &mut Vec<u8>) {
@@ -240,6 +240,7 @@ fn encode_tools(tools: &[ToolSchema], out: &mut Vec<u8>) {
 }
 
 #[derive(Deserialize, Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct WireUsage {
     #[serde(default)]
     prompt_tokens: u64,
@@ -250,6 +251,7 @@ struct WireUsage {
 }
 
 #[derive(Deserialize, Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct PromptDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
@@ -379,6 +381,7 @@ fn finish_reason(reason: Option<&str>) -> FinishReason {
 // The chunks borrow their text from the event where it has no escapes: most pieces are
 // copied once, into the answer.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Chunk<'a> {
     #[serde(default, borrow)]
     choices: Vec<ChunkChoice<'a>>,
@@ -392,6 +395,7 @@ struct Chunk<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct ChunkChoice<'a> {
     #[serde(default, borrow)]
     delta: Delta<'a>,
@@ -400,6 +404,7 @@ struct ChunkChoice<'a> {
 }
 
 #[derive(Deserialize, Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Delta<'a> {
     #[serde(borrow)]
     content: Option<Cow<'a, str>>,
@@ -410,6 +415,7 @@ struct Delta<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct DeltaCall<'a> {
     index: Option<u32>,
     #[serde(borrow)]
@@ -419,11 +425,210 @@ struct DeltaCall<'a> {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct DeltaFunction<'a> {
     #[serde(borrow)]
     name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     arguments: Option<Cow<'a, str>>,
+}
+
+/// A chunk as [`scan`] reads it, else as `serde_json` does: the same value or the same error.
+fn parse_chunk(data: &str) -> Result<Chunk<'_>, LlmError> {
+    match Chunk::scan(data) {
+        Some(chunk) => Ok(chunk),
+        None => http::parse_event(data),
+    }
+}
+
+// The fields each struct's `Deserialize` reads, with the same types; `None` for anything else
+// (see `scan`). Unknown fields are skipped, as the derived code skips them.
+impl<'a> Chunk<'a> {
+    fn scan(data: &'a str) -> Option<Self> {
+        let mut s = Scanner::new(data);
+        let mut chunk = Chunk {
+            choices: Vec::new(),
+            usage: None,
+            error: None,
+            object: None,
+        };
+        let mut seen = [false; 4];
+        s.object(|s, key| match key {
+            "choices" => {
+                scan::once(&mut seen[0])?;
+                s.array(|s| {
+                    chunk.choices.push(ChunkChoice::scan(s)?);
+                    Some(())
+                })
+            }
+            "usage" => {
+                scan::once(&mut seen[1])?;
+                chunk.usage = s.nullable(WireUsage::scan)?;
+                Some(())
+            }
+            "error" => {
+                scan::once(&mut seen[2])?;
+                if !s.null() {
+                    s.skip()?;
+                    chunk.error = Some(IgnoredAny);
+                }
+                Some(())
+            }
+            "object" => {
+                scan::once(&mut seen[3])?;
+                chunk.object = s.nullable(Scanner::string)?;
+                Some(())
+            }
+            _ => s.skip(),
+        })?;
+        s.end()?;
+        Some(chunk)
+    }
+}
+
+impl<'a> ChunkChoice<'a> {
+    fn scan(s: &mut Scanner<'a>) -> Option<Self> {
+        let mut choice = ChunkChoice {
+            delta: Delta::default(),
+            finish_reason: None,
+        };
+        let mut seen = [false; 2];
+        s.object(|s, key| match key {
+            "delta" => {
+                scan::once(&mut seen[0])?;
+                choice.delta = Delta::scan(s)?;
+                Some(())
+            }
+            "finish_reason" => {
+                scan::once(&mut seen[1])?;
+                choice.finish_reason = s.nullable(Scanner::string)?;
+                Some(())
+            }
+            _ => s.skip(),
+        })?;
+        Some(choice)
+    }
+}
+
+impl<'a> Delta<'a> {
+    fn scan(s: &mut Scanner<'a>) -> Option<Self> {
+        let mut delta = Delta::default();
+        let mut seen = [false; 3];
+        s.object(|s, key| match key {
+            "content" => {
+                scan::once(&mut seen[0])?;
+                delta.content = s.nullable(Scanner::string)?;
+                Some(())
+            }
+            "refusal" => {
+                scan::once(&mut seen[1])?;
+                delta.refusal = s.nullable(Scanner::string)?;
+                Some(())
+            }
+            "tool_calls" => {
+                scan::once(&mut seen[2])?;
+                delta.tool_calls = s.nullable(|s| {
+                    let mut calls = Vec::new();
+                    s.array(|s| {
+                        calls.push(DeltaCall::scan(s)?);
+                        Some(())
+                    })?;
+                    Some(calls)
+                })?;
+                Some(())
+            }
+            _ => s.skip(),
+        })?;
+        Some(delta)
+    }
+}
+
+impl<'a> DeltaCall<'a> {
+    fn scan(s: &mut Scanner<'a>) -> Option<Self> {
+        let mut call = DeltaCall {
+            index: None,
+            id: None,
+            function: None,
+        };
+        let mut seen = [false; 3];
+        s.object(|s, key| match key {
+            "index" => {
+                scan::once(&mut seen[0])?;
+                call.index = s.nullable(Scanner::u32)?;
+                Some(())
+            }
+            "id" => {
+                scan::once(&mut seen[1])?;
+                call.id = s.nullable(Scanner::string)?;
+                Some(())
+            }
+            "function" => {
+                scan::once(&mut seen[2])?;
+                call.function = s.nullable(|s| {
+                    let mut function = DeltaFunction {
+                        name: None,
+                        arguments: None,
+                    };
+                    let mut seen = [false; 2];
+                    s.object(|s, key| match key {
+                        "name" => {
+                            scan::once(&mut seen[0])?;
+                            function.name = s.nullable(Scanner::string)?;
+                            Some(())
+                        }
+                        "arguments" => {
+                            scan::once(&mut seen[1])?;
+                            function.arguments = s.nullable(Scanner::string)?;
+                            Some(())
+                        }
+                        _ => s.skip(),
+                    })?;
+                    Some(function)
+                })?;
+                Some(())
+            }
+            _ => s.skip(),
+        })?;
+        Some(call)
+    }
+}
+
+impl WireUsage {
+    fn scan(s: &mut Scanner<'_>) -> Option<Self> {
+        let mut usage = WireUsage::default();
+        let mut seen = [false; 3];
+        s.object(|s, key| match key {
+            "prompt_tokens" => {
+                scan::once(&mut seen[0])?;
+                usage.prompt_tokens = s.u64()?;
+                Some(())
+            }
+            "completion_tokens" => {
+                scan::once(&mut seen[1])?;
+                usage.completion_tokens = s.u64()?;
+                Some(())
+            }
+            "prompt_tokens_details" => {
+                scan::once(&mut seen[2])?;
+                usage.prompt_tokens_details = s.nullable(|s| {
+                    let mut details = PromptDetails::default();
+                    let mut seen = false;
+                    s.object(|s, key| match key {
+                        "cached_tokens" => {
+                            scan::once(&mut seen)?;
+                            details.cached_tokens = s.nullable(Scanner::u64)?;
+                            Some(())
+                        }
+                        _ => s.skip(),
+                    })?;
+                    Some(details)
+                })?;
+                Some(())
+            }
+            _ => s.skip(),
+        })?;
+        Some(usage)
+    }
 }
 
 /// Reads `data:` chunks until `[DONE]`. A stream that ends before `[DONE]` and before any
@@ -454,7 +659,7 @@ async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatRe
         if data.is_empty() {
             continue;
         }
-        let chunk: Chunk = http::parse_event(data)?;
+        let chunk = parse_chunk(data)?;
         if chunk.error.is_some() || chunk.object.as_deref() == Some("error") {
             return Err(http::stream_error(data));
         }
@@ -689,6 +894,101 @@ mod tests {
                 }
                 seq.end()
             }
+        }
+    }
+
+    /// Stream chunks as the test mock, OpenAI, vLLM, Ollama and llama.cpp send them, and
+    /// awkward ones.
+    const CHUNKS: &[&str] = &[
+        r#"{"choices":[{"delta":{"content":"","role":"assistant"},"finish_reason":null,"index":0}],"created":0,"id":"chatcmpl-mock-1","model":"m","object":"chat.completion.chunk"}"#,
+        r#"{"choices":[{"delta":{"content":"Hello, wor"},"finish_reason":null,"index":0}],"created":0,"id":"chatcmpl-mock-1","model":"m","object":"chat.completion.chunk"}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"","name":"memory_store"},"id":"call_1_0","index":0,"type":"function"}]},"finish_reason":null,"index":0}],"created":0,"id":"x","model":"m","object":"chat.completion.chunk"}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{\"key\": \"a\\nb\""},"index":0}]},"finish_reason":null,"index":0}]}"#,
+        r#"{"choices":[{"delta":{},"finish_reason":"tool_calls","index":0}],"object":"chat.completion.chunk"}"#,
+        r#"{"choices":[],"created":0,"id":"x","model":"m","object":"chat.completion.chunk","usage":{"completion_tokens":12,"prompt_tokens":345,"total_tokens":357}}"#,
+        r#"{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","system_fingerprint":"fp_44709d6fcb","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+        r#"{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}"#,
+        r#"{"choices":[{"index":0,"delta":{"refusal":"I can't help with that."},"logprobs":{"content":[{"token":"I","logprob":-0.0001,"bytes":[73],"top_logprobs":[]}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83e\udd80 \"q\" \\ \/ \b\f\n\r\t \u0000"},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"é 日本 🦀"},"finish_reason":"stop"}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":null,"function":{"name":null,"arguments":"}"}},{"index":2,"function":null}]},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":null,"content":null}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"id":"no-index","function":{"name":"f"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"finish_reason":"error","delta":{}}],"error":{"message":"boom","code":500}}"#,
+        r#"{"object":"error","message":"vLLM says no","type":"BadRequestError","code":400}"#,
+        r#"{"error":null,"choices":[{"delta":{"content":"x"}}]}"#,
+        r#"{"error":"text"}"#,
+        r#"{"usage":{"prompt_tokens":10,"completion_tokens":2,"prompt_tokens_details":null}}"#,
+        r#"{"usage":{"prompt_tokens":10,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":null}}}"#,
+        r#"{"usage":{"prompt_tokens":0,"completion_tokens":18446744073709551615}}"#,
+        r#"{"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"},"finish_reason":"length"}]}"#,
+        r#"{"extra":{"nested":[1,-2.5e3,true,false,null,{"a":"\u1234"}]},"choices":[]}"#,
+        "  {\"choices\" : [ { \"delta\" : { \"content\" : \"spaced\" } } ] }\n",
+        r#"{}"#,
+        r#"{"choices":[],"ignored":[1e400,"\ud800",123456789012345678901234567890]}"#,
+        // Left to serde_json: errors, or shapes the scanner does not read.
+        r#"{"choices":[{"delta":{"content":"dup"},"delta":{}}]}"#,
+        r#"{"choices":[],"choices":[]}"#,
+        r#"{"usage":{"prompt_tokens":1.0}}"#,
+        r#"{"usage":{"prompt_tokens":-1}}"#,
+        r#"{"usage":{"prompt_tokens":null}}"#,
+        r#"{"usage":{"prompt_tokens":"7"}}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"index":4294967296}]}}]}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"index":1e0}]}}]}"#,
+        r#"{"choices":[{"delta":null}]}"#,
+        r#"{"choices":null}"#,
+        r#"{"choices":[{"delta":{"content":"\ud83e"}}]}"#,
+        r#"{"choices":[{"delta":{"content":"\udd80 low"}}]}"#,
+        r#"{"cho\u0069ces":[{"delta":{"content":"escaped key"}}]}"#,
+        r#"{"choices":[{"delta":{"content":7}}]}"#,
+        r#"{"choices":[{"delta":{"content":"x"}}]} trailing"#,
+        r#"{"choices":[{"delta":{"content":"x"}}],}"#,
+        r#"[[{"delta":{"content":"as a sequence"}}]]"#,
+        r#"{"choices": [ this is not json"#,
+        r#"{"object":5}"#,
+        r#"{"error":undefined}"#,
+    ];
+
+    fn assert_same(data: &str) -> bool {
+        let theirs = serde_json::from_str::<Chunk>(data);
+        match Chunk::scan(data) {
+            Some(ours) => {
+                let theirs = theirs.unwrap_or_else(|e| panic!("{data}: accepted, serde: {e}"));
+                assert_eq!(ours, theirs, "{data}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn chunks_are_read_as_serde_json_reads_them() {
+        let read = CHUNKS.iter().filter(|data| assert_same(data)).count();
+        // The well-formed samples, all of which the scanner reads itself.
+        assert_eq!(read, 26);
+        // Every sample cut short and with each byte changed: whatever the scanner reads, it
+        // reads as serde_json does.
+        let replacements = [
+            "", " ", "\"", "\\", ",", ":", "{", "}", "[", "]", "0", "-", ".", "e", "n", "x", "\t",
+            "\u{1}", "é",
+        ];
+        for data in CHUNKS {
+            for (at, _) in data.char_indices() {
+                assert_same(&data[..at]);
+                let next = data[at..].chars().next().map_or(0, char::len_utf8);
+                for with in replacements {
+                    assert_same(&format!("{}{with}{}", &data[..at], &data[at + next..]));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunk_is_parsed_the_same_either_way_or_fails_the_same() {
+        for data in CHUNKS {
+            let ours = parse_chunk(data).map_err(|e| e.to_string());
+            let theirs = http::parse_event::<Chunk>(data).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "{data}");
         }
     }
 
