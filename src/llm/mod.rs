@@ -12,7 +12,7 @@ mod anthropic;
 mod assemble;
 mod client;
 mod config;
-mod encode;
+pub(crate) mod encode;
 mod http;
 mod limit;
 mod openai;

@@ -13,6 +13,7 @@
 //!   [`html`]: the self-contained HTML report (task graph, timeline, transcripts).
 
 pub mod budget;
+mod encode;
 mod error;
 mod event;
 pub mod history;

@@ -4,6 +4,7 @@
 
 use super::db::{self, Access};
 use super::sqlite_error;
+use crate::session::encode::encode_event;
 use crate::session::error::SessionError;
 use crate::session::journal::{EventLog, ExternalFeed, Work};
 use crate::session::rows::{Origin, RowEffect};
@@ -163,7 +164,7 @@ impl SqliteLog {
                 self.ends.clear();
                 for work in &rest[..run] {
                     if let Work::Event(event) = work {
-                        serde_json::to_writer(&mut self.buf, &**event)
+                        encode_event(&mut self.buf, event)
                             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
                         self.ends.push(self.buf.len());
                         effect.add(event);

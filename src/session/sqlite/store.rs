@@ -537,10 +537,12 @@ impl SqliteStore {
         let mut bodies = Vec::new();
         let mut ends = Vec::with_capacity(events.len());
         for event in events {
-            serde_json::to_writer(&mut bodies, event).map_err(|e| SessionError::Encode {
-                session: id.to_string(),
-                what: "event",
-                message: e.to_string(),
+            crate::session::encode::encode_event(&mut bodies, event).map_err(|e| {
+                SessionError::Encode {
+                    session: id.to_string(),
+                    what: "event",
+                    message: e.to_string(),
+                }
             })?;
             ends.push(bodies.len());
             effect.add(event);
