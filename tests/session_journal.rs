@@ -322,6 +322,37 @@ async fn concurrent_appenders_all_land() {
 }
 
 #[tokio::test]
+async fn a_batch_of_more_events_than_one_insert_takes_is_stored_in_order_as_json() {
+    let f = Fixture::new();
+    let (id, journal) = (f.id.clone(), f.journal());
+    // Appended before any ack is awaited: the writer takes hundreds of them in one batch.
+    let events = workload(&id, 60);
+    append_all(&journal, &events).await;
+    journal.close().await;
+    let conn = rusqlite::Connection::open(f.dir.path().join("state.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, body FROM events WHERE session = ?1 ORDER BY seq")
+        .unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = stmt
+        .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    // Each body is the event as serde_json writes it, in the order appended.
+    let bodies: Vec<String> = rows
+        .iter()
+        .map(|r| String::from_utf8(r.1.clone()).unwrap())
+        .collect();
+    let expected: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test]
 async fn resolve_finds_latest_and_lists_known_ids_for_an_unknown_one() {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = StateDir::open(dir.path()).unwrap();

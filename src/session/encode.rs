@@ -296,12 +296,14 @@ struct Obj<'a> {
 }
 
 impl<'a> Obj<'a> {
+    #[inline]
     fn open(out: &'a mut Vec<u8>) -> Self {
         out.push(b'{');
         Self { out, first: true }
     }
 
     /// Starts field `name`; names are plain ASCII identifiers that need no escape.
+    #[inline]
     fn key(&mut self, name: &str) {
         if !self.first {
             self.out.push(b',');
@@ -312,6 +314,7 @@ impl<'a> Obj<'a> {
         self.out.extend_from_slice(b"\":");
     }
 
+    #[inline]
     fn tag(&mut self, kind: &str) {
         self.key("type");
         self.out.push(b'"');
@@ -319,11 +322,13 @@ impl<'a> Obj<'a> {
         self.out.push(b'"');
     }
 
+    #[inline]
     fn str(&mut self, name: &str, value: &str) {
         self.key(name);
         write_str(self.out, value);
     }
 
+    #[inline]
     fn opt_str(&mut self, name: &str, value: Option<&str>) {
         self.key(name);
         match value {
@@ -332,11 +337,13 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline]
     fn u64(&mut self, name: &str, value: u64) {
         self.key(name);
         write_u64(self.out, value);
     }
 
+    #[inline]
     fn bool(&mut self, name: &str, value: bool) {
         self.key(name);
         self.out
@@ -349,6 +356,7 @@ impl<'a> Obj<'a> {
         serde_json::to_writer(&mut *self.out, &value)
     }
 
+    #[inline]
     fn close(self) {
         self.out.push(b'}');
     }
@@ -813,6 +821,21 @@ mod tests {
         }
         // Every kind of event was compared: a new variant must be added above.
         assert_eq!(kinds.len(), 20, "{kinds:?}");
+    }
+
+    #[test]
+    fn integers_encode_as_serde_json_does() {
+        let mut edges: Vec<u64> = (0..12_000).collect();
+        for p in 1..20 {
+            let n = 10u64.pow(p);
+            edges.extend([n - 1, n, n + 1]);
+        }
+        edges.extend([u64::MAX, u64::MAX - 1, 1_764_648_000_123]);
+        for n in edges {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, serde_json::to_vec(&n).unwrap(), "{n}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::session::journal::{EventLog, ExternalFeed, Work};
 use crate::session::rows::{Origin, RowEffect};
 use crate::session::Event;
 use parking_lot::Mutex;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -146,10 +146,46 @@ impl SqliteLog {
         let _ = self.conn.pragma_update(None, "wal_autocheckpoint", pages);
     }
 
-    fn write(&mut self, batch: &[Work], mut last_seq: u64) -> Result<u64, WriteError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    /// Writes `batch` in one `IMMEDIATE` transaction. `BEGIN` and `COMMIT` are cached
+    /// statements: a [`rusqlite::Transaction`] would parse and plan both anew for every batch.
+    fn write(&mut self, batch: &[Work], last_seq: u64) -> Result<u64, WriteError> {
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let written = self.write_open(batch, last_seq).and_then(|written| {
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(written)
+        });
+        let Written {
+            last_seq,
+            events,
+            effect,
+            row_written_ms,
+        } = match written {
+            Ok(written) => written,
+            Err(e) => {
+                // A failed COMMIT (or statement) may leave the transaction open.
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                return Err(e);
+            }
+        };
+        match row_written_ms {
+            Some(now) => {
+                self.pending = RowEffect::default();
+                self.row_written_ms = now;
+            }
+            None => self.pending = effect,
+        }
+        // One transaction holds the write lock from its first insert: its seqs are consecutive.
+        if events > 0 {
+            self.own.add(last_seq + 1 - events, last_seq);
+        }
+        Ok(last_seq)
+    }
+
+    /// The statements of [`SqliteLog::write`], inside its transaction.
+    fn write_open(&mut self, batch: &[Work], mut last_seq: u64) -> Result<Written, WriteError> {
+        let tx = &self.conn;
         // Added to what earlier batches left unwritten; kept only once this batch commits.
         let mut effect = self.pending.clone();
         let mut events = 0u64;
@@ -171,7 +207,7 @@ impl SqliteLog {
                     }
                 }
                 insert_events(
-                    &tx,
+                    tx,
                     &self.insert_sql,
                     &self.session,
                     Origin::Runner,
@@ -225,7 +261,7 @@ impl SqliteLog {
             || effect.tasks_created > 0
             || now.saturating_sub(self.row_written_ms) >= ROW_EVERY_MS;
         let held = if write_row {
-            write_effect(&tx, &self.session, &effect, Some(now), Some(self.token))?
+            write_effect(tx, &self.session, &effect, Some(now), Some(self.token))?
         } else {
             tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND lock_token = ?2")?
                 .query([&self.session as &dyn rusqlite::ToSql, &self.token])?
@@ -235,19 +271,25 @@ impl SqliteLog {
         if held == 0 {
             return Err(WriteError::Fenced);
         }
-        tx.commit()?;
-        if write_row {
-            self.pending = RowEffect::default();
-            self.row_written_ms = now;
-        } else {
-            self.pending = effect;
-        }
-        // One transaction holds the write lock from its first insert: its seqs are consecutive.
-        if events > 0 {
-            self.own.add(last_seq + 1 - events, last_seq);
-        }
-        Ok(last_seq)
+        Ok(Written {
+            last_seq,
+            events,
+            effect,
+            row_written_ms: write_row.then_some(now),
+        })
     }
+}
+
+/// What a batch's statements did, kept once its transaction commits.
+struct Written {
+    /// The seq of the batch's last event.
+    last_seq: u64,
+    /// How many events it inserted.
+    events: u64,
+    /// What it changed in the session's row, with what earlier batches left unwritten.
+    effect: RowEffect,
+    /// When the session's row was written with `effect`; `None`: `effect` is still pending.
+    row_written_ms: Option<u64>,
 }
 
 impl EventLog for SqliteLog {
