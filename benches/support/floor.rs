@@ -45,8 +45,8 @@ fn read_bodies(path: &Path) -> io::Result<Vec<Bytes>> {
 /// was a success read to its end.
 pub fn run(path: &Path, url: &str, concurrency: usize) -> Result<(), String> {
     let bodies = Arc::new(read_bodies(path).map_err(|e| format!("{}: {e}", path.display()))?);
-    // The same runtime the swarm binary runs on (`#[tokio::main]`: one worker per core).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The same runtime `swarm run` runs its agents on: one thread (`cli::run::tokio_runtime`).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;

@@ -243,8 +243,13 @@ fn add_mcp_configs(plan: &mut SwarmPlan, files: &[std::path::PathBuf]) -> Result
     Ok(())
 }
 
+/// The runtime a run's agents share: one thread. Agents wait on the network almost all the time
+/// (an LLM call is seconds; its CPU is a fraction of a millisecond), and with a worker per core
+/// the workers kept waking and parking each other: ten context switches per LLM call, a fifth
+/// of the run's CPU. Blocking work (the journal's writer, the state store's leases, the rate
+/// budget, PostgreSQL) has its own threads.
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")
