@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 /// The allocator of the whole process. A run allocates for every event, message and chunk, on
 /// several threads at once; mimalloc's thread-local free lists take a fraction of the
-/// instructions glibc's malloc does for the same work (see BENCHMARKS.md, "Allocator").
+/// instructions glibc's malloc does for the same work (see BENCHMARKS.md, "Allocator"). Built
+/// without transparent huge pages: with them a 500-task run's peak RSS was 44-54 MiB instead of
+/// 30 MiB, and the CPU time differed by less than the run-to-run noise.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
