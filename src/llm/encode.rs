@@ -74,19 +74,26 @@ fn escape(b: u8) -> ([u8; 6], usize) {
 
 /// Appends `value` as compact JSON, keys in the map's own order (as `serde_json` writes it).
 pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
+    write_value_with(out, value, write_str);
+}
+
+/// The compact JSON of `value`, its keys and strings written by `string` (quoted as JSON, or
+/// escaped once more to sit inside a JSON string).
+fn write_value_with(out: &mut Vec<u8>, value: &Value, string: fn(&mut Vec<u8>, &str)) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
+        // Numbers have nothing to escape.
         Value::Number(n) => write_number(out, n),
-        Value::String(s) => write_str(out, s),
+        Value::String(s) => string(out, s),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, item);
+                write_value_with(out, item, string);
             }
             out.push(b']');
         }
@@ -96,9 +103,9 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_str(out, key);
+                string(out, key);
                 out.push(b':');
-                write_value(out, item);
+                write_value_with(out, item, string);
             }
             out.push(b'}');
         }
@@ -142,38 +149,8 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, n: u64) {
 /// back this way on every turn).
 pub(crate) fn write_value_str(out: &mut Vec<u8>, value: &Value) {
     out.push(b'"');
-    write_value_escaped(out, value);
+    write_value_with(out, value, write_str_escaped);
     out.push(b'"');
-}
-
-fn write_value_escaped(out: &mut Vec<u8>, value: &Value) {
-    match value {
-        // Literals and numbers have nothing to escape.
-        Value::Null | Value::Bool(_) | Value::Number(_) => write_value(out, value),
-        Value::String(s) => write_str_escaped(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value_escaped(out, item);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            out.push(b'{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str_escaped(out, key);
-                out.push(b':');
-                write_value_escaped(out, item);
-            }
-            out.push(b'}');
-        }
-    }
 }
 
 /// `s` as a JSON string, itself escaped for the inside of a JSON string.
