@@ -429,6 +429,50 @@ pub(crate) fn once(seen: &mut bool) -> Option<()> {
     (!std::mem::replace(seen, true)).then_some(())
 }
 
+/// The check the protocols' scanners are held to: on every sample, every prefix of it and every
+/// sample with one character replaced, whatever a scanner reads, it reads as serde_json does.
+#[cfg(test)]
+pub(crate) mod equivalence {
+    use std::fmt::{Debug, Display};
+
+    /// Whether the scanner read `data` (`ours`); when it did, serde_json (`theirs`) must have
+    /// read the same.
+    pub(crate) fn assert_same<T, E>(data: &str, ours: Option<T>, theirs: Result<T, E>) -> bool
+    where
+        T: PartialEq + Debug,
+        E: Display,
+    {
+        match ours {
+            Some(ours) => {
+                let theirs = theirs.unwrap_or_else(|e| panic!("{data}: accepted, serde: {e}"));
+                assert_eq!(ours, theirs, "{data}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs `same` (an [`assert_same`]) on each sample, cut short and with each character
+    /// changed; returns how many of the samples themselves the scanner read.
+    pub(crate) fn check_samples(samples: &[&str], same: impl Fn(&str) -> bool) -> usize {
+        let read = samples.iter().filter(|data| same(data)).count();
+        let replacements = [
+            "", " ", "\"", "\\", ",", ":", "{", "}", "[", "]", "0", "-", ".", "e", "n", "x", "\t",
+            "\u{1}", "é",
+        ];
+        for data in samples {
+            for (at, _) in data.char_indices() {
+                same(&data[..at]);
+                let next = data[at..].chars().next().map_or(0, char::len_utf8);
+                for with in replacements {
+                    same(&format!("{}{with}{}", &data[..at], &data[at + next..]));
+                }
+            }
+        }
+        read
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
