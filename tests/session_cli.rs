@@ -335,6 +335,7 @@ fn a_version_3_file_is_read_and_upgraded() {
     let expected = StateDir::open(tmp.path()).unwrap().load(&id).unwrap().plan;
     let db = tmp.path().join("state.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
+    one_event_per_row(&conn);
     conn.execute_batch(
         "UPDATE sessions SET plan = (SELECT plan FROM plans WHERE session = sessions.id);
          DROP TABLE plans;
@@ -353,8 +354,34 @@ fn a_version_3_file_is_read_and_upgraded() {
     assert_eq!(version(&db), 3, "a reader left the file as it was");
 
     let dir = StateDir::open(tmp.path()).unwrap();
-    assert_eq!(version(&db), 4);
-    assert_eq!(dir.load(&id).unwrap().plan, expected);
+    assert_eq!(version(&db), 5);
+    let restored = dir.load(&id).unwrap();
+    assert_eq!(restored.plan, expected);
+    assert_eq!(restored.state.status, Some(SessionStatus::BudgetStopped));
+}
+
+/// Rewrites `events` as files before version 5 hold it: a row per event, no count column.
+fn one_event_per_row(conn: &rusqlite::Connection) {
+    let rows: Vec<(i64, String, String, i64, Vec<u8>)> = conn
+        .prepare("SELECT seq, session, origin, n, body FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    conn.execute_batch("DELETE FROM events; ALTER TABLE events DROP COLUMN n;")
+        .unwrap();
+    for (seq, session, origin, n, body) in rows {
+        for (i, event) in body.split(|&b| b == b'\n').enumerate() {
+            conn.execute(
+                "INSERT INTO events (seq, session, origin, body) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![seq - n + 1 + i as i64, session, origin, event],
+            )
+            .unwrap();
+        }
+    }
 }
 
 #[test]

@@ -331,20 +331,25 @@ async fn a_batch_of_more_events_than_one_insert_takes_is_stored_in_order_as_json
     journal.close().await;
     let conn = rusqlite::Connection::open(f.dir.path().join("state.db")).unwrap();
     let mut stmt = conn
-        .prepare("SELECT seq, body FROM events WHERE session = ?1 ORDER BY seq")
+        .prepare("SELECT seq, n, body FROM events WHERE session = ?1 ORDER BY seq")
         .unwrap();
-    let rows: Vec<(i64, Vec<u8>)> = stmt
-        .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let rows: Vec<(i64, i64, Vec<u8>)> = stmt
+        .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    // A run committed together shares a row: its events, one per line, end at the row's seq.
+    assert!(rows.len() < events.len(), "{} rows", rows.len());
+    let mut seqs = Vec::new();
+    let mut bodies = Vec::new();
+    for (seq, n, body) in &rows {
+        let lines: Vec<&str> = std::str::from_utf8(body).unwrap().split('\n').collect();
+        assert_eq!(lines.len() as i64, *n, "row {seq}");
+        seqs.extend(seq - n + 1..=*seq);
+        bodies.extend(lines.into_iter().map(str::to_string));
+    }
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
-    // Each body is the event as serde_json writes it, in the order appended.
-    let bodies: Vec<String> = rows
-        .iter()
-        .map(|r| String::from_utf8(r.1.clone()).unwrap())
-        .collect();
+    // Each event is as serde_json writes it, in the order appended.
     let expected: Vec<String> = events
         .iter()
         .map(|e| serde_json::to_string(e).unwrap())

@@ -69,12 +69,24 @@ fn the_log_shows_every_turn_tool_call_and_result_with_task_and_agent() {
     };
     // The journal holds the role's system prompt once; the log shows it for every task.
     let db = rusqlite::Connection::open(fx.path().join(".swarm/state.db")).unwrap();
-    let journaled: Vec<bool> = db
-        .prepare("SELECT body FROM events WHERE body LIKE '%\"task_started\"%' ORDER BY seq")
+    let bodies: Vec<Vec<u8>> = db
+        .prepare("SELECT body FROM events ORDER BY seq")
         .unwrap()
         .query_map([], |r| r.get::<_, Vec<u8>>(0))
         .unwrap()
-        .map(|body| String::from_utf8_lossy(&body.unwrap()).contains("\"system\""))
+        .map(Result::unwrap)
+        .collect();
+    // A row holds the events committed together, one per line.
+    let journaled: Vec<bool> = bodies
+        .iter()
+        .flat_map(|body| {
+            String::from_utf8_lossy(body)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|event| event.contains("\"task_started\""))
+        .map(|event| event.contains("\"system\""))
         .collect();
     assert_eq!(journaled, [true, false], "system prompts journaled");
     for task in ["api", "docs"] {

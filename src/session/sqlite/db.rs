@@ -10,11 +10,12 @@ use std::time::Duration;
 /// The file name of the database inside the state dir.
 pub const DB_FILE: &str = "state.db";
 
-/// The schema version this build writes and reads (`PRAGMA user_version`). Version 4 keeps a
+/// The schema version this build writes and reads (`PRAGMA user_version`). Version 5 puts a run
+/// of events committed together in one row of `events` (`event_rows.rs`); version 4 keeps a
 /// session's plan in its own table, so that the per-commit update of the session's row does not
 /// rewrite it; version 3 adds leases (host, fencing token, expiry) to the lock columns; version 2
 /// stores snapshot memory in the binary framing of `snapshot.rs`; version 1 stored it as JSON.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The oldest version this build reads, and upgrades in place on a read-write open.
 const OLDEST_UPGRADABLE: i64 = 2;
@@ -32,6 +33,11 @@ CREATE TABLE plans (
     session TEXT PRIMARY KEY REFERENCES sessions(id),
     plan    TEXT NOT NULL
 );
+";
+
+/// Rows written before version 5 hold one event each.
+const UPGRADE_FROM_4: &str = "
+ALTER TABLE events ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
 ";
 
 /// How long a connection waits for another writer before giving up.
@@ -59,7 +65,8 @@ CREATE TABLE events (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     session TEXT NOT NULL REFERENCES sessions(id),
     origin  TEXT NOT NULL CHECK (origin IN ('runner', 'external')),
-    body    BLOB NOT NULL
+    body    BLOB NOT NULL,
+    n       INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX events_by_session ON events(session, seq);
 CREATE TABLE snapshots (
@@ -209,7 +216,7 @@ pub fn checkpoint_wal(conn: &Connection) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-/// Brings an older database to this version (lease columns, plans table), once, whichever
+/// Brings an older database to this version (lease columns, plans table, event counts), once, whichever
 /// process gets there first.
 fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -220,6 +227,9 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
         }
         if (2..=3).contains(&version) {
             conn.execute_batch(UPGRADE_FROM_3)?;
+        }
+        if (2..=4).contains(&version) {
+            conn.execute_batch(UPGRADE_FROM_4)?;
             conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         Ok(())

@@ -3,8 +3,8 @@
 //! of external events.
 
 use super::db::{self, Access};
+use super::event_rows::{self, EventRows};
 use super::sqlite_error;
-use crate::session::encode::encode_event;
 use crate::session::error::SessionError;
 use crate::session::journal::{EventLog, ExternalFeed, Work};
 use crate::session::rows::{Origin, RowEffect};
@@ -19,19 +19,6 @@ const WRITER_CACHE_KIB: i64 = -256;
 
 /// SQLite's default WAL size, in pages, past which a commit checkpoints.
 const AUTOCHECKPOINT_PAGES: i64 = 1000;
-
-/// Rows per INSERT statement, largest first. One statement per event paid for a statement's
-/// setup and for the AUTOINCREMENT bookkeeping (a `sqlite_sequence` update) on every event;
-/// a multi-row INSERT pays them once per chunk. Seqs stay in event order.
-pub(crate) const INSERT_ROWS: [usize; 6] = [32, 16, 8, 4, 2, 1];
-
-pub(crate) fn insert_sql(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| format!("(?1, ?2, ?{})", i + 3))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("INSERT INTO events (session, origin, body) VALUES {values}")
-}
 
 /// The journal position of a session: its last event, or what its snapshot covers.
 pub(crate) fn last_seq(conn: &Connection, session: &str) -> rusqlite::Result<u64> {
@@ -49,13 +36,9 @@ pub(crate) struct SqliteLog {
     conn: Connection,
     path: PathBuf,
     session: String,
-    /// Reused encoding buffer of a run of events, one after the other: one allocation for the
-    /// life of the writer, not one per event.
-    buf: Vec<u8>,
-    /// Where each event of `buf` ends.
-    ends: Vec<usize>,
-    /// The multi-row INSERT for each size of [`INSERT_ROWS`].
-    insert_sql: [String; INSERT_ROWS.len()],
+    /// Reused encoding buffer of a run of events: one allocation for the life of the writer,
+    /// not one per event.
+    rows: EventRows,
     /// A snapshot was written: checkpoint once the acks are sent.
     checkpoint_due: bool,
     /// The fencing token of this runner's lease, checked by every commit.
@@ -121,9 +104,7 @@ impl SqliteLog {
             conn,
             path: path.to_path_buf(),
             session: session.to_string(),
-            buf: Vec::with_capacity(64 * 1024),
-            ends: Vec::new(),
-            insert_sql: INSERT_ROWS.map(insert_sql),
+            rows: EventRows::with_capacity(64 * 1024),
             checkpoint_due: false,
             token,
             own: Arc::default(),
@@ -196,26 +177,19 @@ impl SqliteLog {
                 .position(|work| !matches!(work, Work::Event(_)))
                 .unwrap_or(rest.len());
             if run > 0 {
-                self.buf.clear();
-                self.ends.clear();
+                self.rows.clear();
                 for work in &rest[..run] {
                     if let Work::Event(event) = work {
-                        encode_event(&mut self.buf, event)
+                        self.rows
+                            .push(event)
                             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                        self.ends.push(self.buf.len());
                         effect.add(event);
                     }
                 }
-                insert_events(
-                    tx,
-                    &self.insert_sql,
-                    &self.session,
-                    Origin::Runner,
-                    &self.buf,
-                    &self.ends,
-                )?;
-                last_seq = tx.last_insert_rowid() as u64;
-                events += self.ends.len() as u64;
+                if let Some(last) = self.rows.insert(tx, &self.session, Origin::Runner)? {
+                    last_seq = last;
+                }
+                events += self.rows.len() as u64;
                 rest = &rest[run..];
                 continue;
             }
@@ -362,38 +336,6 @@ pub(crate) fn write_effect(
     ])
 }
 
-/// Inserts the events whose encodings lie one after the other in `bodies` (each ending at its
-/// entry of `ends`), in order, a chunk of rows per statement.
-pub(crate) fn insert_events(
-    tx: &Connection,
-    insert_sql: &[String; INSERT_ROWS.len()],
-    session: &str,
-    origin: Origin,
-    bodies: &[u8],
-    ends: &[usize],
-) -> rusqlite::Result<()> {
-    let mut start = 0;
-    let mut done = 0;
-    while done < ends.len() {
-        let left = ends.len() - done;
-        let (size, sql) = INSERT_ROWS
-            .iter()
-            .zip(insert_sql)
-            .find(|(rows, _)| **rows <= left)
-            .unwrap_or((&1, &insert_sql[INSERT_ROWS.len() - 1]));
-        let mut insert = tx.prepare_cached(sql)?;
-        insert.raw_bind_parameter(1, session)?;
-        insert.raw_bind_parameter(2, origin.as_str())?;
-        for (i, &end) in ends[done..done + size].iter().enumerate() {
-            insert.raw_bind_parameter(i + 3, &bodies[start..end])?;
-            start = end;
-        }
-        insert.raw_execute()?;
-        done += size;
-    }
-    Ok(())
-}
-
 /// Reads external events with a read-only connection opened on first use.
 pub(crate) struct SqliteFeed {
     conn: Option<Connection>,
@@ -431,7 +373,7 @@ impl ExternalFeed for SqliteFeed {
         // row of anyone else.
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, CASE WHEN origin = 'external' THEN body END FROM events
+                "SELECT seq, n, CASE WHEN origin = 'external' THEN body END FROM events
                  WHERE session = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq",
             )
             .map_err(err)?;
@@ -449,7 +391,13 @@ impl ExternalFeed for SqliteFeed {
             let found = stmt
                 .query_map(
                     rusqlite::params![self.session, from as i64, to as i64],
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<Vec<u8>>>(2)?,
+                        ))
+                    },
                 )
                 .and_then(|found| found.collect::<Result<Vec<_>, _>>())
                 .map_err(err)?;
@@ -457,16 +405,19 @@ impl ExternalFeed for SqliteFeed {
         }
         let mut events = Vec::new();
         let mut seen = cursor;
-        for (seq, body) in rows {
+        let decode_error = |message: String| SessionError::Decode {
+            location: path.display().to_string(),
+            session: self.session.clone(),
+            what: "event",
+            message,
+        };
+        for (seq, n, body) in rows {
             seen = seen.max(seq as u64);
             let Some(body) = body else { continue };
-            let event = serde_json::from_slice(&body).map_err(|e| SessionError::Decode {
-                location: path.display().to_string(),
-                session: self.session.clone(),
-                what: "event",
-                message: e.to_string(),
-            })?;
-            events.push(event);
+            for (_, event) in event_rows::split(seq, n, &body).map_err(decode_error)? {
+                events
+                    .push(serde_json::from_slice(event).map_err(|e| decode_error(e.to_string()))?);
+            }
         }
         Ok((events, seen))
     }

@@ -3,6 +3,7 @@
 //! [`SessionError`] variants that name the file.
 
 pub(crate) mod db;
+pub(crate) mod event_rows;
 pub(crate) mod lock;
 pub(crate) mod log;
 pub(crate) mod project;

@@ -2,6 +2,7 @@
 //! its latest snapshot.
 
 use super::db::{self, Access};
+use super::event_rows::{self, EventRows};
 use super::lock;
 use super::log::{self as sqlite_log, SqliteFeed, SqliteLog};
 use super::sqlite_error;
@@ -371,29 +372,37 @@ impl SqliteStore {
             None => (0, SessionState::default(), MemoryFold::default()),
         };
         let mut stmt = tx
-            .prepare(
-                "SELECT body FROM events
+            .prepare(&format!(
+                "SELECT seq, {}, origin = 'external', body FROM events
                  WHERE session = ?1 AND (seq > ?2 OR origin = 'external') ORDER BY seq",
-            )
+                self.count_column()
+            ))
             .map_err(self.err())?;
         let mut rows = stmt
             .query(rusqlite::params![id, covers])
             .map_err(self.err())?;
         let mut events_replayed = 0;
         while let Some(row) = rows.next().map_err(self.err())? {
-            let body = row.get_ref(0).map_err(self.err())?;
-            let bytes = body
-                .as_blob_or_null()
-                .ok()
-                .flatten()
-                .or_else(|| body.as_str().ok().map(str::as_bytes))
-                .unwrap_or_default();
-            let event: Event = self.decode(id, "event", bytes)?;
-            state.apply(&event);
-            if let Event::MemoryChanged { change } = &event {
-                memory.apply(change);
+            let (seq, n, external) = (
+                row.get::<_, i64>(0).map_err(self.err())?,
+                row.get::<_, i64>(1).map_err(self.err())?,
+                row.get::<_, bool>(2).map_err(self.err())?,
+            );
+            let body = row.get_ref(3).map_err(self.err())?;
+            let bytes = event_rows::body_bytes(body);
+            for (event_seq, bytes) in self.split_row(id, seq, n, bytes)? {
+                // A runner's row may begin before what the snapshot covers; external events
+                // are replayed whatever their seq.
+                if !external && event_seq <= covers as u64 {
+                    continue;
+                }
+                let event: Event = self.decode(id, "event", bytes)?;
+                state.apply(&event);
+                if let Event::MemoryChanged { change } = &event {
+                    memory.apply(change);
+                }
+                events_replayed += 1;
             }
-            events_replayed += 1;
         }
         Ok(Restored {
             plan,
@@ -441,26 +450,70 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<Envelope>, SessionError> {
         let conn = self.conn.lock();
+        // Every row holds at least one event: `limit` rows hold enough.
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT seq, body FROM events WHERE session = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )
+            .prepare_cached(&format!(
+                "SELECT seq, {}, body FROM events WHERE session = ?1 AND seq > ?2
+                 ORDER BY seq LIMIT ?3",
+                self.count_column()
+            ))
             .map_err(self.err())?;
-        let rows = stmt
-            .query_map(
-                rusqlite::params![id, after as i64, limit.min(i64::MAX as usize) as i64],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        let mut rows = stmt
+            .query(rusqlite::params![
+                id,
+                after as i64,
+                limit.min(i64::MAX as usize) as i64
+            ])
             .map_err(self.err())?;
-        rows.into_iter()
-            .map(|(seq, body)| {
-                Ok(Envelope {
-                    seq: seq as u64,
-                    event: Arc::new(self.decode(id, "event", &body)?),
-                })
-            })
-            .collect()
+        let mut envelopes = Vec::new();
+        while envelopes.len() < limit {
+            let Some(row) = rows.next().map_err(self.err())? else {
+                break;
+            };
+            let (seq, n) = (
+                row.get::<_, i64>(0).map_err(self.err())?,
+                row.get::<_, i64>(1).map_err(self.err())?,
+            );
+            let body = row.get_ref(2).map_err(self.err())?;
+            let bytes = event_rows::body_bytes(body);
+            for (event_seq, bytes) in self.split_row(id, seq, n, bytes)? {
+                if event_seq <= after {
+                    continue;
+                }
+                if envelopes.len() == limit {
+                    break;
+                }
+                envelopes.push(Envelope {
+                    seq: event_seq,
+                    event: Arc::new(self.decode(id, "event", bytes)?),
+                });
+            }
+        }
+        Ok(envelopes)
+    }
+
+    /// The column that says how many events a row of `events` holds: one each before version 5.
+    fn count_column(&self) -> &'static str {
+        if self.schema >= 5 {
+            "n"
+        } else {
+            "1"
+        }
+    }
+
+    fn split_row<'a>(
+        &self,
+        session: &str,
+        seq: i64,
+        n: i64,
+        body: &'a [u8],
+    ) -> Result<event_rows::RowEvents<'a>, SessionError> {
+        event_rows::split(seq, n, body).map_err(|message| SessionError::Decode {
+            location: self.location(),
+            session: session.to_string(),
+            what: "event",
+            message,
+        })
     }
 
     /// Sets the stored status of a session (the journal also does so on start, resume and end
@@ -534,33 +587,19 @@ impl SqliteStore {
         now_ms: Option<u64>,
     ) -> Result<u64, SessionError> {
         let mut effect = RowEffect::default();
-        let mut bodies = Vec::new();
-        let mut ends = Vec::with_capacity(events.len());
+        let mut rows = EventRows::default();
         for event in events {
-            crate::session::encode::encode_event(&mut bodies, event).map_err(|e| {
-                SessionError::Encode {
-                    session: id.to_string(),
-                    what: "event",
-                    message: e.to_string(),
-                }
+            rows.push(event).map_err(|e| SessionError::Encode {
+                session: id.to_string(),
+                what: "event",
+                message: e.to_string(),
             })?;
-            ends.push(bodies.len());
             effect.add(event);
         }
-        sqlite_log::insert_events(
-            conn,
-            &sqlite_log::INSERT_ROWS.map(sqlite_log::insert_sql),
-            id,
-            origin,
-            &bodies,
-            &ends,
-        )
-        .map_err(self.err())?;
-        let last_seq = if events.is_empty() {
-            0
-        } else {
-            conn.last_insert_rowid() as u64
-        };
+        let last_seq = rows
+            .insert(conn, id, origin)
+            .map_err(self.err())?
+            .unwrap_or(0);
         sqlite_log::write_effect(conn, id, &effect, now_ms, None).map_err(self.err())?;
         Ok(last_seq)
     }
