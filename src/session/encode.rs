@@ -11,6 +11,7 @@ use super::event::{BudgetResource, Event, SessionStatus};
 use crate::llm::encode::{write_str, write_u64, write_value};
 use crate::llm::{FinishReason, ToolCall, Usage};
 use crate::memory::{Entry, MemoryChange};
+use crate::spec::TaskSpec;
 
 /// Appends the journal encoding of `event` to `out`.
 pub(crate) fn encode_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
@@ -53,20 +54,7 @@ pub(crate) fn encode_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Resu
         } => {
             w.tag("task_created");
             w.key("task");
-            let mut t = Obj::open(w.out);
-            t.str("id", &task.id);
-            t.str("role", &task.role);
-            t.str("description", &task.description);
-            t.key("depends_on");
-            t.out.push(b'[');
-            for (i, dep) in task.depends_on.iter().enumerate() {
-                if i > 0 {
-                    t.out.push(b',');
-                }
-                write_str(t.out, dep);
-            }
-            t.out.push(b']');
-            t.close();
+            write_spec(w.out, task);
             w.opt_str("created_by", created_by.as_deref());
             w.u64("at_ms", *at_ms);
         }
@@ -110,14 +98,7 @@ pub(crate) fn encode_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Resu
             write_tool_calls(w.out, tool_calls);
             if !blocks.is_empty() {
                 w.key("blocks");
-                w.out.push(b'[');
-                for (i, block) in blocks.iter().enumerate() {
-                    if i > 0 {
-                        w.out.push(b',');
-                    }
-                    write_value(w.out, block);
-                }
-                w.out.push(b']');
+                write_values(w.out, blocks);
             }
             w.key("finish");
             write_finish(w.out, finish);
@@ -290,21 +271,21 @@ pub(crate) fn encode_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Resu
 }
 
 /// A JSON object being written: puts the commas between its fields.
-struct Obj<'a> {
-    out: &'a mut Vec<u8>,
+pub(super) struct Obj<'a> {
+    pub(super) out: &'a mut Vec<u8>,
     first: bool,
 }
 
 impl<'a> Obj<'a> {
     #[inline]
-    fn open(out: &'a mut Vec<u8>) -> Self {
+    pub(super) fn open(out: &'a mut Vec<u8>) -> Self {
         out.push(b'{');
         Self { out, first: true }
     }
 
     /// Starts field `name`; names are plain ASCII identifiers that need no escape.
     #[inline]
-    fn key(&mut self, name: &str) {
+    pub(super) fn key(&mut self, name: &str) {
         if !self.first {
             self.out.push(b',');
         }
@@ -323,13 +304,13 @@ impl<'a> Obj<'a> {
     }
 
     #[inline]
-    fn str(&mut self, name: &str, value: &str) {
+    pub(super) fn str(&mut self, name: &str, value: &str) {
         self.key(name);
         write_str(self.out, value);
     }
 
     #[inline]
-    fn opt_str(&mut self, name: &str, value: Option<&str>) {
+    pub(super) fn opt_str(&mut self, name: &str, value: Option<&str>) {
         self.key(name);
         match value {
             Some(value) => write_str(self.out, value),
@@ -338,47 +319,88 @@ impl<'a> Obj<'a> {
     }
 
     #[inline]
-    fn u64(&mut self, name: &str, value: u64) {
+    pub(super) fn u64(&mut self, name: &str, value: u64) {
         self.key(name);
         write_u64(self.out, value);
     }
 
     #[inline]
-    fn bool(&mut self, name: &str, value: bool) {
+    pub(super) fn opt_u64(&mut self, name: &str, value: Option<u64>) {
+        self.key(name);
+        match value {
+            Some(value) => write_u64(self.out, value),
+            None => self.out.extend_from_slice(b"null"),
+        }
+    }
+
+    #[inline]
+    pub(super) fn bool(&mut self, name: &str, value: bool) {
         self.key(name);
         self.out
             .extend_from_slice(if value { b"true" } else { b"false" });
     }
 
     /// As `serde_json` writes a float: shortest round-trip digits, `null` when not finite.
-    fn f64(&mut self, name: &str, value: f64) -> serde_json::Result<()> {
+    pub(super) fn f64(&mut self, name: &str, value: f64) -> serde_json::Result<()> {
         self.key(name);
         serde_json::to_writer(&mut *self.out, &value)
     }
 
     #[inline]
-    fn close(self) {
+    pub(super) fn close(self) {
         self.out.push(b'}');
     }
 }
 
-fn write_tool_calls(out: &mut Vec<u8>, calls: &[ToolCall]) {
+/// A task's spec, as `TaskCreated` and a snapshot's tasks hold it.
+pub(super) fn write_spec(out: &mut Vec<u8>, task: &TaskSpec) {
+    let mut t = Obj::open(out);
+    t.str("id", &task.id);
+    t.str("role", &task.role);
+    t.str("description", &task.description);
+    t.key("depends_on");
+    write_strs(t.out, &task.depends_on);
+    t.close();
+}
+
+/// A JSON array of `items`, each written by `write`.
+pub(super) fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T),
+) {
     out.push(b'[');
-    for (i, call) in calls.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
+/// An array of strings.
+pub(super) fn write_strs(out: &mut Vec<u8>, items: &[String]) {
+    write_array(out, items, |out, item| write_str(out, item));
+}
+
+/// An array of JSON values (a turn's content blocks).
+pub(super) fn write_values(out: &mut Vec<u8>, items: &[serde_json::Value]) {
+    write_array(out, items, write_value);
+}
+
+pub(super) fn write_tool_calls(out: &mut Vec<u8>, calls: &[ToolCall]) {
+    write_array(out, calls, |out, call| {
         let mut w = Obj::open(out);
         w.str("id", &call.id);
         w.str("name", &call.name);
         w.key("arguments");
         write_value(w.out, &call.arguments);
         w.close();
-    }
-    out.push(b']');
+    });
 }
 
-fn write_finish(out: &mut Vec<u8>, finish: &FinishReason) {
+pub(super) fn write_finish(out: &mut Vec<u8>, finish: &FinishReason) {
     let unit = match finish {
         FinishReason::Stop => "stop",
         FinishReason::ToolCalls => "tool_calls",
@@ -394,7 +416,7 @@ fn write_finish(out: &mut Vec<u8>, finish: &FinishReason) {
     write_str(out, unit);
 }
 
-fn write_usage(out: &mut Vec<u8>, usage: &Usage) {
+pub(super) fn write_usage(out: &mut Vec<u8>, usage: &Usage) {
     let mut w = Obj::open(out);
     w.u64("input_tokens", usage.input_tokens);
     w.u64("output_tokens", usage.output_tokens);
@@ -436,11 +458,7 @@ fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
     write_value(w.out, &entry.value);
     w.u64("created_ms", entry.created_ms);
     w.u64("updated_ms", entry.updated_ms);
-    w.key("expires_ms");
-    match entry.expires_ms {
-        Some(at) => write_u64(w.out, at),
-        None => w.out.extend_from_slice(b"null"),
-    }
+    w.opt_u64("expires_ms", entry.expires_ms);
     w.u64("version", entry.version);
     w.u64("access_count", entry.access_count);
     w.close();
@@ -462,14 +480,14 @@ fn write_budget(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::session::SpendBase;
     use serde_json::json;
 
     /// Strings that exercise every escape and non-ASCII text, at every position relative to
     /// the eight-byte words the string writer scans.
-    fn tricky() -> Vec<String> {
+    pub(in crate::session) fn tricky() -> Vec<String> {
         let mut all: Vec<String> = [
             "",
             "plain",
@@ -492,7 +510,7 @@ mod tests {
         all
     }
 
-    fn floats() -> Vec<f64> {
+    pub(in crate::session) fn floats() -> Vec<f64> {
         vec![
             0.0,
             -0.0,
@@ -509,7 +527,7 @@ mod tests {
         ]
     }
 
-    fn values(s: &str) -> Vec<serde_json::Value> {
+    pub(in crate::session) fn values(s: &str) -> Vec<serde_json::Value> {
         vec![
             json!(null),
             json!(s),

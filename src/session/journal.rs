@@ -368,7 +368,7 @@ impl Journal {
             covers,
             external_seen,
             external_clean,
-            state: encode("snapshot state", serde_json::to_vec(state))?,
+            state: encode("snapshot state", super::state_encode::encode_state(state))?,
             memory: encode("snapshot memory", super::snapshot::encode_memory(memory))?,
             tasks: (
                 state.tasks.len() as i64,

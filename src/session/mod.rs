@@ -27,6 +27,7 @@ mod rows;
 mod snapshot;
 mod sqlite;
 mod state;
+mod state_encode;
 mod store;
 
 pub use error::SessionError;
