@@ -218,6 +218,7 @@ impl Journal {
             last_seq,
             observers: Arc::clone(&observers),
             failure: Arc::clone(&failure),
+            deliveries: spawn_deliverer(Arc::clone(&observers)),
         };
         std::thread::Builder::new()
             .name(format!("journal-{session}"))
@@ -438,6 +439,60 @@ struct Writer {
     last_seq: u64,
     observers: Arc<Observers>,
     failure: Arc<Failure>,
+    /// Where a committed batch's envelopes and answers go, when the journal was started on a
+    /// runtime: see [`spawn_deliverer`].
+    deliveries: Option<tokio_mpsc::UnboundedSender<Delivery>>,
+}
+
+/// What a batch owes once its transaction has committed (or failed): the envelopes for the
+/// observers, then the answers, then (the last one) the answers to `close`.
+#[derive(Default)]
+struct Delivery {
+    envelopes: Vec<Envelope>,
+    replies: Vec<Pending>,
+    /// The error of the batch, or of an earlier one.
+    failure: Option<SessionError>,
+    /// The seq before the batch's first event.
+    start: u64,
+    closers: Vec<oneshot::Sender<()>>,
+}
+
+impl Delivery {
+    fn deliver(self, observers: &Observers) {
+        for envelope in self.envelopes {
+            observers.publish(envelope);
+        }
+        for reply in self.replies {
+            // A dropped receiver means its caller stopped waiting; the work is done regardless.
+            match reply {
+                Pending::Ack(tx) => {
+                    let _ = tx.send(self.failure.clone().map_or(Ok(()), Err));
+                }
+                Pending::Mark(tx, before) => {
+                    let _ = tx.send(self.failure.clone().map_or(Ok(self.start + before), Err));
+                }
+            }
+        }
+        for tx in self.closers {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts the task that hands committed batches to their waiters, on the runtime the journal
+/// is started on. Waking a task from the writer thread costs a system call (the runtime's
+/// eventfd) per task, one per waiting agent and observer; the writer wakes this task once per
+/// batch instead, and it wakes the others from the runtime's own thread, which costs none.
+/// Without a runtime (a journal opened from synchronous code) the writer answers directly.
+fn spawn_deliverer(observers: Arc<Observers>) -> Option<tokio_mpsc::UnboundedSender<Delivery>> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    let (tx, mut rx) = tokio_mpsc::unbounded_channel::<Delivery>();
+    handle.spawn(async move {
+        while let Some(delivery) = rx.recv().await {
+            delivery.deliver(&observers);
+        }
+    });
+    Some(tx)
 }
 
 impl Writer {
@@ -476,12 +531,25 @@ impl Writer {
             if closing && self.failure.get().is_none() {
                 self.log.close();
             }
-            for tx in closers {
-                let _ = tx.send(());
-            }
             if closing {
+                // After the batch's answers: a closer sees every event delivered.
+                self.deliver(Delivery {
+                    closers,
+                    ..Delivery::default()
+                });
                 break;
             }
+        }
+    }
+
+    fn deliver(&self, delivery: Delivery) {
+        // A runtime that has shut down takes nothing: its batch is answered from here.
+        let undelivered = match &self.deliveries {
+            Some(deliveries) => deliveries.send(delivery).err().map(|e| e.0),
+            None => Some(delivery),
+        };
+        if let Some(delivery) = undelivered {
+            delivery.deliver(&self.observers);
         }
     }
 
@@ -489,6 +557,7 @@ impl Writer {
     /// it.
     fn commit(&mut self, batch: &mut Vec<Work>, replies: &mut Vec<Pending>) {
         let mut start = self.last_seq;
+        let mut envelopes = Vec::new();
         let failure = if let Some(earlier) = self.failure.get() {
             Some(earlier)
         } else if batch.is_empty() {
@@ -501,8 +570,9 @@ impl Writer {
                         Work::Snapshot(_) => None,
                     });
                     let count = events.clone().count() as u64;
+                    envelopes.reserve(count as usize);
                     for (i, event) in events.enumerate() {
-                        self.observers.publish(Envelope {
+                        envelopes.push(Envelope {
                             seq: last + 1 + i as u64 - count,
                             event: Arc::clone(event),
                         });
@@ -518,17 +588,13 @@ impl Writer {
             }
         };
         batch.clear();
-        for reply in replies.drain(..) {
-            // A dropped receiver means its caller stopped waiting; the work is done regardless.
-            match reply {
-                Pending::Ack(tx) => {
-                    let _ = tx.send(failure.clone().map_or(Ok(()), Err));
-                }
-                Pending::Mark(tx, before) => {
-                    let _ = tx.send(failure.clone().map_or(Ok(start + before), Err));
-                }
-            }
-        }
+        self.deliver(Delivery {
+            envelopes,
+            replies: std::mem::take(replies),
+            failure,
+            start,
+            closers: Vec::new(),
+        });
         if self.failure.get().is_none() {
             self.log.settle();
         }
