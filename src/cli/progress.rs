@@ -60,7 +60,8 @@ struct Progress {
     hidden: bool,
     /// What the message shows now (agents busy, tokens, cost), so it is formatted on change.
     shown: Option<(usize, u64, u64)>,
-    /// Where a line is put together before it is written.
+    /// Lines not written yet (stderr not a terminal): what arrived together is written with
+    /// one system call, once no further event is waiting.
     scratch: String,
     tokens: u64,
     usd: f64,
@@ -109,13 +110,18 @@ impl Progress {
 
     fn line(&mut self, text: std::fmt::Arguments<'_>) {
         if self.hidden {
-            // One write per line (stderr is unbuffered), from a buffer kept between lines.
-            self.scratch.clear();
             let _ = std::fmt::Write::write_fmt(&mut self.scratch, text);
             self.scratch.push('\n');
-            let _ = std::io::stderr().lock().write_all(self.scratch.as_bytes());
         } else {
             self.bar.println(text.to_string());
+        }
+    }
+
+    /// Writes the lines put together so far.
+    fn flush(&mut self) {
+        if !self.scratch.is_empty() {
+            let _ = std::io::stderr().lock().write_all(self.scratch.as_bytes());
+            self.scratch.clear();
         }
     }
 
@@ -211,7 +217,11 @@ async fn show_progress(mut progress: Progress, mut events: Observer) {
             break;
         }
         progress.on(&event);
+        if events.is_empty() {
+            progress.flush();
+        }
     }
+    progress.flush();
     progress.bar.finish_and_clear();
     for (hook, times) in progress.hook_failures.iter().filter(|(_, n)| **n > 1) {
         eprintln!("! hook {hook} failed {times} times in all (`swarm sessions log` has each)");
