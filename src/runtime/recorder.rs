@@ -91,22 +91,8 @@ impl Recorder {
         };
         // A role's system prompt is journaled with the first task started under it; readers
         // of the journal put it back for the others (`history::SystemPrompts`).
-        if let Event::TaskStarted {
-            task,
-            system: system @ Some(_),
-            ..
-        } = &mut event
-        {
-            if system
-                .as_deref()
-                .is_some_and(|s| inner.state.system_prompt_known(task, s))
-            {
-                *system = None;
-            }
-        }
-        let event = Arc::new(event);
-        inner.state.apply(&event);
-        Some(self.journal.append(event))
+        inner.state.apply_new(&mut event);
+        Some(self.journal.append(Arc::new(event)))
     }
 
     /// Applies and broadcasts an event the state dir already holds (written with the session

@@ -5,6 +5,7 @@ use super::event::{BudgetResource, Event, SessionStatus, SpendBase};
 use crate::llm::{FinishReason, Message, Usage};
 use crate::spec::TaskSpec;
 use serde::{Deserialize, Serialize};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a task is. A task whose dependency failed is `Failed` with an error that says so.
@@ -207,13 +208,80 @@ impl SessionState {
         self.tasks.values().filter(|t| t.status == status).count()
     }
 
+    /// Applies an event about to be journaled: a `TaskStarted` whose system prompt is the one
+    /// last journaled for its task's role loses it (readers of the journal put it back, see
+    /// `history::SystemPrompts`); then it is applied as [`SessionState::apply`] does, with one
+    /// look-up of the task for both.
+    pub fn apply_new(&mut self, event: &mut Event) {
+        let Event::TaskStarted {
+            task,
+            agent,
+            prompt,
+            system,
+            at_ms,
+        } = event
+        else {
+            return self.apply(event);
+        };
+        self.note_time(*at_ms);
+        if self.start_task(task, agent, prompt, system.as_ref(), *at_ms) {
+            *system = None;
+        }
+    }
+
+    /// Applies `add` to the totals and to the counters of `agent`.
+    fn add_counts(&mut self, agent: &str, add: impl Fn(&mut Counters)) {
+        add(&mut self.totals);
+        add_to_agent(&mut self.per_agent, agent, add);
+    }
+
+    /// Moves the last event's time to `at_ms` if later.
+    fn note_time(&mut self, at_ms: u64) {
+        self.last_event_at_ms = self.last_event_at_ms.max(at_ms);
+    }
+
+    /// Applies a `TaskStarted`; returns whether `system` is the prompt already known for the
+    /// task's role.
+    fn start_task(
+        &mut self,
+        task: &str,
+        agent: &str,
+        prompt: &str,
+        system: Option<&String>,
+        at_ms: u64,
+    ) -> bool {
+        let Some(t) = self.tasks.get_mut(task) else {
+            return false;
+        };
+        let mut known = false;
+        if let Some(system) = system {
+            match self.system_prompts.get_mut(&t.spec.role) {
+                Some(current) if current == system => known = true,
+                Some(current) => current.clone_from(system),
+                None => {
+                    self.system_prompts
+                        .insert(t.spec.role.clone(), system.clone());
+                }
+            }
+        }
+        t.status = TaskStatus::Running;
+        t.agent = Some(agent.to_string());
+        if t.transcript.is_empty() {
+            t.transcript.push(Message::User {
+                content: prompt.to_string(),
+            });
+            t.started_at_ms = Some(at_ms);
+        }
+        known
+    }
+
     /// Applies one event. Memory events are ignored here (the memory store applies them).
     pub fn apply(&mut self, event: &Event) {
         // The previous run's last event, read before this event moves it: a resume counts the
         // earlier run up to there, never the pause between the runs.
         let previous_event_at_ms = self.last_event_at_ms;
         if let Some(at) = event.at_ms() {
-            self.last_event_at_ms = self.last_event_at_ms.max(at);
+            self.note_time(at);
         }
         match event {
             Event::SessionStarted {
@@ -281,28 +349,27 @@ impl SessionState {
                 created_by,
                 at_ms: _,
             } => {
-                if !self.tasks.contains_key(&task.id) {
+                // One search of the map (creation order is often key order: each search
+                // walks to the far end).
+                if let Entry::Vacant(slot) = self.tasks.entry(task.id.clone()) {
                     self.task_order.push(task.id.clone());
-                    self.tasks.insert(
-                        task.id.clone(),
-                        TaskState {
-                            spec: task.clone(),
-                            status: TaskStatus::Pending,
-                            created_by: created_by.clone(),
-                            agent: None,
-                            transcript: Vec::new(),
-                            turns: 0,
-                            result: None,
-                            error: None,
-                            usage: Usage::default(),
-                            usd: 0.0,
-                            started_at_ms: None,
-                            finished_at_ms: None,
-                            last_finish: None,
-                            cut_offs: 0,
-                            calls_in_flight: Vec::new(),
-                        },
-                    );
+                    slot.insert(TaskState {
+                        spec: task.clone(),
+                        status: TaskStatus::Pending,
+                        created_by: created_by.clone(),
+                        agent: None,
+                        transcript: Vec::new(),
+                        turns: 0,
+                        result: None,
+                        error: None,
+                        usage: Usage::default(),
+                        usd: 0.0,
+                        started_at_ms: None,
+                        finished_at_ms: None,
+                        last_finish: None,
+                        cut_offs: 0,
+                        calls_in_flight: Vec::new(),
+                    });
                 }
             }
             Event::TaskStarted {
@@ -312,22 +379,7 @@ impl SessionState {
                 system,
                 at_ms,
             } => {
-                if let Some(t) = self.tasks.get_mut(task) {
-                    if let Some(system) = system {
-                        if self.system_prompts.get(&t.spec.role) != Some(system) {
-                            self.system_prompts
-                                .insert(t.spec.role.clone(), system.clone());
-                        }
-                    }
-                    t.status = TaskStatus::Running;
-                    t.agent = Some(agent.clone());
-                    if t.transcript.is_empty() {
-                        t.transcript.push(Message::User {
-                            content: prompt.clone(),
-                        });
-                        t.started_at_ms = Some(*at_ms);
-                    }
-                }
+                self.start_task(task, agent, prompt, system.as_ref(), *at_ms);
             }
             Event::TurnCompleted {
                 task,
@@ -364,10 +416,7 @@ impl SessionState {
                     t.usage.add(usage);
                     t.usd += usd;
                 }
-                for c in [
-                    &mut self.totals,
-                    self.per_agent.entry(agent.clone()).or_default(),
-                ] {
+                self.add_counts(agent, |c| {
                     c.llm_calls += 1;
                     c.tokens_in += usage.prompt_tokens();
                     c.tokens_out += usage.output_tokens;
@@ -377,16 +426,13 @@ impl SessionState {
                     c.usd_saved += usd_saved;
                     c.retries += u64::from(*retries);
                     c.llm_ms += latency_ms;
-                }
+                });
             }
             Event::LlmCallFailed { agent, retries, .. } => {
-                for c in [
-                    &mut self.totals,
-                    self.per_agent.entry(agent.clone()).or_default(),
-                ] {
+                self.add_counts(agent, |c| {
                     c.failed_calls += 1;
                     c.retries += u64::from(*retries);
-                }
+                });
             }
             Event::ToolStarted { task, call_id, .. } => {
                 if let Some(t) = self.tasks.get_mut(task) {
@@ -413,12 +459,7 @@ impl SessionState {
                         is_error: *is_error,
                     });
                 }
-                for c in [
-                    &mut self.totals,
-                    self.per_agent.entry(agent.clone()).or_default(),
-                ] {
-                    c.tool_calls += 1;
-                }
+                self.add_counts(agent, |c| c.tool_calls += 1);
             }
             Event::TaskCompleted {
                 task,
@@ -431,12 +472,7 @@ impl SessionState {
                     t.result = Some(result.clone());
                     t.finished_at_ms = Some(*at_ms);
                 }
-                for c in [
-                    &mut self.totals,
-                    self.per_agent.entry(agent.clone()).or_default(),
-                ] {
-                    c.tasks_done += 1;
-                }
+                self.add_counts(agent, |c| c.tasks_done += 1);
             }
             Event::TaskFailed {
                 task,
@@ -451,10 +487,7 @@ impl SessionState {
                 }
                 self.totals.tasks_failed += 1;
                 if let Some(agent) = agent {
-                    self.per_agent
-                        .entry(agent.clone())
-                        .or_default()
-                        .tasks_failed += 1;
+                    add_to_agent(&mut self.per_agent, agent, |c| c.tasks_failed += 1);
                 }
             }
             Event::TaskRetried { task, .. } => {
@@ -512,15 +545,6 @@ impl SessionState {
         }
     }
 
-    /// Whether `system` is the system prompt last journaled for the role of `task`, so that a
-    /// `TaskStarted` of it need not carry it again.
-    pub fn system_prompt_known(&self, task: &str, system: &str) -> bool {
-        self.tasks
-            .get(task)
-            .and_then(|t| self.system_prompts.get(&t.spec.role))
-            .is_some_and(|known| known == system)
-    }
-
     /// Messages addressed to `agent` that it has not read yet.
     pub fn unread_for<'a>(&'a self, agent: &'a str) -> impl Iterator<Item = &'a AgentMessage> {
         let cursor = self.read_up_to.get(agent).copied().unwrap_or(0);
@@ -532,6 +556,19 @@ impl SessionState {
     /// The id the next message will get.
     pub fn next_message_id(&self) -> u64 {
         self.messages.last().map_or(1, |m| m.id + 1)
+    }
+}
+
+/// Applies `add` to the counters of `agent`, new ones if it has none yet: its id is copied only
+/// then, not on every event.
+fn add_to_agent(
+    per_agent: &mut BTreeMap<String, Counters>,
+    agent: &str,
+    add: impl Fn(&mut Counters),
+) {
+    match per_agent.get_mut(agent) {
+        Some(counters) => add(counters),
+        None => add(per_agent.entry(agent.to_string()).or_default()),
     }
 }
 
@@ -575,6 +612,80 @@ mod tests {
         });
         assert_eq!(state.elapsed_ms(), 70_000);
         assert_eq!(state.wall_span_ms(), morning + 10_000 - 1_000);
+    }
+
+    /// `apply_new` drops a system prompt already journaled for the role, keeps a new or changed
+    /// one, and leaves the state as `apply` of the event as journaled does.
+    #[test]
+    fn a_known_system_prompt_is_dropped_from_a_new_task_started() {
+        let created = |id: &str, role: &str| Event::TaskCreated {
+            task: crate::spec::TaskSpec {
+                id: id.into(),
+                role: role.into(),
+                description: "d".into(),
+                depends_on: Vec::new(),
+            },
+            created_by: None,
+            at_ms: 1,
+        };
+        let started = |id: &str, system: &str, at_ms: u64| Event::TaskStarted {
+            task: id.into(),
+            agent: format!("agent-{id}"),
+            prompt: format!("do {id}"),
+            system: Some(system.into()),
+            at_ms,
+        };
+        let mut live = SessionState::default();
+        let mut replayed = SessionState::default();
+        let mut journaled = Vec::new();
+        let mut events = vec![started("missing", "s", 2)];
+        events.extend(
+            ["a", "b", "c", "d", "e"].map(|id| created(id, if id == "e" { "other" } else { "r" })),
+        );
+        events.extend([
+            started("a", "s1", 3),
+            started("b", "s1", 4),
+            started("c", "s2", 5),
+            started("d", "s2", 6),
+            started("e", "s2", 7),
+            started("a", "s2", 8),
+        ]);
+        for mut event in events {
+            live.apply_new(&mut event);
+            replayed.apply(&event);
+            journaled.push(event);
+        }
+        let systems: Vec<Option<&str>> = journaled
+            .iter()
+            .filter_map(|e| match e {
+                Event::TaskStarted { system, .. } => Some(system.as_deref()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            systems,
+            [
+                Some("s"),
+                Some("s1"),
+                None,
+                Some("s2"),
+                None,
+                Some("s2"),
+                None
+            ]
+        );
+        assert_eq!(live, replayed);
+        assert_eq!(live.last_event_at_ms, 8);
+        assert_eq!(live.system_prompts["r"], "s2");
+        assert_eq!(live.system_prompts["other"], "s2");
+        assert_eq!(live.tasks["a"].agent.as_deref(), Some("agent-a"));
+        assert_eq!(
+            live.tasks["a"].transcript,
+            [Message::User {
+                content: "do a".into()
+            }]
+        );
+        assert_eq!(live.tasks["a"].started_at_ms, Some(3));
     }
 
     /// A resumed task's transcript holds the thinking blocks its turns received, so its next
