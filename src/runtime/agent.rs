@@ -76,7 +76,7 @@ struct Step {
     /// Why the last turn ended, and how many turns in a row were cut off at `max_tokens`.
     last_finish: Option<FinishReason>,
     cut_offs: u32,
-    call_counts: HashMap<(String, String), u32>,
+    call_counts: HashMap<(String, Vec<u8>), u32>,
     /// The tool schemas offered in this task's phase.
     schemas: Arc<[crate::llm::ToolSchema]>,
     /// The span of the step's LLM calls: the retry layer's warnings carry its fields, so a
@@ -124,23 +124,22 @@ impl Step {
             prompt,
             at_ms: ctx.now_ms(),
         }));
-        let (transcript, turns, last_finish, cut_offs) = ctx
+        let ((transcript, turns, last_finish, cut_offs), phase) = ctx
             .recorder
             .read(|s| {
                 s.task(task_id).map(|t| {
                     (
-                        t.transcript.clone(),
-                        t.turns,
-                        t.last_finish.clone(),
-                        t.cut_offs,
+                        (
+                            t.transcript.clone(),
+                            t.turns,
+                            t.last_finish.clone(),
+                            t.cut_offs,
+                        ),
+                        phase_of(t),
                     )
                 })
             })
-            .unwrap_or_default();
-        let phase = ctx
-            .recorder
-            .read(|s| s.task(task_id).map(phase_of))
-            .unwrap_or(Phase::Work);
+            .unwrap_or((Default::default(), Phase::Work));
         let schemas: Arc<[crate::llm::ToolSchema]> = if tools
             .schemas()
             .iter()
@@ -460,18 +459,13 @@ impl Step {
         reservations.observe_input(estimate, response.usage.prompt_tokens());
         let usd = rates.map_or(0.0, |r| r.cost(&response.usage));
         let usd_saved = rates.map_or(0.0, |r| r.saving(&response.usage));
-        self.transcript.push(Message::Assistant {
-            text: response.text.clone(),
-            tool_calls: response.tool_calls.clone(),
-            blocks: response.blocks.clone(),
-        });
         let ack = self.ctx.recorder.emit(Event::TurnCompleted {
             task: self.task.clone(),
             agent: self.agent.id.clone(),
             turn: self.turns,
-            text: response.text,
+            text: response.text.clone(),
             tool_calls: response.tool_calls.clone(),
-            blocks: response.blocks,
+            blocks: response.blocks.clone(),
             finish: response.finish.clone(),
             usage: response.usage,
             usd,
@@ -481,9 +475,25 @@ impl Step {
             at_ms: self.ctx.now_ms(),
         });
         self.turns += 1;
+        let mut looping = None;
+        for call in &response.tool_calls {
+            let count = self.call_counts.entry(call_key(call)).or_insert(0);
+            *count += 1;
+            if *count >= LOOP_LIMIT {
+                looping = Some(call.name.clone());
+                break;
+            }
+        }
+        let continued = response.tool_calls.is_empty();
+        // The event has its copy: the transcript takes the response's own.
+        self.transcript.push(Message::Assistant {
+            text: response.text,
+            tool_calls: response.tool_calls,
+            blocks: response.blocks,
+        });
         if response.finish == FinishReason::Length {
             self.cut_offs += 1;
-            if response.tool_calls.is_empty() {
+            if continued {
                 // The fold adds the same message to the stored transcript.
                 self.transcript.push(Message::User {
                     content: CONTINUE_PROMPT.to_string(),
@@ -492,18 +502,13 @@ impl Step {
         } else {
             self.cut_offs = 0;
         }
-        self.last_finish = Some(response.finish.clone());
+        self.last_finish = Some(response.finish);
         self.turn_ack = Some(Box::pin(ack));
-        for call in &response.tool_calls {
-            let count = self.call_counts.entry(call_key(call)).or_insert(0);
-            *count += 1;
-            if *count >= LOOP_LIMIT {
-                let error = format!(
-                    "loop guard: the agent called {} with the same arguments {LOOP_LIMIT} times",
-                    call.name
-                );
-                return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);
-            }
+        if let Some(name) = looping {
+            let error = format!(
+                "loop guard: the agent called {name} with the same arguments {LOOP_LIMIT} times"
+            );
+            return Err(fail(&self.ctx, &self.task, &self.agent.id, error).await);
         }
         Ok(())
     }
@@ -550,8 +555,12 @@ pub fn in_doubt_message(tool: &str) -> String {
     )
 }
 
-fn call_key(call: &ToolCall) -> (String, String) {
-    (call.name.clone(), call.arguments.to_string())
+/// A tool call's name and its arguments as compact JSON (the bytes `to_string` gives, written
+/// without the formatting machinery): equal for the same call repeated.
+fn call_key(call: &ToolCall) -> (String, Vec<u8>) {
+    let mut arguments = Vec::with_capacity(64);
+    crate::llm::encode::write_value(&mut arguments, &call.arguments);
+    (call.name.clone(), arguments)
 }
 
 fn complete_result(call: &ToolCall) -> Option<String> {
@@ -647,7 +656,7 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
             description: &task.spec.description,
             namespace,
             coordinator: ctx.roster.coordinator(),
-            contacts: contacts.clone(),
+            contacts,
             assignable_roles: if phase == Phase::Plan {
                 ctx.roster.worker_roles()
             } else {
@@ -655,7 +664,7 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
             },
             dependency_results,
             dependency_failures,
-            memory_notes: memory_notes.clone(),
+            memory_notes,
             messages,
             handoff: plan
                 .continues_from
@@ -670,4 +679,29 @@ fn build_first_message(ctx: &SwarmContext, task_id: &str, agent: &AgentInfo) -> 
         }));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loop guard's key holds the arguments' compact JSON text, as `to_string` writes it.
+    #[test]
+    fn a_call_key_holds_the_arguments_as_compact_json() {
+        for arguments in [
+            serde_json::json!({}),
+            serde_json::json!({"key": "load/0", "value": "note \"0\"\n", "n": [1, 2.5, -3, null, true]}),
+            serde_json::json!({"z": {"nested": {"ü": "日本"}}, "a": 1e300}),
+            serde_json::json!({"_raw": "{not json"}),
+        ] {
+            let call = ToolCall {
+                id: "c".into(),
+                name: "memory_store".into(),
+                arguments: arguments.clone(),
+            };
+            let (name, text) = call_key(&call);
+            assert_eq!(name, "memory_store");
+            assert_eq!(text, arguments.to_string().into_bytes());
+        }
+    }
 }

@@ -54,7 +54,12 @@ your final result as plain text.
 
 /// The system prompt of an agent of `role_prompt`.
 pub fn system_prompt(role_prompt: &str) -> String {
-    format!("{}\n\n{RUNTIME_RULES}", role_prompt.trim_end())
+    let role_prompt = role_prompt.trim_end();
+    let mut out = String::with_capacity(role_prompt.len() + 2 + RUNTIME_RULES.len());
+    out.push_str(role_prompt);
+    out.push_str("\n\n");
+    out.push_str(RUNTIME_RULES);
+    out
 }
 
 /// Everything the first message of a task is built from.
@@ -89,45 +94,53 @@ pub struct TaskBrief<'a> {
 
 /// The memory key a task's result is stored at.
 pub fn result_key(swarm: &str, task: &str) -> String {
-    format!("{swarm}/{task}/result")
+    let mut key = String::with_capacity(swarm.len() + task.len() + 8);
+    for part in [swarm, "/", task, "/result"] {
+        key.push_str(part);
+    }
+    key
 }
 
 /// The first user message of a task.
 pub fn task_message(brief: &TaskBrief<'_>) -> String {
     let mut out = String::with_capacity(1024);
-    let _ = write!(
-        out,
-        "# Task `{}` for {}\n\n{}\n\n",
+    // Pushed piece by piece rather than formatted: one message per task, on the path of every
+    // task start.
+    for part in [
+        "# Task `",
         brief.task_id,
+        "` for ",
         brief.role,
-        brief.description.trim()
+        "\n\n",
+        brief.description.trim(),
+        "\n\n## Context\n",
+    ] {
+        out.push_str(part);
+    }
+    context_line(&mut out, "swarm: ", &[brief.swarm]);
+    context_line(&mut out, "session: ", &[brief.session]);
+    context_line(&mut out, "topology: ", &[brief.topology]);
+    context_line(&mut out, "goal: ", &[brief.goal.unwrap_or("")]);
+    context_line(&mut out, "task: ", &[brief.task_id]);
+    context_line(&mut out, "phase: ", &[brief.phase.as_str()]);
+    context_line(&mut out, "role: ", &[brief.role]);
+    context_line(&mut out, "agent: ", &[brief.agent]);
+    context_line(&mut out, "namespace: ", &[brief.namespace]);
+    // The value of `result_key`, in its parts.
+    context_line(
+        &mut out,
+        "result_key: ",
+        &[brief.swarm, "/", brief.task_id, "/result"],
     );
-    out.push_str("## Context\n");
-    let mut line = |key: &str, value: &str| {
-        if !value.is_empty() {
-            out.push_str(key);
-            out.push_str(": ");
-            if value.contains('\n') {
-                out.push_str(&value.replace('\n', " "));
-            } else {
-                out.push_str(value);
-            }
-            out.push('\n');
-        }
-    };
-    line("swarm", brief.swarm);
-    line("session", brief.session);
-    line("topology", brief.topology);
-    line("goal", brief.goal.unwrap_or(""));
-    line("task", brief.task_id);
-    line("phase", brief.phase.as_str());
-    line("role", brief.role);
-    line("agent", brief.agent);
-    line("namespace", brief.namespace);
-    line("result_key", &result_key(brief.swarm, brief.task_id));
-    line("coordinator", brief.coordinator.unwrap_or(""));
-    line("contacts", &brief.contacts);
-    line("roles", &brief.assignable_roles.join(", "));
+    context_line(
+        &mut out,
+        "coordinator: ",
+        &[brief.coordinator.unwrap_or("")],
+    );
+    context_line(&mut out, "contacts: ", &[&brief.contacts]);
+    if !brief.assignable_roles.is_empty() {
+        context_line(&mut out, "roles: ", &[&brief.assignable_roles.join(", ")]);
+    }
     out.push('\n');
 
     if let Some((session, handoff)) = brief.handoff {
@@ -172,6 +185,27 @@ pub fn task_message(brief: &TaskBrief<'_>) -> String {
         }
     });
     out
+}
+
+/// A `key: value` line of the `## Context` block (`key` given with its `: `), the value given
+/// in parts; none when the value is empty. A line break in the value becomes a space: each key
+/// keeps to its line.
+fn context_line(out: &mut String, key: &str, value: &[&str]) {
+    if value.iter().all(|part| part.is_empty()) {
+        return;
+    }
+    out.push_str(key);
+    for part in value {
+        let mut rest = *part;
+        // A line break is one byte: the text either side of it is whole characters.
+        while let Some(at) = rest.bytes().position(|b| b == b'\n') {
+            out.push_str(&rest[..at]);
+            out.push(' ');
+            rest = &rest[at + 1..];
+        }
+        out.push_str(rest);
+    }
+    out.push('\n');
 }
 
 /// The `key: value` lines of the `## Context` block of a task message.
@@ -235,5 +269,106 @@ mod tests {
         assert!(!ctx.contains_key("coordinator"));
         assert!(text.contains("### design (by architect-1)\nuse REST"));
         assert!(text.contains("- from tester-1: ping"));
+    }
+
+    /// The message as it has always been written, every section and line break in values
+    /// included: it is stored in journals and read by the simulated model.
+    #[test]
+    fn the_task_message_keeps_its_layout() {
+        let mut b = TaskBrief {
+            swarm: "dev\nteam",
+            session: "s1",
+            topology: "hierarchical",
+            goal: Some("build\nit\n"),
+            task_id: "plan",
+            role: "coordinator",
+            agent: "coordinator-1",
+            phase: Phase::Plan,
+            description: "  Plan the work\n\n",
+            namespace: "dev",
+            coordinator: Some("coordinator-1"),
+            contacts: "everyone".into(),
+            assignable_roles: vec!["backend-dev".into(), "tester".into()],
+            dependency_results: vec![("design".into(), "architect-1".into(), " use REST\n".into())],
+            dependency_failures: vec![("db".into(), "it broke\n".into())],
+            memory_notes: vec![("dev/k".into(), "{\"a\":1}".into())],
+            messages: vec![("tester-1".into(), " ping ".into())],
+            handoff: Some(("old", " the report \n")),
+        };
+        let head = "# Task `plan` for coordinator\n\nPlan the work\n\n## Context\n";
+        // What follows the context block and the handoff, in both messages.
+        let sections = "## Results of the tasks this one builds on\n\
+### design (by architect-1)\n\
+use REST\n\
+\n\
+## Tasks that failed\n\
+- db: it broke\n\
+\n\
+## Shared memory you should know about\n\
+- dev/k: {\"a\":1}\n\
+\n\
+## Messages for you\n\
+- from tester-1: ping\n\
+\n\
+";
+        assert_eq!(
+            task_message(&b),
+            format!(
+                "{head}\
+swarm: dev team\n\
+session: s1\n\
+topology: hierarchical\n\
+goal: build it \n\
+task: plan\n\
+phase: plan\n\
+role: coordinator\n\
+agent: coordinator-1\n\
+namespace: dev\n\
+result_key: dev team/plan/result\n\
+coordinator: coordinator-1\n\
+contacts: everyone\n\
+roles: backend-dev, tester\n\
+\n\
+## Handoff from session old\n\
+This session continues that one. Its handoff report:\n\
+\n\
+the report\n\
+\n\
+{sections}When the plan is complete, call complete_task with a short summary of it."
+            )
+        );
+        b.phase = Phase::Synthesize;
+        b.goal = None;
+        b.coordinator = None;
+        b.contacts = String::new();
+        b.assignable_roles.clear();
+        b.handoff = None;
+        b.swarm = "";
+        assert_eq!(
+            task_message(&b),
+            format!(
+                "{head}\
+session: s1\n\
+topology: hierarchical\n\
+task: plan\n\
+phase: synthesize\n\
+role: coordinator\n\
+agent: coordinator-1\n\
+namespace: dev\n\
+result_key: /plan/result\n\
+\n\
+{sections}Write the final synthesis for the goal and call complete_task with it."
+            )
+        );
+    }
+
+    #[test]
+    fn the_system_prompt_is_the_role_prompt_then_the_rules() {
+        for role in ["You build things.\n\n  ", "", "one line", "x\n"] {
+            assert_eq!(
+                system_prompt(role),
+                format!("{}\n\n{RUNTIME_RULES}", role.trim_end())
+            );
+        }
     }
 }
