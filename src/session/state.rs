@@ -500,6 +500,9 @@ impl SessionState {
                         t.turns = 0;
                         t.last_finish = None;
                         t.cut_offs = 0;
+                        // The calls of the failed attempt belong to its conversation, which is
+                        // gone: a call of the new one with a reused id is not in doubt.
+                        t.calls_in_flight.clear();
                     }
                 }
             }
@@ -612,6 +615,41 @@ mod tests {
         });
         assert_eq!(state.elapsed_ms(), 70_000);
         assert_eq!(state.wall_span_ms(), morning + 10_000 - 1_000);
+    }
+
+    #[test]
+    fn a_retried_task_has_no_calls_in_flight_from_its_failed_attempt() {
+        let mut state = SessionState::default();
+        state.apply(&Event::TaskCreated {
+            task: crate::spec::TaskSpec {
+                id: "t".into(),
+                role: "r".into(),
+                description: "d".into(),
+                depends_on: Vec::new(),
+            },
+            created_by: None,
+            at_ms: 1,
+        });
+        state.apply(&Event::ToolStarted {
+            task: "t".into(),
+            agent: "a".into(),
+            call_id: "call_0".into(),
+            name: "write_file".into(),
+            at_ms: 2,
+        });
+        state.apply(&Event::TaskFailed {
+            task: "t".into(),
+            agent: Some("a".into()),
+            error: "stopped".into(),
+            at_ms: 3,
+        });
+        assert_eq!(state.tasks["t"].calls_in_flight, ["call_0"]);
+        state.apply(&Event::TaskRetried {
+            task: "t".into(),
+            at_ms: 4,
+        });
+        assert!(state.tasks["t"].calls_in_flight.is_empty());
+        assert_eq!(state.tasks["t"].status, TaskStatus::Pending);
     }
 
     /// `apply_new` drops a system prompt already journaled for the role, keeps a new or changed
