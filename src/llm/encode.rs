@@ -191,8 +191,11 @@ fn value_text(value: &Value) -> String {
 /// entry whose tools are gone is dropped when the cache grows.
 #[derive(Debug, Default)]
 pub(crate) struct EncodedTools {
-    entries: Mutex<HashMap<usize, Entry>>,
+    entries: Mutex<ToolsByAddress>,
 }
+
+/// Looked up on every request; an address is no key anyone can choose.
+type ToolsByAddress = HashMap<usize, Entry, foldhash::fast::RandomState>;
 
 #[derive(Debug)]
 struct Entry {
@@ -231,7 +234,7 @@ impl EncodedTools {
         bytes
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ToolsByAddress> {
         // The map stays consistent whatever a panicking holder did: entries are whole.
         self.entries
             .lock()

@@ -18,7 +18,8 @@ pub(crate) struct KeyIndex {
     namespaces: BTreeMap<Arc<str>, NamespaceKeys>,
 }
 
-type LeafGroups = HashMap<Box<str>, BTreeSet<Arc<str>>>;
+/// Hashed on every insert once filled; foldhash with a per-map random seed, as the slot map.
+type LeafGroups = HashMap<Box<str>, BTreeSet<Arc<str>>, foldhash::fast::RandomState>;
 
 #[derive(Debug, Default)]
 struct NamespaceKeys {
@@ -31,7 +32,7 @@ struct NamespaceKeys {
 impl NamespaceKeys {
     fn by_leaf(&self) -> &LeafGroups {
         self.by_leaf.get_or_init(|| {
-            let mut groups = LeafGroups::new();
+            let mut groups = LeafGroups::default();
             for key in &self.all {
                 match groups.get_mut(leaf(key)) {
                     Some(group) => {

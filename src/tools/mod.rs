@@ -98,7 +98,8 @@ pub struct CallOutcome {
 #[derive(Clone, Default)]
 pub struct ToolSet {
     tools: Vec<Arc<dyn Tool>>,
-    by_name: HashMap<String, usize>,
+    /// Looked up on every tool call; the names come from the configuration.
+    by_name: HashMap<String, usize, foldhash::fast::RandomState>,
     schemas: Arc<[ToolSchema]>,
 }
 
@@ -113,7 +114,7 @@ impl ToolSet {
     /// one is dropped: the first one wins.
     pub fn new(tools: Vec<Arc<dyn Tool>>) -> Self {
         let mut kept: Vec<Arc<dyn Tool>> = Vec::with_capacity(tools.len());
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         for tool in tools {
             let name = tool.schema().name.clone();
             if by_name.contains_key(&name) {
