@@ -579,6 +579,19 @@ fn add_to_agent(
 mod tests {
     use super::*;
 
+    fn created(id: &str, role: &str) -> Event {
+        Event::TaskCreated {
+            task: crate::spec::TaskSpec {
+                id: id.into(),
+                role: role.into(),
+                description: "d".into(),
+                depends_on: Vec::new(),
+            },
+            created_by: None,
+            at_ms: 1,
+        }
+    }
+
     fn started(at_ms: u64) -> Event {
         Event::SessionStarted {
             session: "s".into(),
@@ -620,16 +633,7 @@ mod tests {
     #[test]
     fn a_retried_task_has_no_calls_in_flight_from_its_failed_attempt() {
         let mut state = SessionState::default();
-        state.apply(&Event::TaskCreated {
-            task: crate::spec::TaskSpec {
-                id: "t".into(),
-                role: "r".into(),
-                description: "d".into(),
-                depends_on: Vec::new(),
-            },
-            created_by: None,
-            at_ms: 1,
-        });
+        state.apply(&created("t", "r"));
         state.apply(&Event::ToolStarted {
             task: "t".into(),
             agent: "a".into(),
@@ -656,16 +660,6 @@ mod tests {
     /// one, and leaves the state as `apply` of the event as journaled does.
     #[test]
     fn a_known_system_prompt_is_dropped_from_a_new_task_started() {
-        let created = |id: &str, role: &str| Event::TaskCreated {
-            task: crate::spec::TaskSpec {
-                id: id.into(),
-                role: role.into(),
-                description: "d".into(),
-                depends_on: Vec::new(),
-            },
-            created_by: None,
-            at_ms: 1,
-        };
         let started = |id: &str, system: &str, at_ms: u64| Event::TaskStarted {
             task: id.into(),
             agent: format!("agent-{id}"),
@@ -750,16 +744,7 @@ mod tests {
         let stored: Event = serde_json::from_str(&serde_json::to_string(&turn).unwrap()).unwrap();
         let mut state = SessionState::default();
         state.apply(&started(1));
-        state.apply(&Event::TaskCreated {
-            task: crate::spec::TaskSpec {
-                id: "t".into(),
-                role: "r".into(),
-                description: "d".into(),
-                depends_on: Vec::new(),
-            },
-            created_by: None,
-            at_ms: 1,
-        });
+        state.apply(&created("t", "r"));
         state.apply(&stored);
         let transcript = &state.tasks["t"].transcript;
         assert!(
