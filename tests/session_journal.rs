@@ -488,3 +488,33 @@ async fn a_held_lease_is_renewed_by_its_heartbeat() {
         .unwrap();
     assert_eq!(released, None, "dropping the lease gives it back");
 }
+
+/// A journal opened on one runtime hands its answers to a task there; once that runtime is gone,
+/// appends made from another one are still answered (by the writer itself) and durable.
+#[test]
+fn a_journal_outliving_the_runtime_it_was_opened_on_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = StateDir::open(dir.path()).unwrap();
+    let id = state_dir.create_session(&plan(), None).unwrap();
+    let events = workload(&id, 10);
+    let lock = state_dir.lock(&id).unwrap();
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let journal = first.block_on(async {
+        let journal = state_dir.open_journal(&id, &lock).unwrap();
+        append_all(&journal, &events[..5]).await;
+        journal
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        append_all(&journal, &events[5..]).await;
+        journal.close().await;
+    });
+    assert_eq!(state_dir.load(&id).unwrap().state, fold(&events));
+}
