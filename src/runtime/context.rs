@@ -5,7 +5,7 @@ use super::budget::Reservations;
 use super::hooks::HookRunner;
 use super::recorder::Recorder;
 use super::roster::Roster;
-use super::tools::{build_tool_set, RolePolicies, SessionHandles, ToolDeps};
+use super::tools::{SessionHandles, ToolDeps, ToolSets};
 use crate::clock::SharedClock;
 use crate::llm::{resolve_model, LlmClient, LlmError, ModelAlias, ProviderConfig};
 use crate::memory::{KeyPattern, MemoryStore};
@@ -234,15 +234,11 @@ impl SwarmContext {
             }),
             mcp: Arc::clone(&mcp),
         };
-        let mut policies = RolePolicies::default();
+        let mut sets = ToolSets::default();
         let tool_sets = roster
             .agents()
             .iter()
-            .map(|a| {
-                let tools =
-                    build_tool_set(&plan, &deps, &mut policies, &a.id, &a.role).map(Arc::new);
-                (a.id.clone(), tools)
-            })
+            .map(|a| (a.id.clone(), sets.of(&plan, &deps, &a.id, &a.role)))
             .collect();
         let note_patterns = ["**/blockers", "**/decisions"]
             .into_iter()
@@ -308,5 +304,74 @@ impl SwarmContext {
 
     pub async fn woken(&self) {
         self.wake.notified().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{load_swarm, LoadOptions};
+
+    /// A swarm of two roles: `noter` holds only a memory tool, `lead` a session tool too.
+    fn context(dir: &std::path::Path) -> SwarmContext {
+        std::fs::create_dir_all(dir.join("agents")).expect("agents dir");
+        std::fs::write(
+            dir.join("swarm.yaml"),
+            "name: sets\ntopology: mesh\nmax_agents: 5\nagents:\n  - role: noter\n    count: 3\n  \
+             - role: lead\n    count: 2\nmemory:\n  namespace: sets\nworkspace: ./ws\ntasks:\n  \
+             - id: t1\n    role: noter\n    description: Note it.\n",
+        )
+        .expect("swarm file");
+        for (role, tools) in [
+            ("noter", "[memory_store]"),
+            ("lead", "[memory_store, send_message]"),
+        ] {
+            std::fs::write(
+                dir.join("agents").join(format!("{role}.md")),
+                format!("---\nname: {role}\ndescription: A {role}\ntools: {tools}\n---\nWork.\n"),
+            )
+            .expect("role file");
+        }
+        let plan = load_swarm(&dir.join("swarm.yaml"), &LoadOptions::default())
+            .expect("swarm loads")
+            .value;
+        let clock = crate::clock::system();
+        let recorder = Recorder::new(
+            crate::session::SessionState::default(),
+            crate::session::Journal::disabled(),
+        );
+        SwarmContext::new(
+            Arc::new(plan),
+            "s".into(),
+            None,
+            recorder,
+            MemoryStore::new(Arc::clone(&clock), Default::default()),
+            Workspace::open(&dir.join("ws")).expect("workspace"),
+            None,
+            Arc::new(McpHub::default()),
+            LlmPool::new(ProviderConfig::new(ProviderKind::Simulated, "m", "")),
+            HookRunner::new(&Default::default(), dir),
+            clock,
+        )
+    }
+
+    #[test]
+    fn agents_share_a_tool_set_unless_a_tool_acts_as_the_agent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = context(dir.path());
+        let set = |agent: &str| ctx.tools_of(agent).expect("agent has tools");
+        assert!(Arc::ptr_eq(&set("noter-1"), &set("noter-2")));
+        assert!(Arc::ptr_eq(&set("noter-1"), &set("noter-3")));
+        assert!(Arc::ptr_eq(
+            set("noter-1").schemas(),
+            set("noter-3").schemas()
+        ));
+        // `send_message` sends as its holder: each lead has its own.
+        assert!(!Arc::ptr_eq(&set("lead-1"), &set("lead-2")));
+        assert_eq!(
+            set("lead-1").names().collect::<Vec<_>>(),
+            ["memory_store", "send_message"]
+        );
+        assert_eq!(set("noter-2").names().collect::<Vec<_>>(), ["memory_store"]);
     }
 }

@@ -73,6 +73,61 @@ impl RolePolicies {
     }
 }
 
+/// The tool sets of a run's agents. Agents of one role whose tools do not act as the agent
+/// (no session tool) share one set: it is built, and its schemas encoded for requests, once.
+#[derive(Default)]
+pub struct ToolSets {
+    policies: RolePolicies,
+    /// By role name and whether the agent is the coordinator (which decides `create_task`).
+    shared: HashMap<(String, bool), Arc<ToolSet>>,
+}
+
+impl ToolSets {
+    /// The tools of `agent` (of `role_name`), as [`build_tool_set`] builds them.
+    pub fn of(
+        &mut self,
+        plan: &SwarmPlan,
+        deps: &ToolDeps,
+        agent: &str,
+        role_name: &str,
+    ) -> Result<Arc<ToolSet>, String> {
+        let agent_free = plan
+            .roles
+            .get(role_name)
+            .is_some_and(|role| !role.tools.iter().any(|&name| is_session_tool(name)));
+        if !agent_free {
+            return build_tool_set(plan, deps, &mut self.policies, agent, role_name).map(Arc::new);
+        }
+        let key = (
+            role_name.to_owned(),
+            deps.session.roster.is_coordinator(agent),
+        );
+        if let Some(set) = self.shared.get(&key) {
+            return Ok(Arc::clone(set));
+        }
+        let set = Arc::new(build_tool_set(
+            plan,
+            deps,
+            &mut self.policies,
+            agent,
+            role_name,
+        )?);
+        self.shared.insert(key, Arc::clone(&set));
+        Ok(set)
+    }
+}
+
+/// A tool bound to the agent that holds it.
+fn is_session_tool(name: ToolName) -> bool {
+    matches!(
+        name,
+        ToolName::SendMessage
+            | ToolName::ReadMessages
+            | ToolName::CreateTask
+            | ToolName::CompleteTask
+    )
+}
+
 /// The tools `agent` (of `role_name`) holds for the whole run: the tools its role lists, minus
 /// `run_command` when the swarm does not allow commands and `create_task` for anyone but the
 /// coordinator. An invalid memory rule is the agent's error.
