@@ -7,7 +7,8 @@
 
 use super::index::Scan;
 use super::MemoryError;
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{Glob, GlobBuilder, GlobMatcher};
+use std::sync::OnceLock;
 
 /// A compiled key glob.
 #[derive(Debug, Clone)]
@@ -21,7 +22,10 @@ pub struct KeyPattern {
     leaf: Option<String>,
     /// The glob has no special characters: it matches exactly `prefix`.
     literal: bool,
-    matcher: GlobMatcher,
+    glob: Glob,
+    /// Compiled on the first key that needs it: the index often leaves none (a run compiles
+    /// `**/blockers` and `**/decisions` for every task brief, and most runs store neither).
+    matcher: OnceLock<GlobMatcher>,
 }
 
 const SPECIAL: [char; 5] = ['*', '?', '[', '{', '\\'];
@@ -37,18 +41,18 @@ impl KeyPattern {
                 "it is empty; use `*` for every top-level key or `**` for every key".into(),
             ));
         }
-        let matcher = GlobBuilder::new(glob)
+        let compiled = GlobBuilder::new(glob)
             .literal_separator(true)
             .build()
-            .map_err(|e| invalid(e.kind().to_string()))?
-            .compile_matcher();
+            .map_err(|e| invalid(e.kind().to_string()))?;
         let prefix_end = glob.find(SPECIAL).unwrap_or(glob.len());
         Ok(Self {
             prefix: glob[..prefix_end].to_owned(),
             suffix: literal_suffix(glob).to_owned(),
             leaf: literal_leaf(glob).map(str::to_owned),
             literal: prefix_end == glob.len(),
-            matcher,
+            glob: compiled,
+            matcher: OnceLock::new(),
         })
     }
 
@@ -71,7 +75,11 @@ impl KeyPattern {
         if self.literal {
             key == self.prefix
         } else {
-            key.ends_with(&self.suffix) && self.matcher.is_match(key)
+            key.ends_with(&self.suffix)
+                && self
+                    .matcher
+                    .get_or_init(|| self.glob.compile_matcher())
+                    .is_match(key)
         }
     }
 }
