@@ -48,12 +48,19 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// The escape of `b` (one [`escape`] gives), in stores of a fixed size.
+#[inline]
 fn push_escape(out: &mut Vec<u8>, b: u8) {
     let (bytes, len) = escape(b);
-    out.extend_from_slice(&bytes[..len]);
+    if len == 2 {
+        out.extend_from_slice(&[bytes[0], bytes[1]]);
+    } else {
+        out.extend_from_slice(&bytes);
+    }
 }
 
 /// The escape of one byte that needs one, and its length.
+#[inline]
 fn escape(b: u8) -> ([u8; 6], usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let short = match b {
@@ -174,10 +181,10 @@ fn write_str_escaped(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(b"\\\"");
 }
 
-/// `value` as compact JSON text: what [`write_value_str`] escapes, for the tests.
-#[cfg(test)]
-fn value_text(value: &Value) -> String {
-    let mut out = Vec::new();
+/// `value` as compact JSON text: what `value.to_string()` gives, without the formatter
+/// machinery in between (and what [`write_value_str`] escapes).
+pub(crate) fn value_text(value: &Value) -> String {
+    let mut out = Vec::with_capacity(64);
     write_value(&mut out, value);
     // Only valid UTF-8 is ever written: the input's own strings and ASCII.
     String::from_utf8(out).unwrap_or_default()

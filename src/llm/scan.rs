@@ -24,9 +24,73 @@ fn specials(w: u64) -> u64 {
     (control | quote | slash) & HIGHS
 }
 
-/// Where the first `"`, `\` or control character at or after `from` is, eight bytes at a time.
+/// Where the first `"`, `\` or control character at or after `from` is: sixteen bytes at a
+/// time with SSE2 (which every x86_64 has), else eight at a time.
 #[inline]
 pub(crate) fn find_special(bytes: &[u8], from: usize) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        let sixteen = |at: usize| {
+            bytes
+                .get(at..at + 16)
+                .and_then(|c| <&[u8; 16]>::try_from(c).ok())
+        };
+        let mut i = from;
+        while let Some(chunk) = sixteen(i) {
+            let hits = sse2::specials(chunk);
+            if hits != 0 {
+                return Some(i + hits.trailing_zeros() as usize);
+            }
+            i += 16;
+        }
+        if i >= bytes.len() {
+            return None;
+        }
+        match bytes
+            .len()
+            .checked_sub(16)
+            .and_then(|last| Some((last, sixteen(last)?)))
+        {
+            // The last sixteen bytes, of which those before `i` were seen already.
+            Some((last, chunk)) => {
+                let seen = (1u32 << (i - last)) - 1;
+                let hits = sse2::specials(chunk) & !seen;
+                (hits != 0).then(|| last + hits.trailing_zeros() as usize)
+            }
+            None => find_special_words(bytes, i),
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    find_special_words(bytes, from)
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod sse2 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// A bit for each byte of `chunk` that a JSON string cannot hold as it is (control
+    /// characters, `"`, `\`), the first byte's the lowest.
+    #[inline]
+    pub(super) fn specials(chunk: &[u8; 16]) -> u32 {
+        // SAFETY: this build has SSE2 (the cfg above), and the load reads the sixteen bytes
+        // of `chunk`, an unaligned load being allowed.
+        unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // A byte is at most 0x1f exactly when the smaller of it and 0x1f is itself.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), control)) as u32
+        }
+    }
+}
+
+/// [`find_special`] eight bytes at a time.
+#[inline]
+fn find_special_words(bytes: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 8) {
         let mut word = [0u8; 8];
@@ -573,7 +637,7 @@ mod tests {
             (from..bytes.len()).find(|&j| matches!(bytes[j], 0..=0x1f | b'"' | b'\\'))
         };
         for special in [0u8, b'\n', 0x1f, b'"', b'\\'] {
-            for len in 0..20 {
+            for len in 0..40 {
                 for at in 0..=len {
                     // Specials before `from` too, and ordinary bytes around them.
                     let mut bytes: Vec<u8> = (0..len).map(|j| b" ~a!\x7f"[j % 5]).collect();

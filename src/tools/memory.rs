@@ -116,7 +116,7 @@ pub fn execute(ctx: &ToolContext<'_>, tool: ToolName, args: &Value) -> ToolOutpu
         _ => Err(format!("`{tool}` is not a memory tool")),
     });
     match result {
-        Ok(value) => ToolOutput::ok(value.to_string()),
+        Ok(value) => ToolOutput::ok(crate::llm::encode::value_text(&value)),
         Err(message) => ToolOutput::error(format!("{tool}: {message}")),
     }
 }
