@@ -92,6 +92,9 @@ struct Args {
     /// The URL the floor client posts to (internal)
     #[arg(long, hide = true)]
     floor_url: Option<String>,
+    /// The floor client's HTTP stack (internal)
+    #[arg(long, hide = true, value_enum, default_value_t = support::floor::Transport::Reqwest)]
+    floor_transport: support::floor::Transport,
     /// Benchmark name filters passed through by cargo; ignored
     #[arg(hide = true)]
     filters: Vec<String>,
@@ -186,7 +189,7 @@ fn main() -> ExitCode {
     if let Some(bodies) = &args.floor_client {
         let url = args.floor_url.as_deref().unwrap_or_default();
         let concurrency = args.concurrency.unwrap_or(1) as usize;
-        return match support::floor::run(bodies, url, concurrency) {
+        return match support::floor::run(bodies, url, concurrency, args.floor_transport) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("floor client: {err}");
