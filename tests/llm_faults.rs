@@ -303,7 +303,9 @@ async fn a_connection_error_keeps_its_source() {
     let source = std::error::Error::source(inner).expect("the transport error is kept");
     let transport = inner.transport_error().expect("the transport error");
     assert!(
-        transport.downcast_ref::<reqwest::Error>().is_some(),
+        transport
+            .downcast_ref::<swarm_runtime::llm::TransportError>()
+            .is_some(),
         "{transport:?}"
     );
     // The OS error at the bottom of the chain is still there to inspect.

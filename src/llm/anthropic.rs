@@ -35,7 +35,7 @@ pub struct AnthropicProvider {
 
 impl AnthropicProvider {
     pub(crate) fn new(
-        http: reqwest::Client,
+        http: http::HttpClient,
         base_url: &str,
         key: Option<ApiKey>,
         stream: bool,
@@ -47,12 +47,15 @@ impl AnthropicProvider {
             format!("{base}/v1/messages")
         };
         Self {
-            endpoint: Endpoint::new(http, url, key, stream, |builder, key| {
-                let builder = builder.header("anthropic-version", ANTHROPIC_VERSION);
-                match key {
-                    Some(key) => builder.header("x-api-key", key.expose()),
-                    None => builder,
+            endpoint: Endpoint::new(http, url, key, stream, |headers, key| {
+                headers.insert(
+                    "anthropic-version",
+                    reqwest::header::HeaderValue::from_static(ANTHROPIC_VERSION),
+                );
+                if let Some(key) = key {
+                    headers.insert("x-api-key", http::sensitive(key.expose())?);
                 }
+                Ok(())
             }),
             prompt_cache: false,
             thinking: None,
@@ -767,7 +770,7 @@ impl WireUsage {
 }
 
 /// Reads events until `message_stop`; a stream that ends before it was cut short.
-async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatResponse, LlmError> {
+async fn read_stream(response: http::Response, limit: usize) -> Result<ChatResponse, LlmError> {
     let mut events = http::events(response, limit);
     let mut text = String::new();
     let mut calls = PartialToolCalls::default();
@@ -1251,9 +1254,14 @@ mod tests {
     }
 
     fn provider(cache: bool, thinking: Option<u32>) -> AnthropicProvider {
-        AnthropicProvider::new(reqwest::Client::new(), "http://localhost:1", None, true)
-            .with_prompt_cache(cache)
-            .with_thinking(thinking)
+        AnthropicProvider::new(
+            http::HttpClient::new(false).expect("client"),
+            "http://localhost:1",
+            None,
+            true,
+        )
+        .with_prompt_cache(cache)
+        .with_thinking(thinking)
     }
 
     fn tool(id: &str, content: &str) -> Message {
@@ -1324,7 +1332,7 @@ mod tests {
 
     #[test]
     fn endpoint_accepts_base_urls_with_and_without_v1() {
-        let http = reqwest::Client::new();
+        let http = http::HttpClient::new(false).expect("client");
         let plain = AnthropicProvider::new(http.clone(), "http://h:1/", None, false);
         let v1 = AnthropicProvider::new(http, "http://h:1/v1", None, false);
         assert_eq!(plain.endpoint.url, "http://h:1/v1/messages");

@@ -2,29 +2,24 @@
 //! [`LlmError::Api`] with the API's own message and its `Retry-After`, reading bodies and event
 //! streams, and keeping the API key out of every error.
 
+pub(crate) use super::transport::HttpClient;
+pub(crate) use super::transport::Response;
+use super::transport::{error_chain, Target, TransportError};
 use super::{ApiKey, LlmError};
-use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, Response};
+use reqwest::header::{HeaderMap, HeaderValue, InvalidHeaderValue, ACCEPT, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::error::Error as _;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// The HTTP client of one [`super::LlmClient`]; its connection pool is shared by all clones.
-pub(crate) fn http_client() -> Result<reqwest::Client, LlmError> {
-    let builder = reqwest::Client::builder().tcp_nodelay(true);
-    // reqwest's system proxy is matched against every request, which showed in the per-call
-    // profile. Where it can only come from the environment and the environment names none, it
-    // matches nothing, and leaving it out changes nothing but the cost.
-    let builder = if system_proxy_possible(|name| std::env::var_os(name).is_some()) {
-        builder
-    } else {
-        builder.no_proxy()
-    };
-    builder
-        .build()
-        .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))
+/// hyper directly, unless a proxy may apply: only reqwest implements proxies (tunnels,
+/// `NO_PROXY`), and where the environment names none they would match nothing.
+pub(crate) fn http_client() -> Result<HttpClient, LlmError> {
+    HttpClient::new(system_proxy_possible(|name| {
+        std::env::var_os(name).is_some()
+    }))
 }
 
 /// The variables reqwest reads its system proxy from on every platform.
@@ -43,24 +38,29 @@ fn system_proxy_possible(is_set: impl Fn(&str) -> bool) -> bool {
     cfg!(any(target_os = "macos", windows)) || PROXY_VARIABLES.into_iter().any(is_set)
 }
 
-/// Adds a protocol's headers and key to a request.
-pub(crate) type Authorize = fn(RequestBuilder, Option<&ApiKey>) -> RequestBuilder;
+/// Adds a protocol's headers and key to the headers of every request; the key marked
+/// sensitive.
+pub(crate) type Authorize = fn(&mut HeaderMap, Option<&ApiKey>) -> Result<(), InvalidHeaderValue>;
+
+/// `value` as a header value kept out of logs and HTTP/2 header compression.
+pub(crate) fn sensitive(value: &str) -> Result<HeaderValue, InvalidHeaderValue> {
+    let mut value = HeaderValue::from_str(value)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
 
 /// Where one provider sends its requests, and how.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: HttpClient,
     pub(crate) url: String,
-    /// `url` parsed once: parsing it on every request showed in the per-call profile.
-    parsed: Option<reqwest::Url>,
     pub(crate) key: Option<ApiKey>,
     pub(crate) stream: bool,
-    authorize: Authorize,
-    /// The headers of every request (content type, the protocol's, the key), built once and
-    /// copied into each request instead of being parsed and inserted one by one; `None` when
-    /// they do not build (a key that is no valid header value, a URL reqwest refuses), and each
-    /// request then fails as it always did.
-    headers: Option<HeaderMap>,
+    /// The parsed URL and the headers of every request (content type, the protocol's, the
+    /// key), built once and copied into each request; the error when they do not build (a key
+    /// that is no valid header value, a URL that does not parse), and each request then fails
+    /// with it.
+    target: Result<Target, Arc<TransportError>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -77,51 +77,37 @@ impl std::fmt::Debug for Endpoint {
 
 impl Endpoint {
     pub(crate) fn new(
-        http: reqwest::Client,
+        http: HttpClient,
         url: String,
         key: Option<ApiKey>,
         stream: bool,
         authorize: Authorize,
     ) -> Self {
-        // A URL that does not parse is left to reqwest, which reports it on the first request.
-        let parsed = reqwest::Url::parse(&url).ok();
-        let mut endpoint = Self {
+        let target = Target::new(&url, HeaderMap::new()).and_then(|mut target| {
+            // In the order reqwest sends them: the request's own, then its default `accept`.
+            let headers = &mut target.headers;
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            authorize(headers, key.as_ref()).map_err(|e| TransportError::Builder(Box::new(e)))?;
+            headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+            Ok(target)
+        });
+        Self {
             http,
             url,
-            parsed,
             key,
             stream,
-            authorize,
-            headers: None,
-        };
-        endpoint.headers = endpoint
-            .builder()
-            .build()
-            .ok()
-            .map(|request| request.headers().clone());
-        endpoint
-    }
-
-    /// A request to this endpoint with its headers, without a body yet.
-    fn builder(&self) -> RequestBuilder {
-        let builder = match &self.parsed {
-            Some(url) => self.http.post(url.clone()),
-            None => self.http.post(&self.url),
-        };
-        let builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
-        (self.authorize)(builder, self.key.as_ref())
+            target: target.map_err(Arc::new),
+        }
     }
 
     /// Posts `body`, JSON text.
     pub(crate) async fn post(&self, body: Vec<u8>) -> Result<Response, LlmError> {
-        match (&self.headers, &self.parsed) {
-            (Some(headers), Some(url)) => {
-                let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
-                *request.headers_mut() = headers.clone();
-                *request.body_mut() = Some(body.into());
-                send(self.http.execute(request)).await
-            }
-            _ => send(self.builder().body(body).send()).await,
+        match &self.target {
+            Ok(target) => send(self.http.post(target, body)).await,
+            Err(err) => Err(LlmError::Connection {
+                message: error_chain(&**err),
+                source: Some(Arc::clone(err) as _),
+            }),
         }
     }
 
@@ -137,16 +123,26 @@ impl Endpoint {
 /// Awaits the response to a request sent and returns it if its status is a success; otherwise
 /// the API's error as [`LlmError::Api`].
 async fn send(
-    pending: impl Future<Output = Result<Response, reqwest::Error>>,
+    pending: impl Future<Output = Result<Response, LlmError>>,
 ) -> Result<Response, LlmError> {
-    let response = pending.await.map_err(transport_error)?;
+    let mut response = pending.await?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
     let retry_after_ms = retry_after_ms(response.headers(), SystemTime::now());
     // The body of an error is only needed for its message; a broken one still leaves the status.
-    let body = response.bytes().await.unwrap_or_default();
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(_) => {
+                body.clear();
+                break;
+            }
+        }
+    }
     Err(LlmError::Api {
         status: status.as_u16(),
         message: api_error_message(&body)
@@ -180,7 +176,7 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
         return Err(too_large(limit));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+    while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
@@ -257,7 +253,7 @@ impl SseReader {
                     self.pos = 0;
                     self.buf.extend_from_slice(&chunk);
                 }
-                Some(Err(e)) => return Some(Err(transport_error(e))),
+                Some(Err(e)) => return Some(Err(e)),
                 None => {
                     self.ended = true;
                     if self.pos < self.buf.len() {
@@ -401,22 +397,6 @@ pub(crate) fn status_of_type(kind: &str) -> u16 {
     }
 }
 
-/// A failure below HTTP: refused or reset connections, bodies cut short.
-pub(crate) fn transport_error(err: reqwest::Error) -> LlmError {
-    // reqwest's own message is generic ("error sending request"); the cause is in the chain.
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    LlmError::Connection {
-        message: text,
-        source: Some(std::sync::Arc::new(err)),
-    }
-}
-
 /// The `message` of `{"error": {"message": ...}}` (OpenAI and Anthropic), or of
 /// `{"error": "..."}` (some OpenAI-compatible servers), or else the body's text, shortened.
 pub(crate) fn api_error_message(body: &[u8]) -> Option<String> {
@@ -511,7 +491,7 @@ fn redact_text(err: LlmError, key: &str) -> LlmError {
         },
         LlmError::Connection { message, source } => LlmError::Connection {
             message: clean(message),
-            // The key travels in a header, which reqwest's errors never show.
+            // The key travels in a header, which transport errors never show.
             source,
         },
         LlmError::InvalidResponse(m) => LlmError::InvalidResponse(clean(m)),
@@ -578,16 +558,18 @@ mod tests {
     #[test]
     fn an_endpoint_shows_no_key() {
         let endpoint = Endpoint::new(
-            reqwest::Client::new(),
+            HttpClient::new(false).expect("client"),
             "http://127.0.0.1:1/v1/messages".into(),
             Some(ApiKey::new("sk-secret")),
             true,
-            |builder, key| match key {
-                Some(key) => builder.header("x-api-key", key.expose()),
-                None => builder,
+            |headers, key| {
+                if let Some(key) = key {
+                    headers.insert("x-api-key", sensitive(key.expose())?);
+                }
+                Ok(())
             },
         );
-        assert!(endpoint.headers.is_some());
+        assert!(endpoint.target.is_ok());
         let text = format!("{endpoint:?}");
         assert!(!text.contains("sk-secret"), "{text}");
     }
@@ -595,16 +577,18 @@ mod tests {
     #[test]
     fn headers_that_do_not_build_fail_each_request_as_before() {
         let endpoint = Endpoint::new(
-            reqwest::Client::new(),
+            HttpClient::new(false).expect("client"),
             "http://127.0.0.1:1/v1/chat/completions".into(),
             Some(ApiKey::new("bad\nkey")),
             true,
-            |builder, key| match key {
-                Some(key) => builder.bearer_auth(key.expose()),
-                None => builder,
+            |headers, key| {
+                if let Some(key) = key {
+                    headers.insert("authorization", sensitive(key.expose())?);
+                }
+                Ok(())
             },
         );
-        assert!(endpoint.headers.is_none());
+        assert!(endpoint.target.is_err());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

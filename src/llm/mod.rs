@@ -21,6 +21,7 @@ pub mod pricing;
 mod provider;
 mod retry;
 mod scan;
+mod transport;
 mod types;
 
 pub use aliases::{is_model_alias, resolve_model, ModelAlias, ANTHROPIC_MODEL_ALIASES};
@@ -34,4 +35,5 @@ pub use limit::{estimate_tokens, Admission, Limiter, RateBudget};
 pub use openai::OpenAiProvider;
 pub use provider::{connect, Provider, ProviderFuture};
 pub use retry::RetryPolicy;
+pub use transport::TransportError;
 pub use types::*;

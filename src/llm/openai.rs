@@ -34,7 +34,7 @@ pub struct OpenAiProvider {
 
 impl OpenAiProvider {
     pub(crate) fn new(
-        http: reqwest::Client,
+        http: http::HttpClient,
         base_url: &str,
         key: Option<ApiKey>,
         stream: bool,
@@ -45,9 +45,12 @@ impl OpenAiProvider {
                 format!("{}/chat/completions", base_url.trim_end_matches('/')),
                 key,
                 stream,
-                |builder, key| match key {
-                    Some(key) => builder.bearer_auth(key.expose()),
-                    None => builder,
+                |headers, key| {
+                    if let Some(key) = key {
+                        let value = http::sensitive(&format!("Bearer {}", key.expose()))?;
+                        headers.insert(reqwest::header::AUTHORIZATION, value);
+                    }
+                    Ok(())
                 },
             ),
             cache_key: false,
@@ -634,7 +637,7 @@ impl WireUsage {
 /// Reads `data:` chunks until `[DONE]`. A stream that ends before `[DONE]` and before any
 /// finish reason was cut short, and is an error (retryable) rather than a partial turn. An
 /// error inside the stream, in whichever shape the server uses, is the API's error.
-async fn read_stream(response: reqwest::Response, limit: usize) -> Result<ChatResponse, LlmError> {
+async fn read_stream(response: http::Response, limit: usize) -> Result<ChatResponse, LlmError> {
     let mut events = http::events(response, limit);
     let mut text = String::new();
     let mut refusal = String::new();
@@ -970,8 +973,13 @@ mod tests {
     }
 
     fn provider(field: MaxTokensField) -> OpenAiProvider {
-        OpenAiProvider::new(reqwest::Client::new(), "http://localhost:1/v1", None, true)
-            .with_max_tokens_field(Some(field))
+        OpenAiProvider::new(
+            http::HttpClient::new(false).expect("client"),
+            "http://localhost:1/v1",
+            None,
+            true,
+        )
+        .with_max_tokens_field(Some(field))
     }
 
     #[test]
