@@ -16,6 +16,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// The bytes of `w` that a JSON string cannot hold as they are (control characters, `"`, `\`),
 /// as the high bit of each byte. The lowest flagged byte is always exact; bytes above a flagged
 /// one may be flagged in error, so only the lowest is used.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline]
 fn specials(w: u64) -> u64 {
     let control = w.wrapping_sub(ONES * 0x20) & !w;
@@ -25,7 +26,8 @@ fn specials(w: u64) -> u64 {
 }
 
 /// Where the first `"`, `\` or control character at or after `from` is: sixteen bytes at a
-/// time with SSE2 (which every x86_64 has), else eight at a time.
+/// time with SSE2 (which every x86_64 has), a text shorter than that in one block padded with
+/// spaces; elsewhere eight bytes at a time.
 #[inline]
 pub(crate) fn find_special(bytes: &[u8], from: usize) -> Option<usize> {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -57,7 +59,14 @@ pub(crate) fn find_special(bytes: &[u8], from: usize) -> Option<usize> {
                 let hits = sse2::specials(chunk) & !seen;
                 (hits != 0).then(|| last + hits.trailing_zeros() as usize)
             }
-            None => find_special_words(bytes, i),
+            // Fewer than sixteen bytes in all: the rest, padded with spaces (never flagged).
+            None => {
+                let rest = &bytes[i..];
+                let mut block = [b' '; 16];
+                block[..rest.len()].copy_from_slice(rest);
+                let hits = sse2::specials(&block);
+                (hits != 0).then(|| i + hits.trailing_zeros() as usize)
+            }
         }
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
@@ -89,6 +98,7 @@ mod sse2 {
 }
 
 /// [`find_special`] eight bytes at a time.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 #[inline]
 fn find_special_words(bytes: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
@@ -287,7 +297,10 @@ impl<'a> Scanner<'a> {
             self.pos = at + 1;
             return Some(Cow::Borrowed(&self.text[start..at]));
         }
-        let mut out = String::with_capacity(at - start + 16);
+        // Unescaping never lengthens a text: the rest of the event is room enough, so a string
+        // of a stream event grows no more (a long document's still may, past 4 KiB).
+        let room = (bytes.len() - start).min(4096).max(at - start + 16);
+        let mut out = String::with_capacity(room);
         let mut run = start;
         loop {
             out.push_str(&self.text[run..at]);
@@ -640,7 +653,7 @@ mod tests {
             for len in 0..40 {
                 for at in 0..=len {
                     // Specials before `from` too, and ordinary bytes around them.
-                    let mut bytes: Vec<u8> = (0..len).map(|j| b" ~a!\x7f"[j % 5]).collect();
+                    let mut bytes: Vec<u8> = (0..len).map(|j| b" ~a!\x7f\xc3\xff"[j % 7]).collect();
                     if at < len {
                         bytes[at] = special;
                     }
@@ -648,9 +661,15 @@ mod tests {
                         bytes[0] = b'"';
                     }
                     for from in 0..=len {
+                        let expected = naive(&bytes, from);
                         assert_eq!(
                             find_special(&bytes, from),
-                            naive(&bytes, from),
+                            expected,
+                            "{bytes:?} from {from}"
+                        );
+                        assert_eq!(
+                            find_special_words(&bytes, from),
+                            expected,
                             "{bytes:?} from {from}"
                         );
                     }
