@@ -76,9 +76,12 @@ struct Step {
     /// Why the last turn ended, and how many turns in a row were cut off at `max_tokens`.
     last_finish: Option<FinishReason>,
     cut_offs: u32,
-    call_counts: HashMap<(String, Vec<u8>), u32>,
+    /// Hashed on every tool call (its name and encoded arguments).
+    call_counts: HashMap<(String, Vec<u8>), u32, foldhash::fast::RandomState>,
     /// The tool schemas offered in this task's phase.
     schemas: Arc<[crate::llm::ToolSchema]>,
+    /// The prices of the model the last turn called, looked up once for the step's turns.
+    rates: Option<(String, Option<Rates>)>,
     /// The span of the step's LLM calls: the retry layer's warnings carry its fields, so a
     /// retry line names agent and task. Made once per step, not per call.
     llm_span: tracing::Span,
@@ -154,7 +157,7 @@ impl Step {
                 .cloned()
                 .collect()
         };
-        let mut call_counts = HashMap::new();
+        let mut call_counts = HashMap::default();
         for message in &transcript {
             if let Message::Assistant { tool_calls, .. } = message {
                 for call in tool_calls {
@@ -177,6 +180,7 @@ impl Step {
             cut_offs,
             call_counts,
             schemas,
+            rates: None,
             turn_ack: None,
             llm_span: tracing::warn_span!("llm", agent = %agent.id, task = %task_id),
         })
@@ -239,17 +243,14 @@ impl Step {
             return Ok(Some(self.continued_text(index)));
         }
         let cut_off = self.last_finish == Some(FinishReason::Length);
-        let calls = tool_calls.clone();
-        let mut answered: HashMap<String, (String, bool)> = HashMap::new();
+        let calls = tool_calls.len();
+        let mut answered: HashMap<String, bool> = HashMap::new();
         for m in &self.transcript[index + 1..] {
             if let Message::Tool {
-                call_id,
-                content,
-                is_error,
-                ..
+                call_id, is_error, ..
             } = m
             {
-                answered.insert(call_id.clone(), (content.clone(), *is_error));
+                answered.insert(call_id.clone(), *is_error);
             }
         }
         let in_flight = self
@@ -259,8 +260,13 @@ impl Step {
             .unwrap_or_default();
         let mut result = None;
         let mut last_ack = None;
-        for call in &calls {
-            if let Some((_, is_error)) = answered.get(&call.id) {
+        for at in 0..calls {
+            // Borrowed from the transcript, which only grows after it: the calls are not
+            // copied for the loop.
+            let Some(call) = call_at(&self.transcript, index, at) else {
+                break;
+            };
+            if let Some(is_error) = answered.get(&call.id) {
                 // Done before a crash; a successful complete_task still ends the task.
                 if call.name == "complete_task" && !is_error {
                     result = complete_result(call);
@@ -302,17 +308,18 @@ impl Step {
                 outcome.output
             };
             let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let (call_id, name) = (call.id.clone(), call.name.clone());
             self.transcript.push(Message::Tool {
-                call_id: call.id.clone(),
-                name: call.name.clone(),
+                call_id: call_id.clone(),
+                name: name.clone(),
                 content: output.content.clone(),
                 is_error: output.is_error,
             });
             last_ack = Some(self.ctx.recorder.emit(Event::ToolCompleted {
                 task: self.task.clone(),
                 agent: self.agent.id.clone(),
-                call_id: call.id.clone(),
-                name: call.name.clone(),
+                call_id,
+                name,
                 content: output.content,
                 is_error: output.is_error,
                 duration_ms,
@@ -377,13 +384,20 @@ impl Step {
             cache_key: Some(Arc::clone(&self.cache_key)),
         };
         let config = client.config();
-        let rates = crate::llm::price_table::prices_for(
-            self.ctx.plan.llm.prices,
-            config.kind,
-            &config.model,
-        )
-        .prices()
-        .map(|p| Rates::new(&p, config.kind, &config.model));
+        let rates = match &self.rates {
+            Some((model, rates)) if *model == config.model => *rates,
+            _ => {
+                let rates = crate::llm::price_table::prices_for(
+                    self.ctx.plan.llm.prices,
+                    config.kind,
+                    &config.model,
+                )
+                .prices()
+                .map(|p| Rates::new(&p, config.kind, &config.model));
+                self.rates = Some((config.model.clone(), rates));
+                rates
+            }
+        };
         let max_tokens = u64::from(if request.max_tokens > 0 {
             request.max_tokens
         } else {
@@ -557,6 +571,14 @@ pub fn in_doubt_message(tool: &str) -> String {
 
 /// A tool call's name and its arguments as compact JSON (the bytes `to_string` gives, written
 /// without the formatting machinery): equal for the same call repeated.
+/// The `at`-th tool call of the assistant turn at `index` of `transcript`.
+fn call_at(transcript: &[Message], index: usize, at: usize) -> Option<&ToolCall> {
+    match transcript.get(index)? {
+        Message::Assistant { tool_calls, .. } => tool_calls.get(at),
+        _ => None,
+    }
+}
+
 fn call_key(call: &ToolCall) -> (String, Vec<u8>) {
     let mut arguments = Vec::with_capacity(64);
     crate::llm::encode::write_value(&mut arguments, &call.arguments);
