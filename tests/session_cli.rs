@@ -335,6 +335,7 @@ fn a_version_3_file_is_read_and_upgraded() {
     let expected = StateDir::open(tmp.path()).unwrap().load(&id).unwrap().plan;
     let db = tmp.path().join("state.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
+    seqs_from_autoincrement(&conn, 0);
     one_event_per_row(&conn);
     conn.execute_batch(
         "UPDATE sessions SET plan = (SELECT plan FROM plans WHERE session = sessions.id);
@@ -354,10 +355,74 @@ fn a_version_3_file_is_read_and_upgraded() {
     assert_eq!(version(&db), 3, "a reader left the file as it was");
 
     let dir = StateDir::open(tmp.path()).unwrap();
-    assert_eq!(version(&db), 5);
+    assert_eq!(version(&db), swarm_runtime::session::SCHEMA_VERSION);
     let restored = dir.load(&id).unwrap();
     assert_eq!(restored.plan, expected);
     assert_eq!(restored.state.status, Some(SessionStatus::BudgetStopped));
+}
+
+/// A version 5 file has seqs from AUTOINCREMENT: its `sqlite_sequence` can be above every row left
+/// (rows at the top were deleted). It is read as it is, and once upgraded its next seq still comes
+/// after every seq it ever handed out.
+#[test]
+fn a_version_5_file_is_read_and_upgraded_without_reusing_seqs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let id = stopped_session(tmp.path());
+    let db = tmp.path().join("state.db");
+    let (events, last) = {
+        let dir = StateDir::open(tmp.path()).unwrap();
+        let events = dir.events_after(&id, 0, 1000).unwrap();
+        (events.len(), events.last().unwrap().seq as i64)
+    };
+    let high = last + 40;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    seqs_from_autoincrement(&conn, high);
+    conn.pragma_update(None, "user_version", 5).unwrap();
+    drop(conn);
+    let version = |db: &Path| -> i64 {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+
+    let out = swarm(tmp.path(), &["sessions", "show", "latest", "--json"]).success();
+    assert!(stdout(&out).contains(&id), "{}", stdout(&out));
+    assert_eq!(version(&db), 5, "a reader left the file as it was");
+
+    let dir = StateDir::open(tmp.path()).unwrap();
+    assert_eq!(version(&db), swarm_runtime::session::SCHEMA_VERSION);
+    dir.append_external(&id, &[Event::Checkpoint { at_ms: 9_000 }])
+        .unwrap();
+    let after = dir.events_after(&id, 0, 1000).unwrap();
+    assert_eq!(after.len(), events + 1);
+    assert_eq!(after.last().unwrap().seq as i64, high + 1);
+    assert_eq!(
+        dir.load(&id).unwrap().state.status,
+        Some(SessionStatus::BudgetStopped)
+    );
+}
+
+/// Rewrites `events` as files before version 6 hold it: AUTOINCREMENT, with `sqlite_sequence` at
+/// `sequence`, and no `seq_high`.
+fn seqs_from_autoincrement(conn: &rusqlite::Connection, sequence: i64) {
+    conn.execute_batch(&format!(
+        "DROP TRIGGER events_keep_seq_high;
+         DROP TABLE seq_high;
+         DROP INDEX events_by_session;
+         ALTER TABLE events RENAME TO events_v6;
+         CREATE TABLE events (
+             seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+             session TEXT NOT NULL REFERENCES sessions(id),
+             origin  TEXT NOT NULL CHECK (origin IN ('runner', 'external')),
+             body    BLOB NOT NULL,
+             n       INTEGER NOT NULL DEFAULT 1
+         );
+         CREATE INDEX events_by_session ON events(session, seq);
+         INSERT INTO events SELECT * FROM events_v6;
+         DROP TABLE events_v6;
+         UPDATE sqlite_sequence SET seq = MAX(seq, {sequence}) WHERE name = 'events';"
+    ))
+    .unwrap();
 }
 
 /// Rewrites `events` as files before version 5 hold it: a row per event, no count column.

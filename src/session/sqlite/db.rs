@@ -10,12 +10,13 @@ use std::time::Duration;
 /// The file name of the database inside the state dir.
 pub const DB_FILE: &str = "state.db";
 
-/// The schema version this build writes and reads (`PRAGMA user_version`). Version 5 puts a run
+/// The schema version this build writes and reads (`PRAGMA user_version`). Version 6 gives seqs
+/// without AUTOINCREMENT (see [`SEQ_HIGH`]); version 5 puts a run
 /// of events committed together in one row of `events` (`event_rows.rs`); version 4 keeps a
 /// session's plan in its own table, so that the per-commit update of the session's row does not
 /// rewrite it; version 3 adds leases (host, fencing token, expiry) to the lock columns; version 2
 /// stores snapshot memory in the binary framing of `snapshot.rs`; version 1 stored it as JSON.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The oldest version this build reads, and upgrades in place on a read-write open.
 const OLDEST_UPGRADABLE: i64 = 2;
@@ -40,6 +41,29 @@ const UPGRADE_FROM_4: &str = "
 ALTER TABLE events ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
 ";
 
+/// The highest seq ever handed out is the highest `events.seq`, or, once rows at the top were
+/// deleted (a snapshot drops external events, a session can be deleted), the highest deleted one,
+/// which the trigger keeps in `seq_high`'s single row. AUTOINCREMENT kept it in
+/// `sqlite_sequence`, which costs a page write on every commit; this costs one only on a delete.
+const SEQ_HIGH: &str = "
+CREATE TABLE seq_high (
+    id  INTEGER PRIMARY KEY CHECK (id = 0),
+    seq INTEGER NOT NULL
+);
+CREATE TRIGGER events_keep_seq_high AFTER DELETE ON events
+WHEN old.seq > COALESCE((SELECT seq FROM seq_high WHERE id = 0), 0)
+BEGIN
+    INSERT OR REPLACE INTO seq_high (id, seq) VALUES (0, old.seq);
+END;
+";
+
+/// Files before version 6 keep their AUTOINCREMENT `events` table (it is not rebuilt), and
+/// `sqlite_sequence` may hold seqs of rows deleted before the upgrade: `seq_high` starts there.
+const UPGRADE_FROM_5_SEED: &str = "
+INSERT OR REPLACE INTO seq_high (id, seq)
+SELECT 0, seq FROM sqlite_sequence WHERE name = 'events';
+";
+
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -62,7 +86,7 @@ CREATE TABLE sessions (
     lock_expires_ms INTEGER
 );
 CREATE TABLE events (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq     INTEGER PRIMARY KEY,
     session TEXT NOT NULL REFERENCES sessions(id),
     origin  TEXT NOT NULL CHECK (origin IN ('runner', 'external')),
     body    BLOB NOT NULL,
@@ -216,7 +240,8 @@ pub fn checkpoint_wal(conn: &Connection) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-/// Brings an older database to this version (lease columns, plans table, event counts), once, whichever
+/// Brings an older database to this version (lease columns, plans table, event counts, the seq
+/// high-water mark), once, whichever
 /// process gets there first.
 fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -230,6 +255,17 @@ fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
         }
         if (2..=4).contains(&version) {
             conn.execute_batch(UPGRADE_FROM_4)?;
+        }
+        if (2..=5).contains(&version) {
+            conn.execute_batch(SEQ_HIGH)?;
+            let autoincrement: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')",
+                [],
+                |r| r.get(0),
+            )?;
+            if autoincrement {
+                conn.execute_batch(UPGRADE_FROM_5_SEED)?;
+            }
             conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         Ok(())
@@ -311,6 +347,7 @@ fn build(path: &Path) -> Result<(), SessionError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
     tx.execute_batch(SCHEMA).map_err(err)?;
+    tx.execute_batch(SEQ_HIGH).map_err(err)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(err)?;
     tx.commit().map_err(err)?;

@@ -8,7 +8,7 @@
 use crate::session::encode::encode_event;
 use crate::session::rows::Origin;
 use crate::session::Event;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 /// Most events in one row, so that reading from a seq inside a long run decodes little that it
 /// then skips.
@@ -47,8 +47,7 @@ impl EventRows {
     }
 
     /// Inserts the events as rows of at most [`ROW_EVENTS`], with the seqs after the highest one
-    /// ever handed out (AUTOINCREMENT's `sqlite_sequence` keeps it, deleted rows included), and
-    /// returns the last seq (`None` when there are no events). The caller holds a write
+    /// ever handed out (deleted rows included, see [`highest_seq`]), and returns the last seq (`None` when there are no events). The caller holds a write
     /// transaction, so the seqs are consecutive.
     pub(crate) fn insert(
         &self,
@@ -80,13 +79,17 @@ impl EventRows {
     }
 }
 
-/// The highest seq handed out so far, in any session.
+/// The highest seq handed out so far, in any session: the last row's, or a deleted row's that
+/// `seq_high` keeps (schema version 6, `db.rs`). Upgraded files whose `events` table still has
+/// AUTOINCREMENT start `seq_high` from its `sqlite_sequence`, which SQLite keeps on writing.
 fn highest_seq(tx: &Connection) -> rusqlite::Result<u64> {
-    let recorded: Option<i64> = tx
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    Ok(recorded.unwrap_or(0).max(0) as u64)
+    let recorded: i64 = tx
+        .prepare_cached(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events), 0),
+                        COALESCE((SELECT seq FROM seq_high WHERE id = 0), 0))",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(recorded.max(0) as u64)
 }
 
 /// Splits a row into its events with their seqs, oldest first. A row whose count of events does
@@ -160,6 +163,56 @@ mod tests {
         );
         let single: Vec<_> = split(7, 1, b"{}").unwrap().collect();
         assert_eq!(single, vec![(7, &b"{}"[..])]);
+    }
+
+    fn rows(n: usize) -> EventRows {
+        let mut rows = EventRows::default();
+        for at_ms in 0..n as u64 {
+            rows.push(&Event::Checkpoint { at_ms }).unwrap();
+        }
+        rows
+    }
+
+    /// A snapshot deletes external rows and a session can be deleted: a seq handed out is never
+    /// handed out again, whichever rows are gone, and no commit writes `sqlite_sequence`.
+    #[test]
+    fn seqs_are_not_handed_out_again_after_the_highest_rows_are_deleted() {
+        use super::super::db::{self, Access};
+        let tmp = tempfile::tempdir().unwrap();
+        let path = db::db_path(tmp.path());
+        db::create(&path).unwrap();
+        let conn = db::connect(&path, Access::ReadWrite).unwrap();
+        for id in ["a", "b", "c", "d"] {
+            conn.execute(
+                "INSERT INTO sessions (id, swarm, status, created_ms, updated_ms, plan, source_hash)
+                 VALUES (?1, 's', 'running', 0, 0, '', '')",
+                [id],
+            )
+            .unwrap();
+        }
+        let insert = |n, session, origin| rows(n).insert(&conn, session, origin).unwrap();
+        assert_eq!(insert(3, "a", Origin::Runner), Some(3));
+        assert_eq!(insert(2, "b", Origin::External), Some(5));
+        conn.execute("DELETE FROM events WHERE session = 'b'", [])
+            .unwrap();
+        assert_eq!(insert(1, "a", Origin::Runner), Some(6));
+        conn.execute("DELETE FROM events", []).unwrap();
+        conn.execute("DELETE FROM sessions WHERE id = 'b'", [])
+            .unwrap();
+        assert_eq!(insert(2, "c", Origin::Runner), Some(8));
+        // Deleting rows below the top leaves the mark where it is.
+        assert_eq!(insert(1, "d", Origin::Runner), Some(9));
+        conn.execute("DELETE FROM events WHERE seq = 8", [])
+            .unwrap();
+        assert_eq!(insert(1, "d", Origin::Runner), Some(10));
+        let autoincrement: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!autoincrement);
     }
 
     #[test]
