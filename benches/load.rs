@@ -8,7 +8,9 @@
 //!
 //! After each journaled run, the floor: a bare HTTP client (`support::floor`) sends the very
 //! bodies that run sent to the same mock, C at once, as a child process measured the same way;
-//! the swarm's CPU per call and wall time are reported as ratios to it.
+//! the swarm's CPU per call and wall time are reported as ratios to it. It runs twice: on
+//! reqwest (the floor the targets are stated against) and on hyper's pooled client directly
+//! (the stack swarm's own LLM client uses without a proxy), the stricter of the two.
 //!
 //! ```text
 //! cargo bench --bench load                      # standard workload + scaling table
@@ -153,8 +155,10 @@ struct Measured {
     usage: ChildUsage,
     mock: Counts,
     state_bytes: u64,
-    /// The bare client sending the same bodies, after a journaled run.
+    /// The bare client sending the same bodies, after a journaled run: reqwest.
     floor: Option<ChildUsage>,
+    /// The same on hyper's pooled client directly, the stack swarm's LLM client uses.
+    floor_hyper: Option<ChildUsage>,
     /// Why the run does not count, if it does not.
     problem: Option<String>,
 }
@@ -175,6 +179,12 @@ impl Measured {
     /// CPU per call of the swarm over that of the floor client.
     fn cpu_over_floor(&self) -> Option<f64> {
         let floor = self.floor?;
+        Some(self.usage.cpu().as_secs_f64() / floor.cpu().as_secs_f64().max(1e-9))
+    }
+
+    /// CPU per call of the swarm over that of the floor client on hyper directly.
+    fn cpu_over_hyper_floor(&self) -> Option<f64> {
+        let floor = self.floor_hyper?;
         Some(self.usage.cpu().as_secs_f64() / floor.cpu().as_secs_f64().max(1e-9))
     }
 
@@ -449,31 +459,24 @@ impl Bench {
         let state_bytes = workload::dir_bytes(&files.state_dir);
 
         let mut problem = check(workload, &usage, &mock);
-        let floor = if journal && problem.is_none() {
+        let (floor, floor_hyper) = if journal && problem.is_none() {
             let bodies = capture.take();
             let path = files.dir.join("bodies.bin");
             support::floor::write_bodies(&path, &bodies)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            let exe = std::env::current_exe().map_err(|e| format!("no bench binary: {e}"))?;
-            let mut floor = Command::new(exe);
-            floor
-                .arg("--floor-client")
-                .arg(&path)
-                .arg("--floor-url")
-                .arg(format!("{base_url}/chat/completions"))
-                .arg("--concurrency")
-                .arg(workload.concurrency.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit());
-            let floor_usage = run_measured(&mut floor)
-                .map_err(|e| format!("cannot run the floor client: {e}"))?;
-            if floor_usage.exit_code != Some(0) {
-                problem = Some("the floor client failed".into());
+            let url = format!("{base_url}/chat/completions");
+            let mut floors = [None, None];
+            for (slot, transport) in floors.iter_mut().zip(["reqwest", "hyper"]) {
+                let usage = run_floor(&path, &url, workload.concurrency, transport)?;
+                if usage.exit_code != Some(0) {
+                    problem = Some(format!("the floor client ({transport}) failed"));
+                }
+                *slot = Some(usage);
             }
-            Some(floor_usage)
+            let [floor, floor_hyper] = floors;
+            (floor, floor_hyper)
         } else {
-            None
+            (None, None)
         };
         if let Some(problem) = &problem {
             eprintln!(
@@ -497,9 +500,34 @@ impl Bench {
             mock,
             state_bytes,
             floor,
+            floor_hyper,
             problem,
         })
     }
+}
+
+/// Runs the floor client (the bench binary as a child) on `bodies` with `transport`.
+fn run_floor(
+    bodies: &Path,
+    url: &str,
+    concurrency: u32,
+    transport: &str,
+) -> Result<ChildUsage, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("no bench binary: {e}"))?;
+    let mut floor = Command::new(exe);
+    floor
+        .arg("--floor-client")
+        .arg(bodies)
+        .arg("--floor-url")
+        .arg(url)
+        .arg("--concurrency")
+        .arg(concurrency.to_string())
+        .arg("--floor-transport")
+        .arg(transport)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    run_measured(&mut floor).map_err(|e| format!("cannot run the floor client: {e}"))
 }
 
 /// Whether the run did the work: clean exit, exactly N x T calls, N final answers.
@@ -610,15 +638,15 @@ fn print_header(bin: &Path) {
 
 fn print_table(rows: &[Measured]) {
     println!(
-        "| N | T | C | latency | stream | journal | wall s | ideal s | wall/ideal | LLM calls | CPU s (user+sys) | CPU/call ms | floor CPU/call ms | CPU / floor | wall / floor | peak RSS MiB | peak in flight | request KiB (mean) | state dir KiB | ok |"
+        "| N | T | C | latency | stream | journal | wall s | ideal s | wall/ideal | LLM calls | CPU s (user+sys) | CPU/call ms | floor CPU/call ms | CPU / floor | wall / floor | hyper floor CPU/call ms | CPU / hyper floor | peak RSS MiB | peak in flight | request KiB (mean) | state dir KiB | ok |"
     );
     println!(
-        "|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|"
+        "|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|"
     );
     for r in rows {
         let w = &r.workload;
         println!(
-            "| {} | {} | {} | {} ms | {} | {} | {:.3} | {:.2} | {:.3} | {} | {:.3} ({:.3}+{:.3}) | {:.4} | {} | {} | {} | {:.1} | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} ms | {} | {} | {:.3} | {:.2} | {:.3} | {} | {:.3} ({:.3}+{:.3}) | {:.4} | {} | {} | {} | {} | {} | {:.1} | {} | {:.1} | {} | {} |",
             w.tasks,
             w.turns,
             w.concurrency,
@@ -640,6 +668,12 @@ fn print_table(rows: &[Measured]) {
             r.cpu_over_floor()
                 .map_or("-".to_string(), |x| format!("{x:.2}")),
             r.wall_over_floor()
+                .map_or("-".to_string(), |x| format!("{x:.2}")),
+            r.floor_hyper.map_or("-".to_string(), |f| format!(
+                "{:.4}",
+                f.cpu().as_secs_f64() * 1e3 / r.mock.requests.max(1) as f64
+            )),
+            r.cpu_over_hyper_floor()
                 .map_or("-".to_string(), |x| format!("{x:.2}")),
             r.rss_mib(),
             r.mock.peak_in_flight,
@@ -697,6 +731,9 @@ fn print_targets(rows: &[Measured]) {
             "  CPU per call <= {TARGET_CPU_OVER_FLOOR} x the bare client's: {ratio:.2} x  {}",
             verdict(ratio <= TARGET_CPU_OVER_FLOOR)
         );
+    }
+    if let Some(ratio) = on.cpu_over_hyper_floor() {
+        println!("  CPU per call over the bare client on hyper directly: {ratio:.2} x");
     }
     println!(
         "  peak RSS <= {TARGET_RSS_MIB} MiB: {:.1} MiB  {}",
