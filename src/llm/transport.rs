@@ -303,6 +303,13 @@ mod tests {
         request
     }
 
+    /// A loopback listener and the chat-completions URL on it with `scheme`.
+    async fn listen(scheme: &str) -> (TcpListener, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("bound address");
+        (listener, format!("{scheme}://{addr}/v1/chat/completions"))
+    }
+
     fn both() -> [HttpClient; 2] {
         let direct = HttpClient::new(false).expect("client");
         let reqwest = HttpClient::new(true).expect("client");
@@ -333,11 +340,7 @@ mod tests {
     async fn exchange(reply: &'static [u8]) -> Vec<(Vec<u8>, Result<Response, LlmError>)> {
         let mut out = Vec::new();
         // One listener: the `host` header is the same for both.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!(
-            "http://{}/v1/chat/completions",
-            listener.local_addr().unwrap()
-        );
+        let (listener, url) = listen("http").await;
         for http in both() {
             let endpoint = endpoint(http, url.clone());
             let (sent, got) = tokio::join!(
@@ -438,11 +441,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_temporary_redirect_is_followed_with_the_body() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!(
-            "http://{}/v1/chat/completions",
-            listener.local_addr().unwrap()
-        );
+        let (listener, url) = listen("http").await;
         let endpoint = endpoint(HttpClient::new(false).expect("client"), url);
         let server = async {
             let redirect = b"HTTP/1.1 307 Temporary Redirect\r\nlocation: /v2/next\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
@@ -461,11 +460,7 @@ mod tests {
     #[tokio::test]
     async fn https_urls_are_spoken_to_in_tls() {
         // A plain HTTP server behind an https URL: the TLS handshake fails, no request is sent.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!(
-            "https://{}/v1/chat/completions",
-            listener.local_addr().unwrap()
-        );
+        let (listener, url) = listen("https").await;
         let endpoint = endpoint(HttpClient::new(false).expect("client"), url);
         let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
         let server = async {
@@ -478,8 +473,10 @@ mod tests {
             hello
         };
         let (sent, got) = tokio::join!(server, endpoint.post(b"{}".to_vec()));
-        assert!(
-            !sent.starts_with(b"POST"),
+        // A TLS record of type handshake (a ClientHello), not a request.
+        assert_eq!(
+            sent.first(),
+            Some(&0x16),
             "{}",
             String::from_utf8_lossy(&sent)
         );

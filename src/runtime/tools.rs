@@ -73,8 +73,8 @@ impl RolePolicies {
     }
 }
 
-/// The tool sets of a run's agents. Agents of one role whose tools do not act as the agent
-/// (no session tool) share one set: it is built, and its schemas encoded for requests, once.
+/// The tool sets of a run's agents. Agents of one role share one set unless a tool of it acts
+/// as its holder (a session tool): it is built, and its schemas encoded for requests, once.
 #[derive(Default)]
 pub struct ToolSets {
     policies: RolePolicies,
@@ -91,13 +91,6 @@ impl ToolSets {
         agent: &str,
         role_name: &str,
     ) -> Result<Arc<ToolSet>, String> {
-        let agent_free = plan
-            .roles
-            .get(role_name)
-            .is_some_and(|role| !role.tools.iter().any(|&name| is_session_tool(name)));
-        if !agent_free {
-            return build_tool_set(plan, deps, &mut self.policies, agent, role_name).map(Arc::new);
-        }
         let key = (
             role_name.to_owned(),
             deps.session.roster.is_coordinator(agent),
@@ -112,20 +105,11 @@ impl ToolSets {
             agent,
             role_name,
         )?);
-        self.shared.insert(key, Arc::clone(&set));
+        if set.shareable() {
+            self.shared.insert(key, Arc::clone(&set));
+        }
         Ok(set)
     }
-}
-
-/// A tool bound to the agent that holds it.
-fn is_session_tool(name: ToolName) -> bool {
-    matches!(
-        name,
-        ToolName::SendMessage
-            | ToolName::ReadMessages
-            | ToolName::CreateTask
-            | ToolName::CompleteTask
-    )
 }
 
 /// The tools `agent` (of `role_name`) holds for the whole run: the tools its role lists, minus
@@ -210,6 +194,11 @@ impl Tool for SessionTool {
 
     /// Tasks and messages are events of the session.
     fn effects_journaled(&self) -> bool {
+        true
+    }
+
+    /// It sends, reads and creates as `agent`.
+    fn bound_to_holder(&self) -> bool {
         true
     }
 

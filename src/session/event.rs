@@ -236,6 +236,21 @@ pub enum Event {
 }
 
 impl Event {
+    /// A `TaskCreated` of task `id` for `role`, as tests need one.
+    #[cfg(test)]
+    pub(crate) fn task_created(id: &str, role: &str) -> Event {
+        Event::TaskCreated {
+            task: crate::spec::TaskSpec {
+                id: id.into(),
+                role: role.into(),
+                description: "d".into(),
+                depends_on: Vec::new(),
+            },
+            created_by: None,
+            at_ms: 1,
+        }
+    }
+
     /// The wall-clock time of the event, where it has one.
     pub fn at_ms(&self) -> Option<u64> {
         match self {

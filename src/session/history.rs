@@ -149,19 +149,6 @@ impl SystemPrompts {
 mod tests {
     use super::*;
 
-    fn created(task: &str, role: &str) -> Event {
-        Event::TaskCreated {
-            task: crate::spec::TaskSpec {
-                id: task.into(),
-                role: role.into(),
-                description: "d".into(),
-                depends_on: Vec::new(),
-            },
-            created_by: None,
-            at_ms: 1,
-        }
-    }
-
     fn started(task: &str, system: Option<&str>) -> Event {
         Event::TaskStarted {
             task: task.into(),
@@ -182,7 +169,11 @@ mod tests {
     #[test]
     fn a_task_started_without_its_system_prompt_gets_its_roles_last_one() {
         let mut prompts = SystemPrompts::default();
-        for event in [created("a", "r"), created("b", "r"), created("c", "q")] {
+        for event in [
+            Event::task_created("a", "r"),
+            Event::task_created("b", "r"),
+            Event::task_created("c", "q"),
+        ] {
             prompts.resolve(&event);
         }
         assert_eq!(

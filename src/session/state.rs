@@ -579,19 +579,6 @@ fn add_to_agent(
 mod tests {
     use super::*;
 
-    fn created(id: &str, role: &str) -> Event {
-        Event::TaskCreated {
-            task: crate::spec::TaskSpec {
-                id: id.into(),
-                role: role.into(),
-                description: "d".into(),
-                depends_on: Vec::new(),
-            },
-            created_by: None,
-            at_ms: 1,
-        }
-    }
-
     fn started(at_ms: u64) -> Event {
         Event::SessionStarted {
             session: "s".into(),
@@ -633,7 +620,7 @@ mod tests {
     #[test]
     fn a_retried_task_has_no_calls_in_flight_from_its_failed_attempt() {
         let mut state = SessionState::default();
-        state.apply(&created("t", "r"));
+        state.apply(&Event::task_created("t", "r"));
         state.apply(&Event::ToolStarted {
             task: "t".into(),
             agent: "a".into(),
@@ -672,7 +659,8 @@ mod tests {
         let mut journaled = Vec::new();
         let mut events = vec![started("missing", "s", 2)];
         events.extend(
-            ["a", "b", "c", "d", "e"].map(|id| created(id, if id == "e" { "other" } else { "r" })),
+            ["a", "b", "c", "d", "e"]
+                .map(|id| Event::task_created(id, if id == "e" { "other" } else { "r" })),
         );
         events.extend([
             started("a", "s1", 3),
@@ -744,7 +732,7 @@ mod tests {
         let stored: Event = serde_json::from_str(&serde_json::to_string(&turn).unwrap()).unwrap();
         let mut state = SessionState::default();
         state.apply(&started(1));
-        state.apply(&created("t", "r"));
+        state.apply(&Event::task_created("t", "r"));
         state.apply(&stored);
         let transcript = &state.tasks["t"].transcript;
         assert!(

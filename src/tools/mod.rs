@@ -83,6 +83,12 @@ pub trait Tool: Send + Sync {
         false
     }
 
+    /// Whether the tool acts as the agent that holds it (sends, reads or creates as that
+    /// agent), so that each agent needs its own; any other tool may be shared by agents.
+    fn bound_to_holder(&self) -> bool {
+        false
+    }
+
     /// Runs one call with the model's arguments.
     fn call<'a>(&'a self, args: &'a Value) -> ToolFuture<'a>;
 }
@@ -134,6 +140,11 @@ impl ToolSet {
     /// The schemas sent with every request.
     pub fn schemas(&self) -> &Arc<[ToolSchema]> {
         &self.schemas
+    }
+
+    /// Whether agents may share this set: none of its tools acts as its holder.
+    pub fn shareable(&self) -> bool {
+        !self.tools.iter().any(|t| t.bound_to_holder())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
