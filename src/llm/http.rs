@@ -131,9 +131,11 @@ async fn send(
         return Ok(response);
     }
     let retry_after_ms = retry_after_ms(response.headers(), SystemTime::now());
-    // The body of an error is only needed for its message; a broken one still leaves the status.
+    // The body of an error is only needed for its message, so its first 64 KiB do; a broken
+    // one still leaves the status.
+    const ERROR_BODY_LIMIT: usize = 64 << 10;
     let mut body = Vec::new();
-    loop {
+    while body.len() < ERROR_BODY_LIMIT {
         match response.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             Ok(None) => break,

@@ -416,6 +416,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_error_status_with_an_endless_body_is_answered_from_its_start() {
+        let (listener, url) = listen("http").await;
+        for http in both() {
+            let endpoint = endpoint(http, url.clone());
+            // The server never finishes the body it announces: the error must not wait for it.
+            let server = async {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                let mut request = vec![0; 4096];
+                let _ = socket.read(&mut request).await.expect("read");
+                let head = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 100000000\r\n\r\n";
+                socket.write_all(head).await.expect("write");
+                socket.write_all(&[b'x'; 128 << 10]).await.expect("write");
+                socket
+            };
+            let call = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                endpoint.post(b"{}".to_vec()),
+            );
+            let (_socket, got) = tokio::join!(server, call);
+            match got.expect("answered without the rest of the body") {
+                Err(LlmError::Api {
+                    status: 503,
+                    message,
+                    ..
+                }) => assert!(
+                    message.starts_with("xxx") && message.len() < 1000,
+                    "{message}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn a_refused_connection_is_the_same_error_on_both() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

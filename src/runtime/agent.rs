@@ -80,8 +80,9 @@ struct Step {
     call_counts: HashMap<(String, Vec<u8>), u32, foldhash::fast::RandomState>,
     /// The tool schemas offered in this task's phase.
     schemas: Arc<[crate::llm::ToolSchema]>,
-    /// The prices of the model the last turn called, looked up once for the step's turns.
-    rates: Option<(String, Option<Rates>)>,
+    /// The prices of the provider and model the last turn called, looked up once for the
+    /// step's turns.
+    rates: Option<(crate::spec::ProviderKind, String, Option<Rates>)>,
     /// The span of the step's LLM calls: the retry layer's warnings carry its fields, so a
     /// retry line names agent and task. Made once per step, not per call.
     llm_span: tracing::Span,
@@ -385,7 +386,7 @@ impl Step {
         };
         let config = client.config();
         let rates = match &self.rates {
-            Some((model, rates)) if *model == config.model => *rates,
+            Some((kind, model, rates)) if *kind == config.kind && *model == config.model => *rates,
             _ => {
                 let rates = crate::llm::price_table::prices_for(
                     self.ctx.plan.llm.prices,
@@ -394,7 +395,7 @@ impl Step {
                 )
                 .prices()
                 .map(|p| Rates::new(&p, config.kind, &config.model));
-                self.rates = Some((config.model.clone(), rates));
+                self.rates = Some((config.kind, config.model.clone(), rates));
                 rates
             }
         };
@@ -569,8 +570,6 @@ pub fn in_doubt_message(tool: &str) -> String {
     )
 }
 
-/// A tool call's name and its arguments as compact JSON (the bytes `to_string` gives, written
-/// without the formatting machinery): equal for the same call repeated.
 /// The `at`-th tool call of the assistant turn at `index` of `transcript`.
 fn call_at(transcript: &[Message], index: usize, at: usize) -> Option<&ToolCall> {
     match transcript.get(index)? {
@@ -579,6 +578,8 @@ fn call_at(transcript: &[Message], index: usize, at: usize) -> Option<&ToolCall>
     }
 }
 
+/// A tool call's name and its arguments as compact JSON (the bytes `to_string` gives, written
+/// without the formatting machinery): equal for the same call repeated.
 fn call_key(call: &ToolCall) -> (String, Vec<u8>) {
     let mut arguments = Vec::with_capacity(64);
     crate::llm::encode::write_value(&mut arguments, &call.arguments);

@@ -11,8 +11,8 @@ use std::time::Duration;
 pub const DB_FILE: &str = "state.db";
 
 /// The schema version this build writes and reads (`PRAGMA user_version`). Version 6 gives seqs
-/// without AUTOINCREMENT (see [`SEQ_HIGH`]); version 5 puts a run
-/// of events committed together in one row of `events` (`event_rows.rs`); version 4 keeps a
+/// without AUTOINCREMENT (see [`SEQ_HIGH`]); version 5 puts a run of events committed together
+/// in one row of `events` (`event_rows.rs`); version 4 keeps a
 /// session's plan in its own table, so that the per-commit update of the session's row does not
 /// rewrite it; version 3 adds leases (host, fencing token, expiry) to the lock columns; version 2
 /// stores snapshot memory in the binary framing of `snapshot.rs`; version 1 stored it as JSON.
@@ -241,8 +241,7 @@ pub fn checkpoint_wal(conn: &Connection) {
 }
 
 /// Brings an older database to this version (lease columns, plans table, event counts, the seq
-/// high-water mark), once, whichever
-/// process gets there first.
+/// high-water mark), once, whichever process gets there first.
 fn upgrade(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {

@@ -47,8 +47,9 @@ impl EventRows {
     }
 
     /// Inserts the events as rows of at most [`ROW_EVENTS`], with the seqs after the highest one
-    /// ever handed out (deleted rows included, see [`highest_seq`]), and returns the last seq (`None` when there are no events). The caller holds a write
-    /// transaction, so the seqs are consecutive.
+    /// ever handed out (deleted rows included, see [`highest_seq`]), and returns the last seq
+    /// (`None` when there are no events). The caller holds a write transaction, so the seqs are
+    /// consecutive.
     pub(crate) fn insert(
         &self,
         tx: &Connection,
