@@ -190,7 +190,7 @@ impl Step {
     async fn run(&mut self) -> TaskEnd {
         loop {
             match self.finish_last_turn().await {
-                Ok(Some(result)) => return self.complete(result).await,
+                Ok(Some(result)) => return self.complete(result),
                 Ok(None) => {}
                 Err(error) => return fail(&self.ctx, &self.task, &self.agent.id, error).await,
             }
@@ -260,7 +260,6 @@ impl Step {
             .read(|s| s.task(&self.task).map(|t| t.calls_in_flight.clone()))
             .unwrap_or_default();
         let mut result = None;
-        let mut last_ack = None;
         for at in 0..calls {
             // Borrowed from the transcript, which only grows after it: the calls are not
             // copied for the loop.
@@ -316,7 +315,7 @@ impl Step {
                 content: output.content.clone(),
                 is_error: output.is_error,
             });
-            last_ack = Some(self.ctx.recorder.emit(Event::ToolCompleted {
+            drop(self.ctx.recorder.emit(Event::ToolCompleted {
                 task: self.task.clone(),
                 agent: self.agent.id.clone(),
                 call_id,
@@ -327,13 +326,8 @@ impl Step {
                 at_ms: self.ctx.now_ms(),
             }));
         }
-        // The journal commits in order: the last ack covers every tool result before it. A
-        // further turn does not wait here, the barrier before its request covers them.
-        if result.is_some() {
-            if let Some(ack) = last_ack {
-                ack.await.map_err(|e| format!("the journal failed: {e}"))?;
-            }
-        }
+        // Not awaited: the barrier before the next request covers the results, and when the
+        // turn ends the task, what covers its completion covers them too (see `complete`).
         Ok(result)
     }
 
@@ -528,7 +522,7 @@ impl Step {
         Ok(())
     }
 
-    async fn complete(&self, result: String) -> TaskEnd {
+    fn complete(&self, result: String) -> TaskEnd {
         let ctx = &self.ctx;
         let key = prompt::result_key(&ctx.plan.name, &self.task);
         if let Err(e) = ctx.memory.put(
@@ -542,24 +536,20 @@ impl Step {
                 self.task
             );
         }
-        let ack = ctx.recorder.emit(Event::TaskCompleted {
+        // Not awaited: the journal commits in order, so whatever the scheduler does with the
+        // task's end next (an agent's next request, a dependent's first) rests on a barrier
+        // that covers it, and the run's closing snapshot covers the last. Waiting here would
+        // put a second commit between a task's answer and the agent's next task.
+        drop(ctx.recorder.emit(Event::TaskCompleted {
             task: self.task.clone(),
             agent: self.agent.id.clone(),
             result,
             at_ms: ctx.now_ms(),
-        });
-        match ack.await {
-            Ok(()) => TaskEnd::Done,
-            Err(e) => {
-                fail(
-                    ctx,
-                    &self.task,
-                    &self.agent.id,
-                    format!("the journal failed: {e}"),
-                )
-                .await
-            }
+        }));
+        if ctx.store_failed() {
+            return TaskEnd::Stopped(StopReason::StoreFailed);
         }
+        TaskEnd::Done
     }
 }
 

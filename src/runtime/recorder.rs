@@ -133,18 +133,29 @@ impl Recorder {
     /// covers exactly the events applied to that copy. Memory is dumped afterwards: it may hold
     /// changes past the position, and replaying those again is harmless.
     pub async fn checkpoint(&self, memory: &MemoryStore) -> Result<(), SessionError> {
-        self.checkpoint_state(memory).await.map(drop)
+        self.snapshot(memory, |state| state.clone()).await.map(drop)
     }
 
-    /// Like [`Recorder::checkpoint`], and returns the state the snapshot holds, so that a caller
-    /// that needs a copy of it (the end of a run) does not make a second one.
-    pub async fn checkpoint_state(
+    /// The last snapshot of a run, once nothing is emitted any more: the state moves out of
+    /// the recorder into the snapshot and is returned, without the copy a running checkpoint
+    /// makes. The recorder holds an empty state afterwards.
+    pub async fn checkpoint_final(
         &self,
         memory: &MemoryStore,
     ) -> Result<SessionState, SessionError> {
+        self.snapshot(memory, std::mem::take).await
+    }
+
+    /// Snapshots what `take` makes of the state, under the lock the journal position is
+    /// taken under, and returns it.
+    async fn snapshot(
+        &self,
+        memory: &MemoryStore,
+        take: impl FnOnce(&mut SessionState) -> SessionState,
+    ) -> Result<SessionState, SessionError> {
         let (state, position) = {
-            let inner = self.inner.lock();
-            (inner.state.clone(), self.journal.mark())
+            let mut inner = self.inner.lock();
+            (take(&mut inner.state), self.journal.mark())
         };
         let covers = position.await?;
         let records = memory.image();

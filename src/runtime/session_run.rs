@@ -526,8 +526,9 @@ impl PreparedRun {
             .await?;
         let _ = hook_task.await;
         hook_dispatch::fire_session(&ctx, HookEvent::SessionEnd, end.status.as_str()).await;
-        // Nothing is emitted any more: the snapshot's copy of the state is the final state.
-        let state = ctx.recorder.checkpoint_state(&ctx.memory).await?;
+        // Nothing is emitted any more: the state moves into the last snapshot, and on to the
+        // report.
+        let state = ctx.recorder.checkpoint_final(&ctx.memory).await?;
         // A journaled SessionEnded has set the stored status already.
         if !journaled {
             self.state_dir.set_status(&ctx.session_id, end.status)?;
