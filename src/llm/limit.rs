@@ -106,21 +106,25 @@ impl Limiter {
                 Ok(Ok(None)) => return,
                 Ok(Ok(Some(wait))) => {
                     if !waited {
-                        tracing::info!(
-                            "waiting {} ms for the shared rate limit of {} (requests_per_minute {}, tokens_per_minute {})",
-                            wait.as_millis(),
-                            shared.key,
-                            self.requests_per_minute,
-                            self.tokens_per_minute
-                        );
+                        super::caller::in_span(|| {
+                            tracing::info!(
+                                "waiting {} ms for the shared rate limit of {} (requests_per_minute {}, tokens_per_minute {})",
+                                wait.as_millis(),
+                                shared.key,
+                                self.requests_per_minute,
+                                self.tokens_per_minute
+                            )
+                        });
                         waited = true;
                     }
                     tokio::time::sleep(wait).await;
                 }
                 Ok(Err(reason)) => {
-                    tracing::warn!(
-                        "the shared rate limit could not be read ({reason}); this call counts against the local limits only"
-                    );
+                    super::caller::in_span(|| {
+                        tracing::warn!(
+                            "the shared rate limit could not be read ({reason}); this call counts against the local limits only"
+                        )
+                    });
                     return;
                 }
                 Err(_) => return,

@@ -10,6 +10,7 @@
 mod aliases;
 mod anthropic;
 mod assemble;
+pub mod caller;
 mod client;
 mod config;
 pub(crate) mod encode;

@@ -40,12 +40,14 @@ impl RetryPolicy {
             })
             .notify(|err, delay| {
                 retries += 1;
-                tracing::warn!(
-                    retry = retries,
-                    delay_ms = delay.as_millis() as u64,
-                    error = %err,
-                    "LLM call failed; trying again"
-                );
+                super::caller::in_span(|| {
+                    tracing::warn!(
+                        retry = retries,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %err,
+                        "LLM call failed; trying again"
+                    )
+                });
             })
             .await;
         match result {

@@ -83,9 +83,8 @@ struct Step {
     /// The prices of the provider and model the last turn called, looked up once for the
     /// step's turns.
     rates: Option<(crate::spec::ProviderKind, String, Option<Rates>)>,
-    /// The span of the step's LLM calls: the retry layer's warnings carry its fields, so a
-    /// retry line names agent and task. Made once per step, not per call.
-    llm_span: tracing::Span,
+    /// Whom the step's LLM calls are for: the client's log lines (a retry) name agent and task.
+    caller: crate::llm::caller::Caller,
     /// The last turn's `TurnCompleted`, until a tool call with an outside effect needs it durable.
     turn_ack: Option<PendingAck>,
 }
@@ -183,7 +182,10 @@ impl Step {
             schemas,
             rates: None,
             turn_ack: None,
-            llm_span: tracing::warn_span!("llm", agent = %agent.id, task = %task_id),
+            caller: crate::llm::caller::Caller {
+                agent: agent.id.as_str().into(),
+                task: task_id.into(),
+            },
         })
     }
 
@@ -428,10 +430,10 @@ impl Step {
         let outcome = tokio::select! {
             // Boxed: the client's future is large, and the task's future would copy it on
             // every move.
-            outcome = tracing::Instrument::instrument(
-                Box::pin(client.complete(&request)),
-                self.llm_span.clone(),
-            ) => Some(outcome),
+            outcome = Box::pin(crate::llm::caller::on_behalf(
+                self.caller.clone(),
+                client.complete(&request),
+            )) => Some(outcome),
             _ = self.ctx.control.wait_interrupt() => None,
         };
         (self.system, self.transcript) = (request.system, request.messages);
