@@ -11,7 +11,7 @@ use crate::memory::MemoryImage;
 use parking_lot::Mutex;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -26,7 +26,8 @@ pub type Observer = tokio_mpsc::UnboundedReceiver<Envelope>;
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 
 enum Command {
-    Append(Arc<Event>, Reply<()>),
+    /// Answered through [`Durable`], not a reply of its own: most appends are never awaited.
+    Append(Arc<Event>),
     Mark(Reply<u64>),
     Snapshot(Box<SnapshotRow>, Reply<()>),
     Close(oneshot::Sender<()>),
@@ -97,6 +98,9 @@ struct Inner {
     session: String,
     /// `None` for a disabled journal.
     commands: Option<mpsc::Sender<Command>>,
+    /// Appends queued so far: an append's number is its place in the queue.
+    appended: Mutex<u64>,
+    durable: Arc<Durable>,
     observers: Arc<Observers>,
     external: Mutex<Option<Box<dyn ExternalFeed>>>,
     external_notify: Option<Arc<Notify>>,
@@ -134,6 +138,26 @@ impl Failure {
     }
 }
 
+/// How many appends are durable, for their acks: counted in queue order as each batch is
+/// answered, after its envelopes reach the observers.
+#[derive(Default)]
+struct Durable {
+    count: AtomicU64,
+    /// A batch failed: appends past `count` never will be durable.
+    failed: AtomicBool,
+    /// The writer is gone: appends past `count` never will be durable.
+    stopped: AtomicBool,
+    /// Woken once per answered batch, and when the writer stops.
+    notify: Arc<Notify>,
+}
+
+impl Durable {
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+}
+
 /// Everyone following the stream.
 #[derive(Default)]
 struct Observers(Mutex<Vec<tokio_mpsc::UnboundedSender<Envelope>>>);
@@ -162,8 +186,11 @@ pub struct Ack {
 enum AckState {
     Ready(Option<Result<(), SessionError>>),
     Waiting {
-        reply: oneshot::Receiver<Result<(), SessionError>>,
+        /// The append's place in the queue.
+        number: u64,
         inner: Arc<Inner>,
+        /// Registered once the ack was found not durable yet.
+        woken: Option<Pin<Box<tokio::sync::futures::OwnedNotified>>>,
     },
 }
 
@@ -173,14 +200,51 @@ impl Future for Ack {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.state {
             AckState::Ready(result) => Poll::Ready(result.take().unwrap_or(Ok(()))),
-            AckState::Waiting { reply, inner } => Pin::new(reply)
-                .poll(cx)
-                .map(|r| r.unwrap_or_else(|_| Err(inner.closed()))),
+            AckState::Waiting {
+                number,
+                inner,
+                woken,
+            } => loop {
+                if let Some(result) = inner.settled(*number) {
+                    return Poll::Ready(result);
+                }
+                match woken {
+                    None => {
+                        // Registered, then checked again: a batch answered in between is seen.
+                        let mut wait = Box::pin(Arc::clone(&inner.durable.notify).notified_owned());
+                        wait.as_mut().enable();
+                        *woken = Some(wait);
+                    }
+                    Some(wait) => match wait.as_mut().poll(cx) {
+                        Poll::Ready(()) => *woken = None,
+                        Poll::Pending => return Poll::Pending,
+                    },
+                }
+            },
         }
     }
 }
 
 impl Inner {
+    /// How append `number` ended, once it has.
+    fn settled(&self, number: u64) -> Option<Result<(), SessionError>> {
+        let durable = &self.durable;
+        if durable.count.load(Ordering::Acquire) >= number {
+            return Some(Ok(()));
+        }
+        if durable.failed.load(Ordering::Acquire) {
+            return Some(Err(self.failure.get().unwrap_or_else(|| self.closed())));
+        }
+        if durable.stopped.load(Ordering::Acquire) {
+            // The count may have moved before the flag was set.
+            if durable.count.load(Ordering::Acquire) >= number {
+                return Some(Ok(()));
+            }
+            return Some(Err(self.closed()));
+        }
+        None
+    }
+
     fn closed(&self) -> SessionError {
         SessionError::JournalClosed {
             session: self.session.clone(),
@@ -213,12 +277,14 @@ impl Journal {
         let (commands, queue) = mpsc::channel();
         let observers = Arc::new(Observers::default());
         let failure = Arc::new(Failure::default());
+        let durable = Arc::new(Durable::default());
         let writer = Writer {
             log,
             last_seq,
             observers: Arc::clone(&observers),
             failure: Arc::clone(&failure),
-            deliveries: spawn_deliverer(Arc::clone(&observers)),
+            deliveries: spawn_deliverer(Arc::clone(&observers), Arc::clone(&durable)),
+            durable: Arc::clone(&durable),
         };
         std::thread::Builder::new()
             .name(format!("journal-{session}"))
@@ -228,6 +294,8 @@ impl Journal {
             inner: Arc::new(Inner {
                 session: session.to_string(),
                 commands: Some(commands),
+                appended: Mutex::new(0),
+                durable,
                 observers,
                 external_notify: feed.notifications(),
                 external: Mutex::new(Some(feed)),
@@ -246,6 +314,8 @@ impl Journal {
             inner: Arc::new(Inner {
                 session: String::new(),
                 commands: None,
+                appended: Mutex::new(0),
+                durable: Arc::default(),
                 observers: Arc::default(),
                 external: Mutex::new(None),
                 external_notify: None,
@@ -308,12 +378,17 @@ impl Journal {
                 AckState::Ready(Some(Ok(())))
             }
             Some(commands) => {
-                let (tx, rx) = oneshot::channel();
-                match commands.send(Command::Append(event, tx)) {
-                    Ok(()) => AckState::Waiting {
-                        reply: rx,
-                        inner: inner.clone(),
-                    },
+                // Numbered and queued under one lock, so that numbers follow the queue.
+                let mut appended = inner.appended.lock();
+                match commands.send(Command::Append(event)) {
+                    Ok(()) => {
+                        *appended += 1;
+                        AckState::Waiting {
+                            number: *appended,
+                            inner: inner.clone(),
+                            woken: None,
+                        }
+                    }
                     Err(_) => AckState::Ready(Some(Err(inner.closed()))),
                 }
             }
@@ -442,6 +517,17 @@ struct Writer {
     /// Where a committed batch's envelopes and answers go, when the journal was started on a
     /// runtime: see [`spawn_deliverer`].
     deliveries: Option<tokio_mpsc::UnboundedSender<Delivery>>,
+    durable: Arc<Durable>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Answered here only without a deliverer; else the deliverer says it once it has
+        // handed on every batch before (its queue closes with this writer).
+        if self.deliveries.is_none() {
+            self.durable.stop();
+        }
+    }
 }
 
 /// What a batch owes once its transaction has committed (or failed): the envelopes for the
@@ -449,6 +535,8 @@ struct Writer {
 #[derive(Default)]
 struct Delivery {
     envelopes: Vec<Envelope>,
+    /// The batch's appends, durable unless `failure` says otherwise.
+    appends: u64,
     replies: Vec<Pending>,
     /// The error of the batch, or of an earlier one.
     failure: Option<SessionError>,
@@ -458,9 +546,17 @@ struct Delivery {
 }
 
 impl Delivery {
-    fn deliver(self, observers: &Observers) {
+    fn deliver(self, observers: &Observers, durable: &Durable) {
         for envelope in self.envelopes {
             observers.publish(envelope);
+        }
+        if self.failure.is_some() {
+            durable.failed.store(true, Ordering::Release);
+        } else {
+            durable.count.fetch_add(self.appends, Ordering::AcqRel);
+        }
+        if self.appends > 0 || self.failure.is_some() {
+            durable.notify.notify_waiters();
         }
         for reply in self.replies {
             // A dropped receiver means its caller stopped waiting; the work is done regardless.
@@ -484,13 +580,17 @@ impl Delivery {
 /// eventfd) per task, one per waiting agent and observer; the writer wakes this task once per
 /// batch instead, and it wakes the others from the runtime's own thread, which costs none.
 /// Without a runtime (a journal opened from synchronous code) the writer answers directly.
-fn spawn_deliverer(observers: Arc<Observers>) -> Option<tokio_mpsc::UnboundedSender<Delivery>> {
+fn spawn_deliverer(
+    observers: Arc<Observers>,
+    durable: Arc<Durable>,
+) -> Option<tokio_mpsc::UnboundedSender<Delivery>> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
     let (tx, mut rx) = tokio_mpsc::unbounded_channel::<Delivery>();
     handle.spawn(async move {
         while let Some(delivery) = rx.recv().await {
-            delivery.deliver(&observers);
+            delivery.deliver(&observers, &durable);
         }
+        durable.stop();
     });
     Some(tx)
 }
@@ -503,10 +603,7 @@ impl Writer {
             let mut closers = Vec::new();
             for cmd in std::iter::once(first).chain(std::iter::from_fn(|| queue.try_recv().ok())) {
                 match cmd {
-                    Command::Append(event, reply) => {
-                        batch.push(Work::Event(event));
-                        replies.push(Pending::Ack(reply));
-                    }
+                    Command::Append(event) => batch.push(Work::Event(event)),
                     // The position is that of the events queued before the mark, not of the
                     // whole batch: events appended after it are not in the caller's state copy.
                     Command::Mark(reply) => {
@@ -549,7 +646,7 @@ impl Writer {
             None => Some(delivery),
         };
         if let Some(delivery) = undelivered {
-            delivery.deliver(&self.observers);
+            delivery.deliver(&self.observers, &self.durable);
         }
     }
 
@@ -587,9 +684,14 @@ impl Writer {
                 }
             }
         };
+        let appends = batch
+            .iter()
+            .filter(|work| matches!(work, Work::Event(_)))
+            .count() as u64;
         batch.clear();
         self.deliver(Delivery {
             envelopes,
+            appends,
             replies: std::mem::take(replies),
             failure,
             start,
