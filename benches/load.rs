@@ -61,7 +61,8 @@ struct Args {
     /// Streamed (SSE) responses, plain JSON, or both
     #[arg(long, value_enum)]
     stream: Option<Switch>,
-    /// Runs of each configuration; the one with the median wall time is reported
+    /// Runs of each configuration: wall time and peak RSS are the run's with the median wall
+    /// time, CPU times (swarm's and the floors') the means of all runs
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// A small workload (200 tasks, C = 50, 50 ms), no scaling table
@@ -377,7 +378,9 @@ impl Bench {
         Ok(&self.mocks[index].1)
     }
 
-    /// Runs `workload` `repeat` times and returns the run with the median wall time.
+    /// Runs `workload` `repeat` times and returns the run with the median wall time, its CPU
+    /// times (and its floors') replaced by the means of all runs: on a shared machine one run's
+    /// CPU moves by a tenth and more, and the run picked by its wall time is no steadier.
     fn measure(
         &mut self,
         workload: &Workload,
@@ -389,7 +392,21 @@ impl Bench {
             runs.push(self.measure_once(workload, journal)?);
         }
         runs.sort_by_key(|m| m.usage.wall);
-        let chosen = runs.swap_remove(runs.len() / 2);
+        let swarm = mean_cpu(runs.iter().map(|m| Some(&m.usage)));
+        let floor = mean_cpu(runs.iter().map(|m| m.floor.as_ref()));
+        let floor_hyper = mean_cpu(runs.iter().map(|m| m.floor_hyper.as_ref()));
+        let mut chosen = runs.swap_remove(runs.len() / 2);
+        if let Some((user, sys)) = swarm {
+            (chosen.usage.user, chosen.usage.sys) = (user, sys);
+        }
+        for (usage, mean) in [
+            (&mut chosen.floor, floor),
+            (&mut chosen.floor_hyper, floor_hyper),
+        ] {
+            if let (Some(usage), Some((user, sys))) = (usage.as_mut(), mean) {
+                (usage.user, usage.sys) = (user, sys);
+            }
+        }
         if chosen.problem.is_some() {
             self.all_ok = false;
         }
@@ -747,4 +764,17 @@ fn print_targets(rows: &[Measured]) {
             verdict(cost.abs() <= TARGET_JOURNAL_COST_PCT)
         );
     }
+}
+
+/// The mean user and system time of the runs that have a usage.
+fn mean_cpu<'a>(
+    usages: impl Iterator<Item = Option<&'a ChildUsage>>,
+) -> Option<(Duration, Duration)> {
+    let (mut user, mut sys, mut n) = (Duration::ZERO, Duration::ZERO, 0u32);
+    for usage in usages.flatten() {
+        user += usage.user;
+        sys += usage.sys;
+        n += 1;
+    }
+    (n > 0).then(|| (user / n, sys / n))
 }
