@@ -11,6 +11,9 @@
 //! - [`secrets`]: API keys kept out of the environment and redacted from everything written;
 //! - [`mcp_server`]: `swarm mcp`, the runtime's sessions and memory as MCP tools.
 
+// Outside tests nothing may panic on what a user, a file, the network or a checkpoint holds.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod clock;
 pub mod llm;
 pub mod mcp_server;

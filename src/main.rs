@@ -1,5 +1,8 @@
 //! The `swarm` command: parse the command line, call the library, print.
 
+// Outside tests nothing may panic on what a user, a file, the network or a checkpoint holds.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod cli;
 
 use std::process::ExitCode;
