@@ -456,6 +456,59 @@ async fn a_runner_whose_lease_was_taken_over_can_never_write_again() {
     assert!(lease.token() >= 3, "tokens only go up: {}", lease.token());
 }
 
+/// Acks answer by an append's place in the queue: one whose batch committed before a later batch
+/// failed still resolves as committed, however late it is awaited; the failed batch's acks and
+/// every later one fail with that batch's error.
+#[tokio::test]
+async fn acks_awaited_late_tell_committed_from_failed_batches() {
+    let f = Fixture::new();
+    let (state_dir, id, journal) = (&f.state_dir, f.id.clone(), f.journal());
+    let committed = journal.append(Arc::new(started(&id)));
+    // Resolves once everything appended before it is committed: `committed` is, unawaited.
+    journal.mark().await.expect("mark");
+    let conn =
+        rusqlite::Connection::open(state_dir.db_path().expect("an SQLite state dir")).unwrap();
+    conn.execute(
+        "UPDATE sessions SET lock_token = lock_token + 1 WHERE id = ?1",
+        rusqlite::params![id],
+    )
+    .unwrap();
+    let fenced = journal.append(Arc::new(created("fenced", &[], 3_000)));
+    let later = journal.append(Arc::new(created("later", &[], 4_000)));
+    assert!(
+        matches!(fenced.await, Err(SessionError::LeaseLost { .. })),
+        "the fenced batch fails"
+    );
+    assert!(
+        matches!(later.await, Err(SessionError::LeaseLost { .. })),
+        "nothing after a failed batch is durable"
+    );
+    committed
+        .await
+        .expect("an append committed before the failure stays committed");
+}
+
+/// After the close an append is refused, whether it reached the writer's queue before the
+/// writer let go of it or not.
+#[tokio::test]
+async fn an_append_after_the_close_is_refused() {
+    let f = Fixture::new();
+    let journal = f.journal();
+    append_all(&journal, &[started(&f.id)]).await;
+    journal.clone().close().await;
+    // Bounded: an ack nobody answers would hang here rather than fail.
+    let late = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        journal.append(Arc::new(created("late", &[], 3_000))),
+    )
+    .await
+    .expect("the ack of an append after the close is answered");
+    assert!(
+        matches!(late, Err(SessionError::JournalClosed { .. })),
+        "{late:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_held_lease_is_renewed_by_its_heartbeat() {
     let dir = tempfile::tempdir().unwrap();

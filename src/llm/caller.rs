@@ -23,7 +23,7 @@ pub async fn on_behalf<F: Future>(caller: Caller, call: F) -> F::Output {
 }
 
 /// Runs `log` inside the span `llm{agent=… task=…}` of the call's caller, when it has one.
-pub(crate) fn in_span<R>(log: impl FnOnce() -> R) -> R {
+pub(crate) fn in_span(log: impl FnOnce()) {
     match CALLER.try_with(|c| tracing::warn_span!("llm", agent = %c.agent, task = %c.task)) {
         Ok(span) => span.in_scope(log),
         Err(_) => log(),

@@ -522,9 +522,10 @@ struct Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Answered here only without a deliverer; else the deliverer says it once it has
-        // handed on every batch before (its queue closes with this writer).
-        if self.deliveries.is_none() {
+        // Said here without a deliverer, or when its runtime is gone (the batches were
+        // answered from here); else the deliverer says it once it has handed on every batch
+        // before (its queue closes with this writer).
+        if self.deliveries.as_ref().is_none_or(|d| d.is_closed()) {
             self.durable.stop();
         }
     }
@@ -534,9 +535,8 @@ impl Drop for Writer {
 /// observers, then the answers, then (the last one) the answers to `close`.
 #[derive(Default)]
 struct Delivery {
+    /// One for each of the batch's appends, unless it failed.
     envelopes: Vec<Envelope>,
-    /// The batch's appends, durable unless `failure` says otherwise.
-    appends: u64,
     replies: Vec<Pending>,
     /// The error of the batch, or of an earlier one.
     failure: Option<SessionError>,
@@ -547,15 +547,16 @@ struct Delivery {
 
 impl Delivery {
     fn deliver(self, observers: &Observers, durable: &Durable) {
+        let appends = self.envelopes.len() as u64;
         for envelope in self.envelopes {
             observers.publish(envelope);
         }
         if self.failure.is_some() {
             durable.failed.store(true, Ordering::Release);
         } else {
-            durable.count.fetch_add(self.appends, Ordering::AcqRel);
+            durable.count.fetch_add(appends, Ordering::AcqRel);
         }
-        if self.appends > 0 || self.failure.is_some() {
+        if appends > 0 || self.failure.is_some() {
             durable.notify.notify_waiters();
         }
         for reply in self.replies {
@@ -684,14 +685,9 @@ impl Writer {
                 }
             }
         };
-        let appends = batch
-            .iter()
-            .filter(|work| matches!(work, Work::Event(_)))
-            .count() as u64;
         batch.clear();
         self.deliver(Delivery {
             envelopes,
-            appends,
             replies: std::mem::take(replies),
             failure,
             start,
